@@ -1,0 +1,1 @@
+"""portrait's benchmarks: ``python -m benchmarks`` runs them all (``make bench``)."""

@@ -1,0 +1,31 @@
+"""Write one benchmark's section of ``benchmarks/RESULTS.md`` without touching the others."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import re
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+HEADER = "# Benchmark results\n\nEach section is written by its benchmark; the command and date are in it.\n"
+
+
+def machine() -> str:
+    return f"{os.cpu_count()} cores, Python {platform.python_version()}, {platform.machine()}"
+
+
+def write_section(name: str, markdown: str, command: str) -> None:
+    """Replace the section ``name`` in RESULTS.md with ``markdown`` (adds command, date, machine)."""
+    text = RESULTS.read_text() if RESULTS.exists() else HEADER
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    body = (
+        f"<!-- section:{name} -->\n## {name}\n\n`{command}` — {stamp}, {machine()}\n\n"
+        f"{markdown.strip()}\n<!-- /section:{name} -->\n"
+    )
+    pattern = re.compile(rf"<!-- section:{re.escape(name)} -->.*?<!-- /section:{re.escape(name)} -->\n", re.S)
+    text = pattern.sub(lambda _: body, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + body
+    tmp = RESULTS.with_suffix(".md.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, RESULTS)

@@ -1,0 +1,90 @@
+"""Reading and writing tables safely.
+
+Writes go to a temporary file in the target folder and are renamed into place
+(``os.replace`` is atomic on one filesystem), so a crash leaves the old table
+intact. Reads name the file in every error.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from features.schema import SchemaError, TableSchema, Validated, validate
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` then rename ``tmp`` onto ``path``; remove ``tmp`` on failure."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_parquet(df: pd.DataFrame, path: Path) -> Path:
+    """Write ``df`` to ``path`` as Parquet, atomically."""
+    return atomic_write(path, lambda tmp: df.to_parquet(tmp, index=False))
+
+
+def write_csv(df: pd.DataFrame, path: Path) -> Path:
+    """Write ``df`` to ``path`` as CSV, atomically."""
+    return atomic_write(path, lambda tmp: df.to_csv(tmp, index=False))
+
+
+def read_frame(path: Path, sep: str | None = None) -> pd.DataFrame:
+    """Read a Parquet, CSV or TSV file into a DataFrame of its raw values.
+
+    Raises :class:`SchemaError` naming the file when it is missing or unreadable.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise SchemaError(f"{path}: no such file")
+    try:
+        if path.suffix == ".parquet":
+            return pd.read_parquet(path)
+        if sep is None:
+            sep = "\t" if path.suffix in (".tsv", ".tab") else ","
+        return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""])
+    except SchemaError:
+        raise
+    except Exception as exc:  # pyarrow/pandas raise many types; the user needs the file name
+        raise SchemaError(f"{path}: cannot be read ({type(exc).__name__}: {exc})") from exc
+
+
+def read_table(path: Path, schema: TableSchema) -> pd.DataFrame:
+    """Read a canonical table written by portrait and check it still fits ``schema``."""
+    df = read_frame(path)
+    missing = [c for c in schema.names if c not in df.columns]
+    if missing:
+        raise SchemaError(f"{path}: table '{schema.name}' is missing column(s) {missing}")
+    return df
+
+
+def load_validated(
+    df: pd.DataFrame, schema: TableSchema, out_dir: Path, rejects_dir: Path, origin: str
+) -> Validated:
+    """Validate ``df``, then atomically write the accepted rows and the rejects.
+
+    The table lands at ``out_dir/<table>.parquet``; rejects, when any, at
+    ``rejects_dir/<table>.csv`` (an old rejects file is removed when there are none).
+    Raises before writing anything if a required column is missing.
+    """
+    result = validate(df, schema, origin)
+    write_parquet(result.accepted, Path(out_dir) / f"{schema.name}.parquet")
+    rej_path = Path(rejects_dir) / f"{schema.name}.csv"
+    if len(result.rejects):
+        write_csv(result.rejects, rej_path)
+    else:
+        rej_path.unlink(missing_ok=True)
+    return result

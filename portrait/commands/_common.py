@@ -1,0 +1,48 @@
+"""Helpers shared by the CLI commands: settings, errors, progress bars, JSON output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from portrait.settings import Settings, load_settings
+
+console = Console(stderr=True)  # human output goes to stderr so --json stdout stays parseable
+
+
+def settings() -> Settings:
+    return load_settings()
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print a clear error and exit non-zero (2 = bad input)."""
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def emit_json(obj: Any) -> None:
+    """Write ``obj`` as JSON to stdout (numbers as plain floats)."""
+    sys.stdout.write(json.dumps(obj, indent=2, default=float) + "\n")
+
+
+@contextmanager
+def progress(description: str, total: float | None = None) -> Iterator[Any]:
+    """A rich progress bar; yields ``advance(n=1, description=None)``."""
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+        TextColumn("{task.completed:.0f}/{task.total:.0f}" if total else ""), TimeElapsedColumn(),
+        console=console, transient=False,
+    ) as bar:
+        task = bar.add_task(description, total=total)
+
+        def advance(n: float = 1, description: str | None = None) -> None:
+            bar.update(task, advance=n, **({"description": description} if description else {}))
+
+        yield advance

@@ -1,0 +1,80 @@
+"""Where portrait keeps its state, read once from the environment.
+
+Every component's state lives under one data directory (``PORTRAIT_DATA_DIR``,
+default ``./data``); the MLflow store defaults to ``./mlruns``. Nothing here runs
+at import time: the CLI and the service call :func:`load_settings` and pass the
+resulting paths down to the layers as plain arguments or config dataclasses.
+
+Layout of the data directory::
+
+    raw/          canonical input tables (Parquet), one file per table
+    raw/_truth/   ground truth written by the synthetic generator
+    rejects/      rows refused by validation, with a reason per row
+    identity/     OneID map, golden records, aliases, change logs
+    features/     feature and tag tables computed as of a cutoff
+    feast/        Feast registry and SQLite online store
+    audiences/    saved audiences
+    tags/         predicted-tag history
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path  # root of every file portrait writes, except the MLflow store
+    mlflow_uri: str  # MLflow tracking URI; default SQLite under ./mlruns
+    mlflow_artifacts: Path  # artifact root for the default local store
+    hmac_key: str | None  # key for identifier hashing; None outside the demo is an error
+    api_key: str | None  # required for write/admin endpoints when set
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.data_dir / "raw"
+
+    @property
+    def truth_dir(self) -> Path:
+        return self.data_dir / "raw" / "_truth"
+
+    @property
+    def rejects_dir(self) -> Path:
+        return self.data_dir / "rejects"
+
+    @property
+    def identity_dir(self) -> Path:
+        return self.data_dir / "identity"
+
+    @property
+    def features_dir(self) -> Path:
+        return self.data_dir / "features"
+
+    @property
+    def feast_dir(self) -> Path:
+        return self.data_dir / "feast"
+
+    @property
+    def audiences_dir(self) -> Path:
+        return self.data_dir / "audiences"
+
+    @property
+    def tags_dir(self) -> Path:
+        return self.data_dir / "tags"
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    """Read settings from ``env`` (default: the process environment)."""
+    env = dict(os.environ if env is None else env)
+    data_dir = Path(env.get("PORTRAIT_DATA_DIR", "data")).resolve()
+    mlruns = Path(env.get("PORTRAIT_MLRUNS_DIR", "mlruns")).resolve()
+    uri = env.get("PORTRAIT_MLFLOW_URI") or env.get("MLFLOW_TRACKING_URI")
+    return Settings(
+        data_dir=data_dir,
+        mlflow_uri=uri or f"sqlite:///{mlruns / 'mlflow.db'}",
+        mlflow_artifacts=mlruns / "artifacts",
+        hmac_key=env.get("PORTRAIT_HMAC_KEY"),
+        api_key=env.get("PORTRAIT_API_KEY"),
+    )

@@ -1,0 +1,64 @@
+"""Canonical schemas: good rows pass typed, bad rows are rejected with a reason, counts reconcile."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from features.schema import EVENTS, IDENTITY_RECORDS, ORDERS, TABLES, SchemaError, validate
+
+
+def test_good_rows_are_typed():
+    df = pd.DataFrame({
+        "order_id": ["o1", "o2"], "source": ["pos", "app"], "record_id": ["r1", " r2 "],
+        "ts": ["2026-01-02T10:00:00+08:00", "2026-01-03"], "amount": ["10.5", 3],
+    })
+    res = validate(df, ORDERS)
+    assert len(res.rejects) == 0 and len(res.accepted) == 2
+    out = res.accepted
+    assert str(out["ts"].dtype) == "datetime64[us, UTC]"
+    assert out.loc[0, "ts"] == pd.Timestamp("2026-01-02T02:00:00Z")
+    assert out.loc[1, "record_id"] == "r2"  # ids trimmed
+    assert out["amount"].dtype == "float64"
+    assert list(out.columns) == ORDERS.names  # optional columns added as nulls
+
+
+def test_bad_rows_rejected_with_reasons_and_counts_reconcile():
+    df = pd.DataFrame({
+        "source": ["app", "app", "app", "web", "app", "app"],
+        "record_id": ["a", "b", "c", "d", "e", "f"],
+        "event_type": ["view", "teleport", "purchase", "view", "view", "click"],
+        "item_id": ["i1", "i2", "i3", None, "i5", "i6"],
+        "ts": ["2026-01-01", "2026-01-01", "not a date", "2026-01-01", None, "2026-01-01"],
+        "value": ["1", "2", "3", "x", "5", "6"],
+    })
+    res = validate(df, EVENTS, "events.csv")
+    assert res.n_input == len(res.accepted) + len(res.rejects) == 6
+    reasons = dict(zip(res.rejects["_row"], res.rejects["_reason"]))
+    assert set(reasons) == {1, 2, 3, 4}
+    assert reasons[1].startswith("event_type: not one of")
+    assert reasons[2].startswith("ts: not a valid timestamp")
+    assert reasons[3].startswith("value: not a valid float")
+    assert reasons[4] == "ts: missing value"
+    assert res.reasons == {"event_type": 1, "ts": 2, "value": 1}
+
+
+def test_duplicate_keys_rejected_after_first():
+    df = pd.DataFrame({"source": ["crm", "crm", "crm"], "record_id": ["1", "1", "2"],
+                       "phone": ["138", "139", None], "observed_at": ["2026-01-01"] * 3})
+    res = validate(df, IDENTITY_RECORDS)
+    assert list(res.accepted["phone"]) == ["138", None] or res.accepted["phone"].isna().iloc[1]
+    assert res.rejects["_reason"].tolist() == ["duplicate key ['source', 'record_id']"]
+
+
+def test_missing_required_column_names_file_and_column():
+    df = pd.DataFrame({"order_id": ["o"], "source": ["pos"], "ts": ["2026-01-01"], "amount": [1.0]})
+    with pytest.raises(SchemaError, match=r"orders.csv.*'orders'.*\['record_id'\]"):
+        validate(df, ORDERS, "orders.csv")
+
+
+def test_bounds_and_integers():
+    df = pd.DataFrame({"order_id": ["o1", "o1", "o2"], "item_id": ["a", "b", "c"], "quantity": ["2", "0", "1.5"]})
+    res = validate(df, TABLES["order_lines"])
+    assert res.rejects["_reason"].tolist() == ["quantity: below minimum 1", "quantity: not a valid int: 1.5"]
+    assert res.accepted["quantity"].tolist() == [2]
