@@ -1,15 +1,16 @@
-"""The ``portrait`` command line: one typer app, one sub-app per area.
+"""The ``portrait`` command line: one typer app, one module per area.
 
 Commands are thin: they parse options, build a config object and call a plain
 function from ``features``, ``training`` or ``serving``. Heavy libraries are
 imported inside the commands so ``portrait --help`` answers at once.
+Each module in ``portrait/commands`` exposes ``register(root)``.
 """
 
 from __future__ import annotations
 
 import typer
 
-from portrait.commands import data, evaluate
+from portrait.commands import audience, data, demo, evaluate, features, identity, lookalike, models, score, serve, train
 
 app = typer.Typer(
     name="portrait",
@@ -19,6 +20,8 @@ app = typer.Typer(
 )
 app.add_typer(data.app, name="data")
 app.add_typer(evaluate.app, name="evaluate")
+for _module in (identity, features, train, models, audience, lookalike, score, serve, demo):
+    _module.register(app)
 
 
 if __name__ == "__main__":

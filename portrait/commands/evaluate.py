@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import typer
 
+from portrait.commands import eval_lookalike, eval_recsys, eval_value
+
 app = typer.Typer(help="Evaluate portrait's default models on your own data (JSON output with --json).", no_args_is_help=True)
 
-# Commands live in their own modules and are registered here, one line each.
+for _module in (eval_value, eval_recsys, eval_lookalike):
+    _module.register(app)

@@ -1,0 +1,9 @@
+"""``portrait evaluate customer-value``."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's evaluate command(s) to ``app`` (the ``evaluate`` group)."""

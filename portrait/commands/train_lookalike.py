@@ -1,0 +1,9 @@
+"""``portrait train lookalike``."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's train command(s) to ``app`` (the ``train`` group)."""
