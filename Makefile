@@ -21,16 +21,21 @@ install: $(VENV)/.installed
 demo: install
 	$(BIN)/portrait demo --people $(PEOPLE)
 
-# Redis backs the scale-out online-store tests; installed from Debian when we can (root + apt), else they skip.
+# Redis backs the scale-out online-store tests, wrk the serving benchmarks; both from Debian when we can
+# (root + apt), else the Redis tests skip and the serving benchmark says wrk is missing.
 services:
-	@command -v redis-server >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null) ; } || \
-	  echo "redis-server not installed: Redis online-store tests will be skipped"
+	@missing=""; for p in redis-server wrk; do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null ; } || \
+	  echo "not installed:$$missing (Redis tests skip; serving benchmarks need wrk)"; fi
 
+# pytest exit code 5 means no test was collected: that is a broken suite, not a pass.
 test: install services
-	$(BIN)/python -m pytest -q
+	@$(BIN)/python -m pytest -q; rc=$$?; \
+	if [ $$rc = 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
-bench: install
+bench: install services
 	$(BIN)/python -m benchmarks
 
 clean:

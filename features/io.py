@@ -88,3 +88,18 @@ def load_validated(
     else:
         rej_path.unlink(missing_ok=True)
     return result
+
+
+def validate_folder(folder: Path) -> dict[str, Validated]:
+    """Validate every canonical table found in ``folder`` (read-only); ``{table: Validated}``.
+
+    Raises :class:`SchemaError` naming the folder when no canonical table is there.
+    """
+    from features.schema import TABLES
+
+    folder = Path(folder)
+    found = [name for name in TABLES if (folder / f"{name}.parquet").exists()]
+    if not found:
+        raise SchemaError(f"{folder}: no canonical tables found (expected e.g. {sorted(TABLES)[0]}.parquet)")
+    return {name: validate(read_frame(folder / f"{name}.parquet"), TABLES[name], str(folder / f"{name}.parquet"))
+            for name in found}
