@@ -1,0 +1,221 @@
+"""Request and response models of the HTTP API (the OpenAPI page is built from them).
+
+Every request model forbids unknown fields, so a typo such as ``{"filters":
+{"categroy": ...}}`` is a 400 naming the field instead of a silently ignored
+filter, and hides its input in validation errors so an identifier a caller sent
+(it may be a phone number or an email) never reaches an error message or a log.
+Examples are filled in so the OpenAPI page can be tried as it is.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+MAX_K = 1000  # largest k accepted by /recommend and /similar_items
+MAX_IDS = 1000  # largest id list accepted by /score
+MAX_SEEDS = 100_000  # largest explicit seed list accepted by /lookalike
+MAX_ID_LEN = 256  # identifiers longer than this are rejected, not truncated
+PREDICTORS = ("churn", "ltv", "propensity")
+
+class Strict(BaseModel):
+    """Base of every request: unknown fields are errors; inputs never echoed in errors."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+
+# ---- recommendations ---------------------------------------------------------------------------
+
+
+class ItemFilters(Strict):
+    """Business filters; an item must pass all that are given."""
+
+    categories: list[str] | None = Field(None, max_length=1000, description="allowed categories")
+    exclude_categories: list[str] | None = Field(None, max_length=1000, description="denied categories")
+    price_min: float | None = Field(None, ge=0)
+    price_max: float | None = Field(None, ge=0)
+    in_stock: bool | None = Field(None, description="true: only items in stock")
+    launched_after: dt.date | None = None
+    launched_before: dt.date | None = None
+
+    @model_validator(mode="after")
+    def _ranges(self) -> "ItemFilters":
+        if self.price_min is not None and self.price_max is not None and self.price_min > self.price_max:
+            raise ValueError("price_min must not exceed price_max")
+        if self.launched_after and self.launched_before and self.launched_after > self.launched_before:
+            raise ValueError("launched_after must not be later than launched_before")
+        return self
+
+
+class RecommendRequest(Strict):
+    user_id: str = Field(min_length=1, max_length=MAX_ID_LEN, examples=["u_0001"],
+                         description="one_id or any source identifier (member id, app id, ...)")
+    k: int = Field(10, ge=1, le=MAX_K, description="number of items (1..1000)")
+    filters: ItemFilters | None = None
+    exclude: list[str] = Field(default_factory=list, max_length=MAX_K, description="item ids never to return")
+    exclude_seen: bool = Field(True, description="drop items the customer already interacted with")
+    recent_items: list[str] = Field(default_factory=list, max_length=200,
+                                    description="items the customer touched since the model was trained")
+
+
+class ScoredItem(BaseModel):
+    item_id: str
+    score: float
+
+
+class RecommendResponse(BaseModel):
+    one_id: str | None = Field(description="the resolved customer; null when the id is unknown")
+    items: list[ScoredItem]
+    model: str
+    model_version: str
+    fallback: str | None = Field(None, description="null, 'cold_start' or 'unknown_user'")
+
+
+class SimilarItemsRequest(Strict):
+    item_id: str = Field(min_length=1, max_length=MAX_ID_LEN, examples=["i_0001"])
+    k: int = Field(10, ge=1, le=MAX_K)
+    filters: ItemFilters | None = None
+
+
+class SimilarItemsResponse(BaseModel):
+    item_id: str
+    items: list[ScoredItem]
+    model: str
+    model_version: str
+    fallback: str | None = Field(None, description="null or 'unknown_item' (popular items instead)")
+
+
+# ---- audiences and lookalike --------------------------------------------------------------------
+
+
+class LookalikeRequest(Strict):
+    """Exactly one of ``audience_id``, ``ids`` or ``rule`` names the seed."""
+
+    audience_id: str | None = Field(None, min_length=1, max_length=MAX_ID_LEN, description="a saved audience")
+    ids: list[str] | None = Field(None, min_length=1, max_length=MAX_SEEDS, description="explicit seed ids")
+    rule: str | None = Field(None, min_length=1, max_length=4000, examples=['lifecycle == "active"'],
+                             description="an audience rule over tags and features")
+    reach: int | str = Field(1000, description="a count (e.g. 5000) or a share of the eligible population ('5%')")
+    filter: str | None = Field(None, max_length=4000, description="eligibility rule for the expansion")
+    method: Literal["auto", "similarity", "classifier"] = "auto"
+    page_size: int = Field(100, ge=1, le=MAX_K, description="members returned in this response")
+
+    @model_validator(mode="after")
+    def _one_seed(self) -> "LookalikeRequest":
+        given = [n for n in ("audience_id", "ids", "rule") if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one seed: audience_id, ids or rule (got {given or 'none'})")
+        if isinstance(self.reach, str):
+            text = self.reach.strip()
+            ok = text.endswith("%") and text[:-1].replace(".", "", 1).isdigit() and 0 < float(text[:-1]) <= 100
+            if not ok:
+                raise ValueError("reach must be a positive count or a percentage such as '5%'")
+        elif self.reach < 1:
+            raise ValueError("reach must be at least 1")
+        return self
+
+
+class Member(BaseModel):
+    one_id: str
+    score: float | None = None
+    percentile: float | None = None
+
+
+class TgiRow(BaseModel):
+    tag: str
+    seed_share: float | None = None
+    audience_share: float
+    population_share: float
+    tgi: float
+
+
+class LookalikeResponse(BaseModel):
+    audience_id: str
+    size: int
+    members: list[Member]
+    explanation: list[TgiRow]
+    method: str
+    model: str
+    model_version: str
+
+
+class MembersPage(BaseModel):
+    audience_id: str
+    page: int
+    page_size: int
+    total: int
+    members: list[Member]
+
+
+# ---- scores, profiles, tags ---------------------------------------------------------------------
+
+
+class ScoreRequest(Strict):
+    ids: list[str] = Field(min_length=1, max_length=MAX_IDS, examples=[["u_0001"]],
+                           description="one_ids or source identifiers (1..1000)")
+    models: list[Literal["churn", "ltv", "propensity"]] = Field(
+        default_factory=lambda: list(PREDICTORS), min_length=1, max_length=3)
+
+
+class Prediction(BaseModel):
+    score: float
+    tag: str | None = Field(None, description="the predicted tag, e.g. churn risk 'high', LTV tier, decile")
+
+
+class ScoreRow(BaseModel):
+    one_id: str | None = Field(description="null when the id is unknown")
+    found: bool
+    predictions: dict[str, Prediction] = Field(description="per model; empty for unknown ids")
+
+
+class ScoreResponse(BaseModel):
+    results: list[ScoreRow] = Field(description="one row per requested id, in request order")
+    models: dict[str, str] = Field(description="model -> version used")
+
+
+class Tag(BaseModel):
+    name: str
+    value: str | float | int | bool | None
+    source: str = Field(description="'rule' or 'model'")
+    model: str | None = None
+    version: str | None = None
+    updated_at: str | None = None
+
+
+class ProfileResponse(BaseModel):
+    one_id: str
+    attributes: dict[str, str | float | int | bool | None]
+    tags: list[Tag]
+    behaviour: dict[str, float | int | str | None]
+
+
+class WritebackRequest(Strict):
+    models: list[Literal["churn", "ltv", "propensity"]] = Field(
+        default_factory=lambda: list(PREDICTORS), min_length=1, max_length=3)
+    date: dt.date | None = Field(None, description="scoring date; default today (UTC)")
+    force: bool = Field(False, description="rewrite a batch already written for this model version and date")
+
+
+class WritebackBatch(BaseModel):
+    model: str
+    version: str
+    date: dt.date
+    rows: int
+    status: str = Field(description="'written' or 'skipped' (already written for this version and date)")
+    scored_at: str
+
+
+class WritebackResponse(BaseModel):
+    batches: list[WritebackBatch]
+
+
+class ReloadResponse(BaseModel):
+    changed: list[str] = Field(description="models whose version changed in this worker")
+    models: dict[str, str] = Field(description="model -> version now served")
+    generation: int
+
+
+class Empty(Strict):
+    """No fields."""

@@ -1,0 +1,126 @@
+"""The portrait BentoML service: one deployable, thin endpoints over plain functions.
+
+Run it with ``portrait serve`` (which sets the environment from the project
+settings and prints curl examples) or directly::
+
+    PORTRAIT_DATA_DIR=data bentoml serve serving.service:Portrait --port 3000
+
+POST endpoints are BentoML APIs with pydantic request models (unknown fields are
+400s); GET endpoints that take a path parameter (``/profile/{id}``,
+``/audiences/{id}/members``) live in a small FastAPI app mounted on the service
+(``serving.routes``), so both appear on the OpenAPI page at ``/``. ``/healthz``
+and ``/readyz`` are BentoML's own; readiness comes from :meth:`Portrait.__is_ready__`.
+Business logic is in ``serving.logic`` and ``serving.writeback``; models come
+from ``serving.loader`` and are swapped atomically on promotion.
+"""
+
+from __future__ import annotations
+
+import bentoml
+from fastapi import Path, Query
+from starlette.responses import JSONResponse, StreamingResponse
+
+from serving import logic, routes, runtime
+from serving.auth import ApiKeyMiddleware
+from serving.config import ServeConfig
+from serving.errors import ServingError
+from serving.loader import Loader
+from serving.schemas import (
+    MAX_ID_LEN, MAX_K, LookalikeRequest, LookalikeResponse, MembersPage, ProfileResponse, RecommendRequest,
+    RecommendResponse, ReloadResponse, ScoreRequest, ScoreResponse, SimilarItemsRequest, SimilarItemsResponse,
+    WritebackRequest, WritebackResponse,
+)
+
+AnyId = Path(min_length=1, max_length=MAX_ID_LEN, description="one_id or any source identifier")
+
+
+def _answer(fn, *args):  # noqa: ANN001, ANN202 - returns the endpoint's model or an error response
+    try:
+        return fn(*args)
+    except ServingError as exc:
+        return JSONResponse({"error": exc.message}, status_code=exc.status)
+
+
+@bentoml.service(name="portrait", **runtime.SERVICE_CONFIG)
+@bentoml.asgi_app(routes.app, path="/")
+class Portrait:
+    """Customer profiles (用户画像): recommendations, lookalike audiences, scores, tags and profiles."""
+
+    def __init__(self) -> None:
+        self.config = ServeConfig.from_env()
+        runtime.configure_process(self.config)
+        self.loader = Loader(self.config, load_model=logic.load_model, load_resources=logic.load_resources)
+        self.loader.refresh()
+        self.loader.start()
+        runtime.tune_worker(self.config)  # after the models are in memory: gc.freeze() and thresholds
+
+    def __is_ready__(self) -> bool:
+        return logic.readiness(self.loader)["ready"]
+
+    @bentoml.on_shutdown
+    def _stop_polling(self) -> None:
+        self.loader.stop()
+
+    @bentoml.api(route="/noop")
+    async def noop(self) -> dict:
+        """Does nothing: the latency baseline of this server (HTTP, routing, JSON) for the benchmarks."""
+        return {}
+
+    @bentoml.api(route="/recommend")
+    async def recommend(self, req: RecommendRequest, /) -> RecommendResponse:
+        """Top-k items for a customer (any source id or one_id); cold start and unknown users fall back."""
+        return _answer(logic.recommend, self.loader.bundle, req)
+
+    @bentoml.api(route="/similar_items")
+    async def similar_items(self, req: SimilarItemsRequest, /) -> SimilarItemsResponse:
+        """Items most similar to an item (item page), with the same business filters."""
+        return _answer(logic.similar_items, self.loader.bundle, req)
+
+    @bentoml.api(route="/score")
+    async def score(self, req: ScoreRequest, /) -> ScoreResponse:
+        """Churn / LTV / propensity scores and predicted tags from the champion models."""
+        return _answer(logic.score, self.loader.bundle, req)
+
+    @routes.app.get("/profile/{id}", response_model=ProfileResponse)
+    async def profile(self, id: str = AnyId) -> ProfileResponse:  # noqa: A002 - the route's name
+        """The 360 view: golden-record attributes, current tags (rule and predicted), recent behaviour."""
+        return logic.profile(self.loader.bundle, id)
+
+    @routes.app.get("/audiences/{audience_id}/members", response_model=MembersPage)
+    async def audience_members(self, audience_id: str = Path(min_length=1, max_length=MAX_ID_LEN),
+                               page: int = Query(1, ge=1), page_size: int = Query(100, ge=1, le=MAX_K)) -> MembersPage:
+        """One page of a saved audience's members, best score first."""
+        return logic.audience_page(self.loader.bundle, audience_id, page, page_size)
+
+    @routes.app.get("/audiences/{audience_id}/members.csv", response_class=StreamingResponse)
+    async def audience_csv(self, audience_id: str = Path(min_length=1, max_length=MAX_ID_LEN)) -> StreamingResponse:
+        """Every member of a saved audience as CSV (one_id,score,percentile) for channel upload."""
+        chunks = logic.audience_csv(self.loader.bundle, audience_id)
+        return StreamingResponse(chunks, media_type="text/csv",
+                                 headers={"Content-Disposition": f'attachment; filename="{audience_id}.csv"'})
+
+    @routes.app.get("/status")
+    async def status(self) -> dict:
+        """Models served (name, version, run), load errors and the worker's runtime knobs."""
+        return {**logic.readiness(self.loader), "runtime": runtime.knobs()}
+
+    @bentoml.api(route="/lookalike")
+    def lookalike(self, req: LookalikeRequest, /) -> LookalikeResponse:
+        """Expand a seed audience to similar customers; saves the result as an audience (needs the API key)."""
+        return _answer(logic.lookalike, self.loader.bundle, req, self.config.data_dir)
+
+    @bentoml.api(route="/tags/writeback")
+    def tags_writeback(self, req: WritebackRequest, /) -> WritebackResponse:
+        """Score every customer with the champion models and write predicted tags (needs the API key)."""
+        return _answer(logic.writeback, self.loader.bundle, req, self.config)
+
+    @bentoml.api(route="/admin/reload")
+    def admin_reload(self) -> ReloadResponse:
+        """Pick up newly promoted champions now, in every worker (needs the API key)."""
+        self.loader.touch_marker()
+        changed = self.loader.refresh()
+        b = self.loader.bundle
+        return ReloadResponse(changed=changed, models=b.versions(), generation=b.generation)
+
+
+Portrait.add_asgi_middleware(ApiKeyMiddleware)

@@ -1,0 +1,107 @@
+"""HTTP behaviour in-process (BentoML's ASGI app under Starlette's TestClient): validation, auth, errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from mlflow import MlflowClient
+from starlette.testclient import TestClient
+
+KEY = "test-key-123"
+
+
+@pytest.fixture(scope="module")
+def client(registry: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    data = tmp_path_factory.mktemp("data")
+    MlflowClient(registry, registry).set_registered_model_alias("churn", "champion", "1")
+    mp = pytest.MonkeyPatch()
+    for k, v in {"PORTRAIT_DATA_DIR": str(data), "PORTRAIT_MLFLOW_URI": registry, "PORTRAIT_API_KEY": KEY,
+                 "PORTRAIT_POLL_SECONDS": "0"}.items():
+        mp.setenv(k, v)
+    from serving.service import Portrait
+
+    with TestClient(Portrait.to_asgi(), raise_server_exceptions=False) as c:
+        yield c
+    mp.undo()
+
+
+def test_health_ready_and_status(client: TestClient) -> None:
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/readyz").status_code == 200  # churn@champion is loaded
+    status = client.get("/status").json()
+    assert status["models"]["churn"] == "1"
+    assert "recommender" in status["errors"]
+    assert client.post("/noop", json={}).json() == {}
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"user_id": "u1", "k": 0}, "k"),
+    ({"user_id": "u1", "k": 1001}, "k"),
+    ({"user_id": "u1", "k": "ten"}, "k"),
+    ({"k": 5}, "user_id"),
+    ({"user_id": "u1", "filters": {"colour": "red"}}, "colour"),
+    ({"user_id": "u1", "filters": {"price_min": 5, "price_max": 1}}, "price_min"),
+    ({"user_id": "u1", "surprise": 1}, "surprise"),
+])
+def test_bad_recommend_requests_name_the_field(client: TestClient, body: dict, field: str) -> None:
+    r = client.post("/recommend", json=body)
+    assert r.status_code == 400
+    assert field in r.text
+
+
+def test_malformed_json_and_oversized_lists(client: TestClient) -> None:
+    r = client.post("/recommend", content=b'{"user_id": "13800138000", ', headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and "json" in r.text.lower()
+    assert "13800138000" not in r.text  # the id the caller sent is never echoed
+    assert client.post("/score", json={"ids": []}).status_code == 400
+    assert client.post("/score", json={"ids": ["x"] * 1001}).status_code == 400
+    r = client.post("/lookalike", json={"ids": [], "reach": 10}, headers={"X-API-Key": KEY})
+    assert r.status_code == 400
+    r = client.post("/lookalike", json={"ids": ["a"], "rule": "x == 1"}, headers={"X-API-Key": KEY})
+    assert r.status_code == 400 and "exactly one" in r.text
+    r = client.post("/lookalike", json={"rule": "x == 1", "reach": "150%"}, headers={"X-API-Key": KEY})
+    assert r.status_code == 400 and "reach" in r.text
+    assert client.get("/audiences/a/members?page=0").status_code == 400
+
+
+def test_write_and_admin_endpoints_need_the_key(client: TestClient) -> None:
+    r = client.post("/admin/reload", json={})
+    assert r.status_code == 401 and "X-API-Key" in r.json()["error"]
+    assert client.post("/admin/reload", json={}, headers={"X-API-Key": "wrong"}).status_code == 403
+    assert client.post("/tags/writeback", json={}).status_code == 401
+    assert client.post("/lookalike", json={"rule": "x == 1"}).status_code == 401
+    r = client.post("/admin/reload", json={}, headers={"Authorization": f"Bearer {KEY}"})
+    assert r.status_code == 200 and r.json()["models"]["churn"] == "1"
+
+
+def test_missing_model_is_a_clear_503(client: TestClient) -> None:
+    r = client.post("/recommend", json={"user_id": "u1"})
+    assert r.status_code == 503
+    assert "model not loaded: recommender" in r.json()["error"]
+
+
+def test_openapi_lists_every_endpoint(client: TestClient) -> None:
+    paths = client.get("/docs.json").json()["paths"]
+    for p in ("/recommend", "/similar_items", "/lookalike", "/score", "/tags/writeback", "/admin/reload",
+              "/profile/{id}", "/audiences/{audience_id}/members", "/audiences/{audience_id}/members.csv",
+              "/healthz", "/readyz", "/noop"):
+        assert p in paths, p
+
+
+def test_closed_reads_need_the_key() -> None:
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from serving.auth import ApiKeyMiddleware
+
+    inner = Starlette(routes=[Route("/recommend", lambda r: PlainTextResponse("ok"), methods=["POST"]),
+                              Route("/healthz", lambda r: PlainTextResponse("ok"))])
+    c = TestClient(ApiKeyMiddleware(inner, server_key=KEY, open_reads=False))
+    assert c.post("/recommend").status_code == 401
+    assert c.post("/recommend", headers={"X-API-Key": KEY}).status_code == 200
+    assert c.get("/healthz").status_code == 200
+    keyless = TestClient(ApiKeyMiddleware(inner, server_key=None, open_reads=False))
+    r = keyless.post("/recommend", headers={"X-API-Key": "anything"})
+    assert r.status_code == 403 and "PORTRAIT_API_KEY" in r.json()["error"]
