@@ -1,10 +1,85 @@
-"""``portrait models ...``: The MLflow model registry: list versions, promote a challenger, roll back."""
+"""``portrait models list|promote|rollback``: the MLflow model registry, for people.
+
+Every trained model is registered with alias ``challenger``; training promotes it to
+``champion`` only when it beats the champion on the same holdout. These commands show
+the versions and let a person promote a version by hand or roll back to the previous champion.
+"""
 
 from __future__ import annotations
 
 import typer
 
+from portrait.commands._common import console, emit_json, fail, settings
+
 app = typer.Typer(help="The MLflow model registry: list versions, promote a challenger, roll back.", no_args_is_help=True)
+
+
+def _setup() -> None:
+    from training import registry
+
+    s = settings()
+    registry.setup(s.mlflow_uri, s.mlflow_artifacts)
+
+
+@app.command("list")
+def list_cmd(
+    name: str = typer.Argument(None, help="Registered model (churn, ltv, propensity, recommender, lookalike); all if omitted."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """List registered versions with their aliases (champion / challenger) and metrics."""
+    from mlflow.exceptions import MlflowException
+
+    from training import registry
+
+    _setup()
+    try:
+        rows = registry.list_versions(name)
+    except MlflowException as exc:
+        fail(f"model {name!r}: {exc.message}")
+    if json_out:
+        emit_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table("model", "version", "aliases", "run", "metrics")
+    for r in rows:
+        metrics = ", ".join(f"{k}={v}" for k, v in sorted(r["metrics"].items()))
+        table.add_row(r["name"], r["version"], ",".join(r["aliases"]), r["run_id"] or "", metrics)
+    console.print(table if rows else "no registered models")
+
+
+@app.command()
+def promote(
+    name: str = typer.Argument(..., help="Registered model name."),
+    version: str = typer.Argument(..., help="Version to make champion."),
+    reason: str = typer.Option("manual", help="Why (stored on the version)."),
+) -> None:
+    """Make VERSION the champion of NAME by hand (bypasses the gate; recorded for rollback)."""
+    from mlflow.exceptions import MlflowException
+
+    from training import registry
+
+    _setup()
+    try:
+        registry.promote(name, version, reason)
+    except MlflowException as exc:
+        fail(f"model {name!r} version {version!r}: {exc.message}")
+    console.print(f"{name}: champion is now version {version}")
+
+
+@app.command()
+def rollback(name: str = typer.Argument(..., help="Registered model name.")) -> None:
+    """Restore the previous champion of NAME."""
+    from mlflow.exceptions import MlflowException
+
+    from training import registry
+
+    _setup()
+    try:
+        version = registry.rollback(name)
+    except (ValueError, MlflowException) as exc:
+        fail(str(getattr(exc, "message", exc)))
+    console.print(f"{name}: champion rolled back to version {version}")
 
 
 def register(root: typer.Typer) -> None:

@@ -1,0 +1,81 @@
+"""MLflow registry: promotion gate, rollback, and pyfunc loading in a fresh process (real SQLite store)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LinearRegression
+
+from training import registry
+from training.evaluation.value import spearman
+
+
+@pytest.fixture()
+def store(tmp_settings):
+    registry.setup(tmp_settings.mlflow_uri, tmp_settings.mlflow_artifacts)
+    return tmp_settings
+
+
+def _data(seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(rng.normal(size=(300, 3)), columns=["a", "b", "c"])
+    return X, 2 * X["a"].to_numpy() + rng.normal(scale=0.3, size=300)
+
+
+def _register(X: pd.DataFrame, y: np.ndarray, cols: list[str]) -> str:
+    model = LinearRegression().fit(X[cols], y)
+    with registry.start_run("unit_value"):
+        registry.log_config({"cols": cols})
+        return registry.log_and_register("unit_value", model, cols, metrics={"n": len(X)})
+
+
+def test_gate_promotes_better_never_worse_and_rollback_restores(store) -> None:
+    X, y = _data()
+    hold_X, hold_y = _data(1)
+
+    def score(model) -> float:
+        return spearman(hold_y, model.predict(hold_X)["score"].to_numpy())
+
+    good = _register(X, y, ["a", "b", "c"])
+    first = registry.gate("unit_value", good, score, metric="spearman")
+    assert first.promoted and registry.champion_version("unit_value") == good
+
+    worse = _register(X, y, ["b", "c"])  # without the informative column
+    decision = registry.gate("unit_value", worse, score, metric="spearman")
+    assert not decision.promoted
+    assert decision.challenger_score < decision.champion_score
+    assert registry.champion_version("unit_value") == good
+    aliases = {r["version"]: r["aliases"] for r in registry.list_versions("unit_value")}
+    assert aliases[worse] == ["challenger"] and "champion" in aliases[good]
+
+    registry.promote("unit_value", worse, "by hand")
+    assert registry.champion_version("unit_value") == worse
+    assert registry.rollback("unit_value") == good
+    assert registry.champion_version("unit_value") == good
+    with pytest.raises(ValueError, match="no previous champion"):
+        registry.rollback("unit_value")
+
+
+def test_champion_loads_in_a_fresh_process_without_portrait(store, tmp_path) -> None:
+    X, y = _data()
+    version = _register(X, y, ["a", "b", "c"])
+    registry.promote("unit_value", version)
+    script = textwrap.dedent("""
+        import sys, mlflow, pandas as pd
+        m = mlflow.pyfunc.load_model("models:/unit_value@champion")
+        out = m.predict(pd.DataFrame({"a": [1.0, -1.0], "b": [0.0, 0.0], "c": [0.0, 0.0], "extra": ["x", "y"]}))
+        assert not any(k.split(".")[0] in ("training", "portrait", "features") for k in sys.modules), "imported portrait"
+        print(out["score"].round(3).tolist())
+    """)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store.mlflow_uri}
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    hi, lo = eval(done.stdout.strip().splitlines()[-1])
+    assert hi > 1.5 and lo < -1.5
