@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from portrait.commands._common import console, fail, settings
+from portrait.commands._common import console, fail, progress, settings
 
 app = typer.Typer(help="Canonical customer data: generate, import, validate.", no_args_is_help=True)
 
@@ -19,6 +19,38 @@ def _report(title: str, rows: list[tuple[str, int, int, int, dict[str, int]]]) -
     for name, n_in, n_ok, n_bad, reasons in rows:
         table.add_row(name, f"{n_in:,}", f"{n_ok:,}", f"{n_bad:,}", ", ".join(f"{k}: {v}" for k, v in reasons.items()))
     console.print(table)
+
+
+@app.command("generate")
+def generate(
+    people: int = typer.Option(20_000, "--people", "-n", min=1, help="True persons to simulate."),
+    seed: int = typer.Option(42, "--seed", "-s", help="Master seed: same seed and options give identical files."),
+    now: str = typer.Option("2026-07-01", help="End of the raw history (UTC date); the truth simulates past it."),
+    months: int = typer.Option(13, min=1, help="Months of history before --now."),
+    workers: int = typer.Option(1, min=1, help="Processes generating blocks (the output does not depend on it)."),
+    out: Path = typer.Option(None, help="Data directory (default: PORTRAIT_DATA_DIR); writes raw/ and raw/_truth/."),
+) -> None:
+    """Generate the synthetic multi-source customer data with its ground truth (the embedded default)."""
+    from features.sources.synthetic import GeneratorConfig
+    from features.sources.synthetic import generate as run
+
+    try:
+        config = GeneratorConfig(people=people, seed=seed, now=now, months=months, workers=workers)
+    except ValueError as exc:
+        fail(str(exc))
+    data_dir = out or settings().data_dir
+    n_blocks = -(-people // config.block_size)
+    with progress(f"generating {people:,} people", total=n_blocks) as advance:
+        summary = run(config, data_dir, on_block=lambda done, total: advance(1))
+    table = Table(title=f"generated {people:,} people (seed {seed}) in {summary['seconds']:.1f} s -> {summary['raw_dir']}")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, n in summary["rows"].items():
+        table.add_row(name, f"{n:,}")
+    for name, n in summary["future"].items():
+        table.add_row(f"future {name} (truth only)", f"{n:,}")
+    console.print(table)
+    console.print(f"now = {summary['now']}; ground truth in {summary['truth_dir']}")
 
 
 @app.command("import")
