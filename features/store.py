@@ -1,0 +1,227 @@
+"""portrait's Feast feature store: open, apply, materialize, read (offline and online), push.
+
+Training reads ``historical(service, entity_df)`` (point-in-time join on (one_id, cutoff)
+rows); serving reads ``online(service, one_ids)`` with the same FeatureService name;
+scoring writes predicted tags back with ``push_predicted_tags(df)`` (online and offline)::
+
+    from features.store import open_store
+    store = open_store(settings)              # or a data folder; redis="localhost:6379" to scale out
+    store.apply()                             # register feature_repo/definitions.py
+    store.materialize()                       # latest snapshot of every batch view -> online store
+    X = store.historical("churn_v1", entity_df)
+    row = store.online("churn_v1", ["c-000001"])
+
+The repository is ``feature_repo/`` (``feature_store.yaml`` + ``definitions.py``); here its
+paths are rewritten to ``<data>/feast/`` and ``<data>/features/`` so the same repo serves any
+data folder. The plain ``feast`` CLI reads the same files with the YAML's default paths.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+REPO_DIR = Path(__file__).resolve().parents[1] / "feature_repo"
+SERVICES = ("churn_v1", "ltv_v1", "propensity_v1", "lookalike_v1", "recsys_v1")
+PUSH_SOURCE = "predicted_tags_push"
+PREDICTED_VIEW = "predicted_tags"
+# Columns of the predicted-tags view, with the pandas dtype pushed (scored_at is the event time).
+PREDICTED_COLUMNS = {
+    "churn_risk": "float64", "churn_tier": "string", "ltv": "float64", "ltv_tier": "string",
+    "propensity": "float64", "propensity_decile": "Int64", "lookalike_audiences": "string",
+    "model_name": "string", "model_version": "string",
+}
+_load_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    data_dir: Path  # portrait's data folder: features/ is read, feast/ holds registry and online store
+    redis: str | None = None  # "host:port[,db=N]" puts the online store in Redis instead of SQLite
+    repo_dir: Path = REPO_DIR  # the Feast repo (feature_store.yaml + definitions.py)
+    stock: bool = False  # Feast's own SQLite store and local engine (the benchmark's anchor)
+
+
+def _utc_us(values: Any) -> pd.Series:
+    """Timestamps as tz-aware UTC at microsecond precision (what Feast's DuckDB joins need)."""
+    ts = pd.to_datetime(pd.Series(values), utc=True)
+    return ts.astype("datetime64[us, UTC]")
+
+
+def _repo_config(cfg: StoreConfig):
+    import yaml
+    from feast.repo_config import RepoConfig
+
+    raw = yaml.safe_load((cfg.repo_dir / "feature_store.yaml").read_text())
+    feast_dir = Path(cfg.data_dir) / "feast"
+    raw["registry"] = {**raw["registry"], "path": str(feast_dir / "registry.db")}
+    if cfg.stock:
+        raw["online_store"] = {"type": "sqlite", "path": str(feast_dir / "online_stock.db")}
+        raw["batch_engine"] = {"type": "local"}
+        raw["registry"]["path"] = str(feast_dir / "registry_stock.db")
+        raw.pop("materialization", None)
+    elif cfg.redis:
+        raw["online_store"] = {"type": "features.feast_ext.redis_store.PortraitRedisOnlineStore",
+                               "connection_string": cfg.redis}
+    else:
+        raw["online_store"] = {**raw["online_store"], "path": str(feast_dir / "online.db")}
+    config = RepoConfig(**raw)
+    config.repo_path = cfg.repo_dir
+    return config
+
+
+def _load_definitions(cfg: StoreConfig) -> dict[str, Any]:
+    """Execute ``definitions.py`` with ``PORTRAIT_DATA_DIR`` = our data folder; its Feast objects by name."""
+    from feast import Entity, FeatureService, FeatureView
+    from feast.data_source import DataSource
+
+    spec = importlib.util.spec_from_file_location("portrait_feast_definitions", cfg.repo_dir / "definitions.py")
+    module = importlib.util.module_from_spec(spec)
+    with _load_lock:  # the environment is process-wide: one loader at a time
+        old = os.environ.get("PORTRAIT_DATA_DIR")
+        os.environ["PORTRAIT_DATA_DIR"] = str(Path(cfg.data_dir).resolve())
+        try:
+            spec.loader.exec_module(module)
+        finally:
+            if old is None:
+                os.environ.pop("PORTRAIT_DATA_DIR", None)
+            else:
+                os.environ["PORTRAIT_DATA_DIR"] = old
+    kinds = (Entity, DataSource, FeatureView, FeatureService)
+    return {name: obj for name, obj in vars(module).items() if isinstance(obj, kinds)}
+
+
+class PortraitStore:
+    """A Feast ``FeatureStore`` over portrait's data folder, with the calls the other layers need."""
+
+    def __init__(self, cfg: StoreConfig):
+        from feast import FeatureStore
+
+        self.cfg = cfg
+        self.fs = FeatureStore(config=_repo_config(cfg), repo_path=str(cfg.repo_dir))
+        self._services: dict[str, Any] = {}
+        self._columns: dict[str, list[str]] = {}
+
+    @property
+    def predicted_path(self) -> Path:
+        return Path(self.cfg.data_dir) / "feast" / "predicted_tags.parquet"
+
+    # -- registry ----------------------------------------------------------
+    def apply(self) -> list[str]:
+        """Register entities, sources, views and services from ``definitions.py``; their names."""
+        objects = _load_definitions(self.cfg)
+        (Path(self.cfg.data_dir) / "feast").mkdir(parents=True, exist_ok=True)
+        self._ensure_predicted_table()
+        self.fs.apply(list(objects.values()))
+        self._services.clear()
+        self._columns.clear()
+        return sorted(o.name for o in objects.values())
+
+    def _ensure_predicted_table(self) -> None:
+        """An empty predicted-tags Parquet file, so offline pushes can append and joins can read it."""
+        if self.predicted_path.exists():
+            return
+        from features.io import write_parquet
+
+        empty = pd.DataFrame({"one_id": pd.Series(dtype="string"),
+                              **{c: pd.Series(dtype=t) for c, t in PREDICTED_COLUMNS.items()},
+                              "scored_at": _utc_us([]), "event_timestamp": _utc_us([])})
+        write_parquet(empty, self.predicted_path)
+
+    def batch_views(self) -> list[str]:
+        """Feature views fed by a batch source (everything but the push-fed predicted tags)."""
+        return sorted(v.name for v in self.fs.list_feature_views() if v.name != PREDICTED_VIEW)
+
+    def service(self, name: str):
+        """The registered ``FeatureService`` ``name`` (cached); ``KeyError`` lists the known ones."""
+        if name not in self._services:
+            known = {s.name: s for s in self.fs.list_feature_services()}
+            if name not in known:
+                raise KeyError(f"unknown feature service {name!r}; registered: {sorted(known)} (run apply first?)")
+            self._services.update(known)
+        return self._services[name]
+
+    # -- offline -> online -------------------------------------------------
+    def materialize(self, end: datetime | None = None, views: list[str] | None = None) -> list[str]:
+        """Load the latest row per entity up to ``end`` (default now) into the online store; views done."""
+        end = end or datetime.now(timezone.utc)
+        if end.tzinfo is None:
+            end = end.replace(tzinfo=timezone.utc)
+        views = views or self.batch_views()
+        self.fs.materialize_incremental(end_date=end, feature_views=views)
+        return views
+
+    # -- reads -------------------------------------------------------------
+    def historical(self, service: str, entity_df: pd.DataFrame) -> pd.DataFrame:
+        """Point-in-time features for (one_id, event_timestamp) rows: values known at each cutoff only.
+
+        ``entity_df`` needs ``one_id`` and ``event_timestamp`` (any tz; naive = UTC); extra
+        columns (labels) are carried through. Rows come back in Feast's order.
+        """
+        missing = [c for c in ("one_id", "event_timestamp") if c not in entity_df.columns]
+        if missing:
+            raise ValueError(f"entity_df is missing column(s) {missing}")
+        frame = entity_df.copy()
+        frame["one_id"] = frame["one_id"].astype(str)
+        frame["event_timestamp"] = _utc_us(frame["event_timestamp"]).to_numpy()
+        job = self.fs.get_historical_features(entity_df=frame, features=self.service(service))
+        return job.to_df()
+
+    def online_dict(self, service: str, one_ids: list[str]) -> dict[str, list]:
+        """Online features of ``one_ids`` as ``{column: [value per id]}`` (``one_id`` included)."""
+        svc = self.service(service)
+        resp = self.fs.get_online_features(features=svc, entity_rows={"one_id": [str(i) for i in one_ids]})
+        got = resp.to_dict()
+        return {name: got[name] for name in self.columns(service)}
+
+    def columns(self, service: str) -> list[str]:
+        """``one_id`` then the features of ``service`` in declaration order (the online column order)."""
+        if service not in self._columns:
+            svc = self.service(service)
+            self._columns[service] = ["one_id"] + [f.name for p in svc.feature_view_projections for f in p.features]
+        return self._columns[service]
+
+    def online(self, service: str, one_ids: list[str]) -> pd.DataFrame:
+        """Online features of ``one_ids``, one row each in input order (missing ids: nulls)."""
+        return pd.DataFrame(self.online_dict(service, one_ids))
+
+    # -- write-back --------------------------------------------------------
+    def push_predicted_tags(self, df: pd.DataFrame) -> int:
+        """Write model scores to the ``predicted_tags`` view, online and offline; rows written.
+
+        ``df`` needs ``one_id`` and ``scored_at``; of the score columns (``PREDICTED_COLUMNS``)
+        any subset may be given, the others are stored as missing.
+        """
+        from feast.data_source import PushMode
+
+        missing = [c for c in ("one_id", "scored_at") if c not in df.columns]
+        if missing:
+            raise ValueError(f"predicted tags are missing column(s) {missing}")
+        unknown = sorted(set(df.columns) - set(PREDICTED_COLUMNS) - {"one_id", "scored_at", "event_timestamp"})
+        if unknown:
+            raise ValueError(f"predicted tags: unknown column(s) {unknown}; expected some of {list(PREDICTED_COLUMNS)}")
+        out = pd.DataFrame({"one_id": df["one_id"].astype(str).to_numpy()})
+        for col, dtype in PREDICTED_COLUMNS.items():
+            out[col] = (df[col] if col in df.columns else pd.Series([None] * len(df))).astype(dtype).to_numpy()
+        out["scored_at"] = _utc_us(df["scored_at"]).to_numpy()
+        out["event_timestamp"] = out["scored_at"]
+        self._ensure_predicted_table()
+        self.fs.push(PUSH_SOURCE, out, to=PushMode.ONLINE_AND_OFFLINE)
+        return len(out)
+
+
+def open_store(data: Any, *, redis: str | None = None, repo_dir: Path = REPO_DIR, stock: bool = False) -> PortraitStore:
+    """Open the feature store of a data folder.
+
+    ``data`` is a path or anything with a ``data_dir`` (portrait's ``Settings``). ``redis``
+    ("host:port") selects the Redis online store instead of ``<data>/feast/online.db``.
+    """
+    data_dir = Path(getattr(data, "data_dir", data))
+    return PortraitStore(StoreConfig(data_dir=data_dir, redis=redis, repo_dir=Path(repo_dir), stock=stock))
