@@ -1,0 +1,19 @@
+"""``portrait demo`` end to end on a tiny population (no server): every step runs and writes its outputs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_demo_runs_every_step_on_tiny_data(tmp_path: Path) -> None:
+    env = {"PORTRAIT_DATA_DIR": str(tmp_path / "data"), "PORTRAIT_MLRUNS_DIR": str(tmp_path / "mlruns"),
+           "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-m", "portrait.cli", "demo", "--people", "600", "--no-serve"],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    raw = tmp_path / "data" / "raw"
+    for table in ("identity_records", "profiles", "events", "orders", "order_lines", "items", "campaign_contacts"):
+        assert (raw / f"{table}.parquet").exists(), table
+    assert "0 rejects" in proc.stderr
