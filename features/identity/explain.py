@@ -1,0 +1,66 @@
+"""Explain a person: which records, which shared identifiers linked them, which links were refused.
+
+Everything is shown as keyed hashes (``id_hash``) and record ids; no raw phone or email
+is stored, so none can be shown. The input may be anything :class:`IdentityIndex`
+resolves (one_id, ``source:record_id``, raw identifier in any variant).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from features.identity.hashing import hex64
+from features.identity.index import IdentityIndex
+from features.identity.stable import format_ids
+from features.identity.store import state_dir
+
+
+def _oid(num: int) -> str:
+    return format_ids(np.array([num]))[0].as_py()
+
+
+def explain(index: IdentityIndex, identity_dir: Path | str, text: str) -> dict | None:
+    """A JSON-ready description of the person ``text`` resolves to, or None when it resolves to nobody."""
+    num = index.resolve_num(text)
+    if num is None:
+        return None
+    identity_dir = Path(identity_dir)
+    sd = state_dir(identity_dir)
+    rec = pq.read_table(sd / "records.parquet").to_pandas()
+    rows = np.flatnonzero(rec["one_num"].to_numpy() == num)
+    rmap = pq.read_table(identity_dir / "record_map.parquet", columns=["source", "record_id"]).take(rows).to_pandas()
+    mine = rec.iloc[rows].reset_index(drop=True)
+    types = list(index.rules.priority)
+    records = []
+    for i, r in mine.iterrows():  # one person: a handful of rows
+        ids = {t: hex64(np.array([r[f"k_{t}"]]))[0].as_py() for t in types if r[f"k_{t}"] != 0}
+        records.append({"source": rmap.at[i, "source"], "record_id": rmap.at[i, "record_id"],
+                        "observed_at": str(r["observed_at"]), "identifiers": ids})
+    links = []
+    for t in types:
+        col = mine[f"k_{t}"]
+        shared = col[col != 0].value_counts()
+        for k, n in shared[shared >= 2].items():
+            where = mine.index[col == k]
+            links.append({"id_type": t, "id_hash": hex64(np.array([k]))[0].as_py(), "records": int(n),
+                          "record_ids": [f"{rmap.at[j, 'source']}:{rmap.at[j, 'record_id']}" for j in where]})
+    refused = pd.read_parquet(sd / "refused.parquet")
+    mine_ref = refused[refused["one_num"] == num]
+    refusals = []
+    for _, r in mine_ref.iterrows():
+        others = refused[(refused["id_type"] == r["id_type"]) & (refused["key"] == r["key"]) & (refused["one_num"] != num)]
+        refusals.append({"id_type": r["id_type"], "id_hash": hex64(np.array([r["key"]]))[0].as_py(),
+                         "reason": r["reason"], "also_held_by": [_oid(o) for o in others["one_num"].head(20)],
+                         "holders": int(len(others) + 1)})
+    golden = pd.read_parquet(sd / "golden.parquet")
+    g = golden[golden["one_num"] == num]
+    profile = {k: (None if pd.isna(v) else (v if isinstance(v, (int, float, str)) else str(v)))
+               for k, v in g.drop(columns=["one_num"]).iloc[0].items()} if len(g) else {}
+    aliases = pd.read_parquet(sd / "aliases.parquet")
+    return {"one_id": _oid(num), "query_was_alias": text.strip().upper() != _oid(num) and text.strip().upper().startswith("OID"),
+            "aliases": [_oid(a) for a in aliases.loc[aliases["one_num"] == num, "alias_num"]],
+            "golden": profile, "records": records, "links": links, "refused_links": refusals}

@@ -1,0 +1,113 @@
+"""IdentityIndex: map any identifier a caller holds to a one_id (for serving and the CLI).
+
+Accepted inputs, tried in this order:
+
+1. a one_id (``OID0000000042``; an alias left by a merge maps to the surviving id);
+2. ``source:record_id`` of a known source (``crm:C0918680385090``);
+3. a raw identifier in any variant (``+86 154-7800-8866``, `` Foo@Bar.COM``, ``M1610771097``):
+   normalized and hashed with the same key as the resolve run, then looked up per type in
+   priority order. A value held by several persons (a refused, shared value) resolves to the
+   person who used it most recently.
+
+Nothing raw is kept: the index holds int64 hash keys and id numbers only (sorted arrays,
+binary search; about 30 bytes per record and per identifier).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from features.identity.config import Rules, load_rules
+from features.identity.hashing import hash_key, key_fingerprint, record_key, require_key
+from features.identity.normalize import normalize_one
+from features.identity.stable import format_ids, parse_id
+from features.identity.store import StateError, has_state, state_dir
+
+
+def _lookup(sorted_keys: np.ndarray, values: np.ndarray, key: int) -> int | None:
+    i = int(np.searchsorted(sorted_keys, key))
+    if i < len(sorted_keys) and sorted_keys[i] == key:
+        return int(values[i])
+    return None
+
+
+@dataclass
+class IdentityIndex:
+    key: bytes
+    rules: Rules
+    people: np.ndarray  # sorted one_num of every current person
+    aliases: dict[int, int]  # merged-away one_num -> surviving one_num
+    record_keys: np.ndarray  # sorted rkey
+    record_people: np.ndarray  # one_num per rkey
+    ident: dict[str, tuple[np.ndarray, np.ndarray]]  # id_type -> (sorted key, one_num)
+    sources: frozenset[str]
+
+    @classmethod
+    def load(cls, identity_dir: Path | str, hmac_key: str | None, demo_key: bool = False,
+             rules_path: Path | None = None) -> IdentityIndex:
+        """Load from an identity directory written by ``portrait identity resolve`` (same key)."""
+        import json
+
+        identity_dir = Path(identity_dir)
+        if not has_state(identity_dir):
+            raise StateError(f"{identity_dir}: no identity state; run `portrait identity resolve` first")
+        key = require_key(hmac_key, demo_key)
+        sd = state_dir(identity_dir)
+        meta = json.loads((sd / "meta.json").read_text())
+        if meta.get("key_fingerprint") != key_fingerprint(key):
+            raise StateError(f"{identity_dir}: built with another HMAC key; lookups would find nothing")
+        rec = pq.read_table(sd / "records.parquet", columns=["rkey", "one_num"])
+        rk, rn = rec.column("rkey").to_numpy(), rec.column("one_num").to_numpy()
+        order = np.argsort(rk, kind="stable")
+        ids = pd.read_parquet(sd / "identifiers.parquet")
+        ident = {}
+        for t, g in ids.groupby("id_type", sort=False):
+            g = g.sort_values(["key", "last_seen", "n_records"], kind="stable").drop_duplicates("key", keep="last")
+            ident[str(t)] = (g["key"].to_numpy(np.int64), g["one_num"].to_numpy(np.int64))
+        al = pd.read_parquet(sd / "aliases.parquet")
+        golden = pq.read_table(sd / "golden.parquet", columns=["one_num"]).column("one_num").to_numpy()
+        src = pq.read_table(identity_dir / "record_map.parquet", columns=["source"]).column("source")
+        return cls(key, load_rules(rules_path), np.sort(golden),
+                   dict(zip(al["alias_num"].tolist(), al["one_num"].tolist())), rk[order], rn[order], ident,
+                   frozenset(str(s) for s in pa.compute.unique(src).to_pylist()))
+
+    def __len__(self) -> int:
+        return len(self.people)
+
+    def resolve_num(self, text: str) -> int | None:
+        """The one_id number for ``text`` (see the module docstring), or None."""
+        if not isinstance(text, str) or not text.strip():
+            return None
+        num = parse_id(text)
+        if num is not None:
+            num = self.aliases.get(num, num)
+            return num if _lookup(self.people, self.people, num) is not None else None
+        head, sep, tail = text.strip().partition(":")
+        if sep and head in self.sources and tail:
+            found = _lookup(self.record_keys, self.record_people, record_key(head, tail))
+            if found is not None:
+                return found
+        for t in self.rules.priority:
+            if t not in self.ident:
+                continue
+            norm = normalize_one(text, t, self.rules)
+            if norm is None:
+                continue
+            found = _lookup(*self.ident[t], hash_key(norm, t, self.key))
+            if found is not None:
+                return found
+        return None
+
+    def resolve(self, text: str) -> str | None:
+        """The one_id for a one_id, ``source:record_id`` or raw identifier; None when unknown."""
+        num = self.resolve_num(text)
+        return None if num is None else format_ids(np.array([num]))[0].as_py()
+
+    def resolve_many(self, texts: list[str]) -> list[str | None]:
+        return [self.resolve(t) for t in texts]

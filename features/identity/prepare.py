@@ -1,0 +1,122 @@
+"""From raw identity records to hashed keys: read, normalize, hash, count what was dropped.
+
+Raw phone numbers and emails live only inside :func:`hash_records`: each distinct
+normalized value is hashed once (HMAC-SHA256, see :mod:`features.identity.hashing`)
+and every record gets an int64 key per identifier type (0 = none). Nothing raw is
+returned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from features.identity.config import Rules
+from features.identity.hashing import hash_keys, hash64, record_keys
+from features.identity.normalize import normalize_column
+from features.schema import IDENTIFIER_TYPES, SchemaError
+
+PROFILE_ATTRS = ("birth_year", "gender", "city", "reg_channel", "occupation")
+
+
+@dataclass
+class HashedRecords:
+    rkey: np.ndarray  # int64 record key: hash of source + record_id (not secret; an index)
+    source: pa.Array
+    record_id: pa.Array
+    observed_at: np.ndarray  # datetime64[us] (UTC)
+    keys: dict[str, np.ndarray]  # id_type -> int64 key per record (0 = none)
+    dropped: dict[str, dict[str, int]] = field(default_factory=dict)  # id_type -> reason -> records
+    dropped_rows: pd.DataFrame | None = None  # row index, id_type, reason (no raw values)
+
+    def __len__(self) -> int:
+        return len(self.rkey)
+
+    def take(self, idx: np.ndarray) -> HashedRecords:
+        ix = pa.array(idx)
+        return HashedRecords(self.rkey[idx], self.source.take(ix), self.record_id.take(ix), self.observed_at[idx],
+                             {t: k[idx] for t, k in self.keys.items()}, self.dropped, None)
+
+
+def read_identity_records(path: Path) -> pa.Table:
+    """Read ``identity_records.parquet``; a clear error naming the file and the missing column."""
+    path = Path(path)
+    if not path.exists():
+        raise SchemaError(f"{path}: no such file (run `portrait data generate` or `portrait data import` first)")
+    table = pq.read_table(path)
+    missing = [c for c in ("source", "record_id", "observed_at") if c not in table.column_names]
+    if missing:
+        raise SchemaError(f"{path}: table 'identity_records' is missing column(s) {missing}")
+    if not any(t in table.column_names for t in IDENTIFIER_TYPES):
+        raise SchemaError(f"{path}: no identifier column (expected some of {list(IDENTIFIER_TYPES)})")
+    return table
+
+
+def _text(table: pa.Table, name: str) -> pa.Array:
+    col = table.column(name)
+    col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    if pa.types.is_dictionary(col.type):
+        col = col.dictionary_decode()
+    return pc.cast(col, pa.string()) if not pa.types.is_string(col.type) else col
+
+
+def _timestamps(table: pa.Table, name: str = "observed_at") -> np.ndarray:
+    col = table.column(name)
+    ts = pd.to_datetime(col.to_pandas(), utc=True)
+    return ts.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[us]")
+
+
+def hash_records(table: pa.Table, rules: Rules, key: bytes, keep_dropped: bool = True) -> HashedRecords:
+    """Normalize and hash every identifier column of ``table`` (identity_records shape)."""
+    source, record_id = _text(table, "source"), _text(table, "record_id")
+    if source.null_count or record_id.null_count:
+        raise SchemaError("identity_records: source and record_id must not be null")
+    rkey = hash64(record_keys(source, record_id)[0])
+    keys: dict[str, np.ndarray] = {}
+    dropped: dict[str, dict[str, int]] = {}
+    rows = []
+    for t in rules.priority:
+        out = np.zeros(len(rkey), np.int64)
+        if t in table.column_names:
+            col = normalize_column(table.column(t), t, rules)
+            valid = col.values.is_valid().to_numpy(zero_copy_only=False)
+            entry_key = np.zeros(len(col.values), np.int64)
+            if valid.any():
+                distinct = pc.unique(col.values.filter(pa.array(valid)))
+                dkeys = hash_keys(distinct, t, key)
+                pos = pc.index_in(col.values, value_set=distinct).to_numpy(zero_copy_only=False)
+                entry_key[valid] = dkeys[pos[valid].astype(np.int64)]
+            has = col.indices >= 0
+            out[has] = entry_key[col.indices[has]]
+            dropped[t] = col.reasons
+            if keep_dropped and col.reasons:
+                bad = np.flatnonzero(has & ~valid[np.maximum(col.indices, 0)])
+                reason = col.entry_reason[col.indices[bad]]
+                rows.append(pd.DataFrame({"row": bad, "id_type": t, "reason": reason}))
+        keys[t] = out
+    dropped_rows = pd.concat(rows, ignore_index=True) if rows else None
+    return HashedRecords(rkey, source, record_id, _timestamps(table), keys, dropped, dropped_rows)
+
+
+def read_profiles(path: Path) -> pd.DataFrame | None:
+    """Profiles (source, record_id, observed_at, attributes) or None when the file is absent."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    table = pq.read_table(path)
+    missing = [c for c in ("source", "record_id", "observed_at") if c not in table.column_names]
+    if missing:
+        raise SchemaError(f"{path}: table 'profiles' is missing column(s) {missing}")
+    rkey = hash64(record_keys(_text(table, "source"), _text(table, "record_id"))[0])
+    df = pd.DataFrame({"rkey": rkey, "source": _text(table, "source").to_pandas(),
+                       "observed_at": _timestamps(table)})
+    for a in PROFILE_ATTRS:
+        if a in table.column_names:
+            df[a] = table.column(a).to_pandas()
+    return df
