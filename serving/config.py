@@ -27,12 +27,13 @@ class ServeConfig:
     data_dir: Path  # portrait's data directory (identity/, features/, feast/, audiences/, tags/)
     mlflow_uri: str  # MLflow tracking/registry URI the champion models are read from
     api_key: str | None = None  # key for write/admin endpoints; None = those endpoints refuse (403)
+    hmac_key: str | None = None  # identity hashing key, for resolving raw identifiers (phone, email, ...)
     open_reads: bool = True  # read endpoints answer without a key; False = they need the key too
     alias: str = "champion"  # registry alias served for every model
     # registered model name for each kind; a kind whose name is absent from the registry is "not loaded"
     model_names: dict[str, str] = field(default_factory=lambda: {k: k for k in MODEL_KINDS})
     poll_seconds: float = 30.0  # how often a worker asks the registry for a new champion; 0 = never
-    max_ids: int = 1000  # largest id list accepted by /score, /lookalike seeds, ...
+    feast_push: bool = True  # write-back pushes predicted tags to Feast (online + offline) besides the history
     # issue 10 knobs: applied inside the worker by serving.runtime.tune_worker()
     gc_freeze: bool = True  # gc.freeze() once models are loaded: the collector stops re-walking them
     gc_threshold0: int = 50_000  # young-generation threshold (CPython default 700)
@@ -54,10 +55,12 @@ class ServeConfig:
             data_dir=data_dir,
             mlflow_uri=uri,
             api_key=env.get("PORTRAIT_API_KEY") or None,
+            hmac_key=env.get("PORTRAIT_HMAC_KEY") or None,
             open_reads=_flag(env.get("PORTRAIT_OPEN_READS"), True),
             alias=env.get("PORTRAIT_MODEL_ALIAS", "champion"),
             model_names=names,
             poll_seconds=float(env.get("PORTRAIT_POLL_SECONDS", "30")),
+            feast_push=_flag(env.get("PORTRAIT_FEAST_PUSH"), True),
             gc_freeze=_flag(env.get("PORTRAIT_GC_FREEZE"), True),
             gc_threshold0=int(env.get("PORTRAIT_GC_THRESHOLD0", "50000")),
         )

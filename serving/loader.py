@@ -91,10 +91,12 @@ class Loader:
     """
 
     def __init__(self, config: ServeConfig, load_model: ModelLoaderFn = load_pyfunc,
-                 load_resources: ResourcesFn | None = None) -> None:
+                 load_resources: ResourcesFn | None = None,
+                 prepare: Callable[[Mapping[str, ServedModel], Any], None] | None = None) -> None:
         self.config = config
         self.load_model = load_model
         self.load_resources = load_resources
+        self.prepare = prepare  # runs on the next bundle before it is published (e.g. tag cut points)
         self._bundle = Bundle(generation=0)
         self._refresh_lock = threading.Lock()  # one refresh at a time; readers never take it
         self._stop = threading.Event()
@@ -158,6 +160,12 @@ class Loader:
                 except Exception as exc:
                     errors["resources"] = f"{type(exc).__name__}: {exc}"
                     log.error("loading serving data failed: %s", errors["resources"])
+            if self.prepare is not None and (changed or resources is not old.resources):
+                try:
+                    self.prepare(models, resources)
+                except Exception as exc:  # noqa: BLE001 - serving without tag cut points beats not serving
+                    errors["prepare"] = f"{type(exc).__name__}: {exc}"
+                    log.error("preparing models failed: %s", errors["prepare"])
             if changed or resources is not old.resources or dict(errors) != dict(old.errors):
                 self._bundle = replace(old, generation=old.generation + 1, models=MappingProxyType(models),
                                        resources=resources, errors=MappingProxyType(errors))

@@ -205,6 +205,7 @@ class WritebackBatch(BaseModel):
     rows: int
     status: str = Field(description="'written' or 'skipped' (already written for this version and date)")
     scored_at: str
+    feast: str = Field(description="Feast push status: 'pushed', or why it was skipped or failed")
 
 
 class WritebackResponse(BaseModel):

@@ -20,7 +20,7 @@ import bentoml
 from fastapi import Path, Query
 from starlette.responses import JSONResponse, StreamingResponse
 
-from serving import logic, routes, runtime
+from serving import audiences, logic, routes, runtime, writeback
 from serving.auth import ApiKeyMiddleware
 from serving.config import ServeConfig
 from serving.errors import ServingError
@@ -49,7 +49,8 @@ class Portrait:
     def __init__(self) -> None:
         self.config = ServeConfig.from_env()
         runtime.configure_process(self.config)
-        self.loader = Loader(self.config, load_model=logic.load_model, load_resources=logic.load_resources)
+        self.loader = Loader(self.config, load_model=logic.load_model, load_resources=logic.load_resources,
+                             prepare=logic.prepare)
         self.loader.refresh()
         self.loader.start()
         runtime.tune_worker(self.config)  # after the models are in memory: gc.freeze() and thresholds
@@ -90,12 +91,12 @@ class Portrait:
     async def audience_members(self, audience_id: str = Path(min_length=1, max_length=MAX_ID_LEN),
                                page: int = Query(1, ge=1), page_size: int = Query(100, ge=1, le=MAX_K)) -> MembersPage:
         """One page of a saved audience's members, best score first."""
-        return logic.audience_page(self.loader.bundle, audience_id, page, page_size)
+        return audiences.page(self.config.data_dir, audience_id, page, page_size)
 
     @routes.app.get("/audiences/{audience_id}/members.csv", response_class=StreamingResponse)
     async def audience_csv(self, audience_id: str = Path(min_length=1, max_length=MAX_ID_LEN)) -> StreamingResponse:
         """Every member of a saved audience as CSV (one_id,score,percentile) for channel upload."""
-        chunks = logic.audience_csv(self.loader.bundle, audience_id)
+        chunks = audiences.csv_chunks(self.config.data_dir, audience_id)
         return StreamingResponse(chunks, media_type="text/csv",
                                  headers={"Content-Disposition": f'attachment; filename="{audience_id}.csv"'})
 
@@ -107,12 +108,17 @@ class Portrait:
     @bentoml.api(route="/lookalike")
     def lookalike(self, req: LookalikeRequest, /) -> LookalikeResponse:
         """Expand a seed audience to similar customers; saves the result as an audience (needs the API key)."""
-        return _answer(logic.lookalike, self.loader.bundle, req, self.config.data_dir)
+        return _answer(audiences.lookalike, self.loader.bundle, req, self.config.data_dir)
 
     @bentoml.api(route="/tags/writeback")
     def tags_writeback(self, req: WritebackRequest, /) -> WritebackResponse:
         """Score every customer with the champion models and write predicted tags (needs the API key)."""
-        return _answer(logic.writeback, self.loader.bundle, req, self.config)
+        result = _answer(writeback.write_back, self.loader.bundle, self.config.data_dir, list(req.models), req.date,
+                         req.force, self.config.feast_push)
+        if isinstance(result, list):
+            self.loader.refresh()  # this worker's /profile shows the new tags at once (others on their next poll)
+            return WritebackResponse(batches=result)
+        return result
 
     @bentoml.api(route="/admin/reload")
     def admin_reload(self) -> ReloadResponse:

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 
 import pytest
-from mlflow import MlflowClient
-from starlette.testclient import TestClient
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
 
 KEY = "test-key-123"
 
 
 @pytest.fixture(scope="module")
-def client(registry: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    data = tmp_path_factory.mktemp("data")
-    MlflowClient(registry, registry).set_registered_model_alias("churn", "champion", "1")
+def client(world) -> Iterator[TestClient]:  # noqa: ANN001
     mp = pytest.MonkeyPatch()
-    for k, v in {"PORTRAIT_DATA_DIR": str(data), "PORTRAIT_MLFLOW_URI": registry, "PORTRAIT_API_KEY": KEY,
-                 "PORTRAIT_POLL_SECONDS": "0"}.items():
+    for k, v in {"PORTRAIT_DATA_DIR": str(world.data_dir), "PORTRAIT_MLFLOW_URI": world.uri, "PORTRAIT_API_KEY": KEY,
+                 "PORTRAIT_POLL_SECONDS": "0", "PORTRAIT_FEAST_PUSH": "false"}.items():
         mp.setenv(k, v)
     from serving.service import Portrait
 
@@ -31,7 +32,7 @@ def test_health_ready_and_status(client: TestClient) -> None:
     assert client.get("/readyz").status_code == 200  # churn@champion is loaded
     status = client.get("/status").json()
     assert status["models"]["churn"] == "1"
-    assert "recommender" in status["errors"]
+    assert "lookalike" in status["errors"] and status["missing_data"] == []
     assert client.post("/noop", json={}).json() == {}
 
 
@@ -72,13 +73,48 @@ def test_write_and_admin_endpoints_need_the_key(client: TestClient) -> None:
     assert client.post("/tags/writeback", json={}).status_code == 401
     assert client.post("/lookalike", json={"rule": "x == 1"}).status_code == 401
     r = client.post("/admin/reload", json={}, headers={"Authorization": f"Bearer {KEY}"})
-    assert r.status_code == 200 and r.json()["models"]["churn"] == "1"
+    assert r.status_code == 200 and r.json()["models"]["recommender"] == "1"
 
 
 def test_missing_model_is_a_clear_503(client: TestClient) -> None:
-    r = client.post("/recommend", json={"user_id": "u1"})
+    r = client.post("/lookalike", json={"ids": ["O00001"], "reach": 5}, headers={"X-API-Key": KEY})
     assert r.status_code == 503
-    assert "model not loaded: recommender" in r.json()["error"]
+    assert "model not loaded: lookalike" in r.json()["error"]
+
+
+def test_read_endpoints_over_http(client: TestClient, world) -> None:  # noqa: ANN001
+    r = client.post("/recommend", json={"user_id": "crm:m5", "k": 3, "filters": {"categories": ["c1", "c2"]}})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["one_id"] == world.one_ids[5] and len(body["items"]) == 3 and body["fallback"] is None
+    r = client.post("/recommend", json={"user_id": "someone@example.com", "k": 2})
+    assert r.status_code == 200 and r.json()["fallback"] == "unknown_user"
+    assert "someone@example.com" not in r.text
+    r = client.post("/score", json={"ids": [world.one_ids[0], "x"], "models": ["ltv"]})
+    assert r.status_code == 200 and [x["found"] for x in r.json()["results"]] == [True, False]
+    r = client.get(f"/profile/{world.one_ids[0]}")
+    assert r.status_code == 200 and r.json()["one_id"] == world.one_ids[0]
+    r = client.get("/profile/13800138000")
+    assert r.status_code == 404 and "13800138000" not in r.text
+    assert client.post("/similar_items", json={"item_id": "I002", "k": 2}).status_code == 200
+
+
+def test_audience_pages_and_csv(client: TestClient, world) -> None:  # noqa: ANN001
+    import pandas as pd
+
+    from serving.audiences import save
+
+    members = pd.DataFrame({"one_id": world.one_ids[:25], "score": [1 - i / 25 for i in range(25)]})
+    save(world.data_dir, "vip-lookalike", members)
+    r = client.get("/audiences/vip-lookalike/members?page=3&page_size=10")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["total"] == 25 and [m["one_id"] for m in body["members"]] == world.one_ids[20:25]
+    csv = client.get("/audiences/vip-lookalike/members.csv")
+    assert csv.status_code == 200 and csv.text.splitlines()[0] == "one_id,score,percentile"
+    assert len(csv.text.splitlines()) == 26
+    assert client.get("/audiences/nope/members").status_code == 404
+    assert client.get("/audiences/..%2Fsecret/members").status_code in (400, 404)
 
 
 def test_openapi_lists_every_endpoint(client: TestClient) -> None:

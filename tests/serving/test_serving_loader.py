@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
+from serving import logic
 from serving.config import ServeConfig
 from serving.errors import NotLoaded
 from serving.loader import Loader
 
-X = np.zeros((3, 2))
+X = np.array([[10.0, 5.0, 80.0, 300.0], [180.0, 1.0, 20.0, 100.0]])
 
 
 def _config(uri: str, tmp_path: Path, poll: float = 0.0) -> ServeConfig:
@@ -26,25 +27,33 @@ def _promote(uri: str, version: str) -> None:
     MlflowClient(uri, uri).set_registered_model_alias("churn", "champion", version)
 
 
-def test_serves_champion_and_reports_missing(registry: str, tmp_path: Path) -> None:
-    _promote(registry, "1")
-    loader = Loader(_config(registry, tmp_path))
+def _loader(world, tmp_path: Path, **kw) -> Loader:  # noqa: ANN001
+    return Loader(_config(world.uri, tmp_path), load_model=kw.get("load_model", logic.load_model))
+
+
+def test_serves_champion_and_reports_missing(world, tmp_path: Path) -> None:  # noqa: ANN001
+    _promote(world.uri, "1")
+    loader = _loader(world, tmp_path)
     assert loader.refresh() == ["churn"]
     b = loader.bundle
     assert b.versions() == {"churn": "1"}
     assert b.model("churn").run_id
-    assert (b.model("churn").model.predict(X) == 0).all()
+    p = b.model("churn").model.predict(X)
+    assert p.shape == (2,) and p[1] > p[0]  # the long-absent customer is the likelier churner
     with pytest.raises(NotLoaded, match="ltv"):
         b.model("ltv")
     assert loader.refresh() == []  # nothing changed: nothing reloaded, same snapshot
     assert loader.bundle is b
 
 
-def test_promotion_swaps_without_failed_reads(registry: str, tmp_path: Path) -> None:
-    _promote(registry, "1")
-    loader = Loader(_config(registry, tmp_path))
-    loader.refresh()
-    expected = {"1": 0, "2": 1}
+def test_promotion_swaps_without_failed_reads(world, tmp_path: Path) -> None:  # noqa: ANN001
+    loader = _loader(world, tmp_path)
+    expected = {}
+    for v in ("2", "1"):
+        _promote(world.uri, v)
+        loader.refresh()
+        expected[v] = loader.bundle.model("churn").model.predict(X)
+    assert not np.allclose(expected["1"], expected["2"])
     seen: set[str] = set()
     failures: list[BaseException] = []
     stop = threading.Event()
@@ -53,8 +62,7 @@ def test_promotion_swaps_without_failed_reads(registry: str, tmp_path: Path) -> 
         while not stop.is_set():
             try:
                 served = loader.bundle.model("churn")  # one snapshot per "request"
-                pred = served.model.predict(X)
-                assert (pred == expected[served.version]).all(), "a snapshot mixed two versions"
+                assert np.allclose(served.model.predict(X), expected[served.version]), "a snapshot mixed versions"
                 seen.add(served.version)
                 time.sleep(0.001)  # leave the GIL to the refreshing thread, as a server's I/O waits do
             except BaseException as exc:  # noqa: BLE001 - every failure counts
@@ -64,46 +72,45 @@ def test_promotion_swaps_without_failed_reads(registry: str, tmp_path: Path) -> 
     for t in threads:
         t.start()
     for version in ("2", "1", "2"):
-        _promote(registry, version)
+        _promote(world.uri, version)
         assert loader.refresh() == ["churn"]
         time.sleep(0.05)
     stop.set()
     for t in threads:
         t.join()
+    _promote(world.uri, "1")
     assert not failures
     assert seen == {"1", "2"}
     assert loader.bundle.versions() == {"churn": "2"}
 
 
-def test_broken_version_keeps_the_old_one(registry: str, tmp_path: Path) -> None:
-    _promote(registry, "1")
-    calls: list[str] = []
+def test_broken_version_keeps_the_old_one(world, tmp_path: Path) -> None:  # noqa: ANN001
+    _promote(world.uri, "1")
 
     def flaky(kind: str, uri: str):  # noqa: ANN202
-        calls.append(uri)
         if uri.endswith("/2"):
             raise OSError("artifact store unreachable")
-        from serving.loader import load_pyfunc
+        return logic.load_model(kind, uri)
 
-        return load_pyfunc(kind, uri)
-
-    loader = Loader(_config(registry, tmp_path), load_model=flaky)
+    loader = _loader(world, tmp_path, load_model=flaky)
     loader.refresh()
-    _promote(registry, "2")
-    assert loader.refresh() == []
-    assert loader.bundle.versions() == {"churn": "1"}
-    assert "v2 failed" in loader.bundle.errors["churn"]
+    _promote(world.uri, "2")
+    try:
+        assert loader.refresh() == []
+        assert loader.bundle.versions() == {"churn": "1"}
+        assert "v2 failed" in loader.bundle.errors["churn"]
+    finally:
+        _promote(world.uri, "1")
 
 
-def test_reload_marker_reaches_a_polling_worker(registry: str, tmp_path: Path) -> None:
-    _promote(registry, "1")
-    cfg = _config(registry, tmp_path)  # poll_seconds=0: only the marker triggers a refresh
-    worker, operator = Loader(cfg), Loader(cfg)
+def test_reload_marker_reaches_a_polling_worker(world, tmp_path: Path) -> None:  # noqa: ANN001
+    _promote(world.uri, "1")
+    worker, operator = _loader(world, tmp_path), _loader(world, tmp_path)  # poll_seconds=0: only the marker
     worker.refresh()
     worker.start()
     try:
-        _promote(registry, "2")
-        time.sleep(1.1)  # marker mtimes have a fine resolution, but make the change unambiguous
+        _promote(world.uri, "2")
+        time.sleep(1.1)  # make the marker's mtime change unambiguous
         operator.touch_marker()
         deadline = time.monotonic() + 10
         while worker.bundle.versions().get("churn") != "2" and time.monotonic() < deadline:
@@ -111,3 +118,4 @@ def test_reload_marker_reaches_a_polling_worker(registry: str, tmp_path: Path) -
         assert worker.bundle.versions() == {"churn": "2"}
     finally:
         worker.stop()
+        _promote(world.uri, "1")

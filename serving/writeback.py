@@ -1,0 +1,158 @@
+"""Predicted tags for every customer, written to the tag history and pushed to Feast.
+
+Used by ``POST /tags/writeback`` and ``portrait score --write-back``. For each
+champion predictor, every customer of the current feature snapshot is scored in
+one batch and tagged (``churn_risk``, ``ltv_tier``, ``propensity_level``); the batch
+is appended to ``<data>/tags/history.parquet`` (one_id, tag, value, score, model,
+version, date, scored_at) and pushed to Feast's ``predicted_tags`` (online and
+offline) when the feature store is there.
+
+Idempotent: a batch already in the history for the same model, version and date
+is skipped (``force`` replaces it). Atomic: the history is rewritten to a temporary
+file and renamed under an exclusive lock, so readers see the old or the new
+table, never half a batch, and two writers never lose each other's rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from serving.adapters import SCORE_NAMES, TAG_NAMES, PredictorAdapter
+from serving.errors import NotLoaded
+from serving.loader import Bundle
+from serving.schemas import WritebackBatch
+
+log = logging.getLogger("portrait.serving")
+HISTORY_COLUMNS = ["one_id", "tag", "value", "score", "model", "version", "date", "scored_at"]
+
+
+def history_path(data_dir: Path) -> Path:
+    return Path(data_dir) / "tags" / "history.parquet"
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def score_all(bundle: Bundle, kind: str, scored_at: dt.datetime, date: dt.date) -> Any:
+    """One model's predicted tags for every customer of the snapshot, as a history-shaped DataFrame."""
+    import pandas as pd
+
+    served = bundle.model(kind)
+    res = bundle.resources
+    if res is None or res.features is None:
+        raise NotLoaded("customer features are not loaded (features/customer_features.parquet missing)")
+    feats = res.features
+    adapter: PredictorAdapter = served.model
+    one_ids = np.empty(len(feats.row), dtype=object)
+    for o, r in feats.row.items():
+        one_ids[r] = o
+    s = adapter.predict(feats.matrix[:, adapter.columns_in(feats)]) if len(one_ids) else np.zeros(0)
+    return pd.DataFrame({
+        "one_id": one_ids, "tag": TAG_NAMES[kind], "value": pd.Series(adapter.tags(s), dtype="string"),
+        "score": adapter.score_of(s).astype(np.float64) if len(one_ids) else np.zeros(0), "model": served.name,
+        "version": served.version, "date": date.isoformat(),
+        "scored_at": pd.Timestamp(scored_at).as_unit("us"),
+    }, columns=HISTORY_COLUMNS)
+
+
+def feast_frame(history: Any) -> Any:
+    """The latest predicted tags per customer, one wide row each, as Feast's predicted_tags view wants.
+
+    Feast stores one row per customer and view, so every push carries all models' latest
+    tags (pushing churn alone would blank the LTV columns online).
+    """
+    import pandas as pd
+
+    latest = history.sort_values("scored_at").drop_duplicates(["one_id", "tag"], keep="last")
+    kind_of = {t: k for k, t in TAG_NAMES.items()}
+    wide = pd.DataFrame({"one_id": pd.unique(latest["one_id"])}).set_index("one_id")
+    versions = []
+    for tag, part in latest.groupby("tag", sort=True):
+        kind = kind_of.get(tag)
+        if kind is None:
+            continue
+        part = part.set_index("one_id")
+        wide[SCORE_NAMES[kind]] = part["score"].astype("float64")
+        value = part["value"]
+        wide[tag] = pd.to_numeric(value, errors="coerce").astype("Int64") if kind == "propensity" else value
+        versions.append(f"{part['model'].iloc[-1]}={part['version'].iloc[-1]}")
+    wide["scored_at"] = latest.groupby("one_id")["scored_at"].max()
+    wide["model_name"] = ",".join(v.split("=")[0] for v in versions)
+    wide["model_version"] = ";".join(versions)
+    return wide.reset_index()
+
+
+_STORES: dict = {}
+
+
+def push_to_feast(data_dir: Path, history: Any) -> str:
+    """Push the latest predicted tags to Feast (online + offline); returns a one-line status."""
+    try:
+        from features import store as feature_store  # the feast area's module
+    except ImportError:
+        return "skipped: features/store.py is not installed"
+    try:
+        key = str(Path(data_dir).resolve())
+        if key not in _STORES:  # opening the store imports Feast: once per process
+            _STORES[key] = feature_store.open_store(Path(data_dir))
+        rows = _STORES[key].push_predicted_tags(feast_frame(history))
+    except Exception as exc:  # noqa: BLE001 - the history is written; Feast is reported, not fatal
+        log.error("push to Feast failed: %s: %s", type(exc).__name__, exc)
+        return f"failed: {type(exc).__name__}: {exc}"
+    return f"pushed {rows} rows (online + offline)"
+
+
+def write_back(bundle: Bundle, data_dir: Path, kinds: list[str], date: dt.date | None = None,
+               force: bool = False, push: bool = True) -> list[WritebackBatch]:
+    """Score every customer with each champion in ``kinds`` and write the predicted tags."""
+    import pandas as pd
+
+    from features.io import write_parquet
+
+    for kind in kinds:
+        bundle.model(kind)  # 503 before anything is written when a champion is missing
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    date = date or now.date()
+    path = history_path(data_dir)
+    out: list[WritebackBatch] = []
+    with _locked(path):
+        hist = pd.read_parquet(path) if path.exists() else pd.DataFrame(columns=HISTORY_COLUMNS)
+        new = []
+        for kind in kinds:
+            served = bundle.model(kind)
+            same = (hist["model"] == served.name) & (hist["version"] == served.version) & (hist["date"] == date.isoformat())
+            if same.any() and not force:
+                out.append(WritebackBatch(model=served.name, version=served.version, date=date, rows=int(same.sum()),
+                                          status="skipped", scored_at=str(hist.loc[same, "scored_at"].iloc[0]),
+                                          feast="not pushed again"))
+                continue
+            hist = hist[~same]
+            batch = score_all(bundle, kind, now, date)
+            new.append(batch)
+            out.append(WritebackBatch(model=served.name, version=served.version, date=date, rows=len(batch),
+                                      status="written", scored_at=now.isoformat(), feast="pending"))
+        if new:
+            frames = [f for f in (hist, *new) if len(f)]
+            table = pd.concat(frames, ignore_index=True) if frames else new[0]
+            table["scored_at"] = pd.to_datetime(table["scored_at"], utc=True).dt.as_unit("us")
+            table["value"] = table["value"].astype("string")
+            write_parquet(table[HISTORY_COLUMNS], path)
+            feast = push_to_feast(data_dir, table) if push else "skipped: Feast push turned off"
+            out = [b.model_copy(update={"feast": feast}) if b.status == "written" else b for b in out]
+    return out
