@@ -118,10 +118,10 @@ def _golden(records: pd.DataFrame, source: pa.Array, profiles: pd.DataFrame | No
 
 
 def _summary(mode: str, run_id: str, n_in: int, hr: HashedRecords, records: pd.DataFrame, graph, changes,
-             timings: dict, extra: dict | None = None) -> dict:
+             timings: dict, extra: dict | None = None, people: int | None = None) -> dict:
     counts = changes["change"].value_counts().to_dict() if len(changes) else {}
     return {"run_id": run_id, "mode": mode, "input_records": n_in, "records": len(records),
-            "people": int(records["one_num"].nunique()), "changes": {k: int(v) for k, v in counts.items()},
+            "people": int(people if people is not None else records["one_num"].nunique()), "changes": {k: int(v) for k, v in counts.items()},
             "dropped_identifiers": hr.dropped, "links": graph.stats,
             "refused_values": int(len(graph.refused)), "seconds": timings, **(extra or {})}
 
@@ -196,7 +196,7 @@ def resolve(cfg: ResolveConfig, records: pa.Table | None = None, profiles: pd.Da
             "rules": rules.fingerprint(), "last_run": run_id}
     prof_state = profiles if profiles is not None else pd.DataFrame(columns=["rkey", "source", "observed_at"])
     st = State(recs, hr.source, hr.record_id, prof_state, golden, identifiers, refused, _follow(aliases), meta)
-    summary = _summary("full", run_id, n_in, hr, recs, graph, a.changes, timings)
+    summary = _summary("full", run_id, n_in, hr, recs, graph, a.changes, timings, people=len(golden))
     write_table(dropped, Path(cfg.identity_dir) / "dropped.parquet")
     save(cfg.identity_dir, st, a.changes, run_id, summary, timings, t)
     return summary

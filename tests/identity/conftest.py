@@ -46,4 +46,20 @@ class Runner:
 
 @pytest.fixture()
 def run(tmp_path: Path) -> Runner:
-    return Runner(tmp_path)
+    return Runner(tmp_path / "main")
+
+
+@pytest.fixture()
+def make_runner(tmp_path: Path):
+    """A factory of runners with their own identity directories."""
+    return lambda name: Runner(tmp_path / name)
+
+
+@pytest.fixture(name="records")
+def records_fixture():
+    return records
+
+
+@pytest.fixture(name="key")
+def key_fixture() -> str:
+    return KEY
