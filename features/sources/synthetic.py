@@ -49,6 +49,12 @@ __all__ = ["GeneratorConfig", "generate", "CANONICAL", "TRUTH"]
 
 CANONICAL = ("identity_records", "profiles", "events", "orders", "order_lines", "items", "campaign_contacts")
 TRUTH = ("truth_records", "truth_people", "truth_campaigns")
+# low-cardinality columns worth dictionary-encoding (ids like record_id or session_id are not: encoding them is slow)
+_DICTIONARY = frozenset((
+    "source", "event_type", "item_id", "channel", "category", "brand", "city", "gender", "reg_channel", "occupation",
+    "campaign_id", "store_id", "noise", "segment", "kind", "driver", "top_category", "second_category", "sources",
+    "home_store",
+))
 
 
 def build_world(config: GeneratorConfig) -> dict:
@@ -107,7 +113,8 @@ class _Outputs:
                 fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
                 os.close(fd)
                 self.tmp[name] = Path(tmp)
-                self.writers[name] = pq.ParquetWriter(tmp, schemas[name], compression="snappy")
+                dict_cols = [c for c in schemas[name].names if c in _DICTIONARY]
+                self.writers[name] = pq.ParquetWriter(tmp, schemas[name], compression="snappy", use_dictionary=dict_cols)
         except BaseException:
             self.abort()
             raise
@@ -132,9 +139,16 @@ class _Outputs:
             tmp.unlink(missing_ok=True)
 
 
+_WORKER_WORLD: dict = {}  # filled once per worker process by _init_worker (the shared world is rebuilt, not pickled)
+
+
+def _init_worker(config: GeneratorConfig) -> None:
+    _WORKER_WORLD["world"] = build_world(config)
+
+
 def _run_block(args: tuple[GeneratorConfig, int]) -> dict:
     config, block = args
-    return build_block(config, block, build_world(config))
+    return build_block(config, block, _WORKER_WORLD["world"])
 
 
 def _blocks(config: GeneratorConfig, world: dict, n_blocks: int):
@@ -144,8 +158,10 @@ def _blocks(config: GeneratorConfig, world: dict, n_blocks: int):
             yield build_block(config, b, world)
         return
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=config.workers, mp_context=ctx) as pool:
-        pending = [pool.submit(_run_block, (config, b)) for b in range(min(n_blocks, config.workers + 1))]
+    with ProcessPoolExecutor(max_workers=config.workers, mp_context=ctx, initializer=_init_worker,
+                             initargs=(config,)) as pool:
+        # at most `workers` blocks in flight: the parent writes while the workers compute, memory stays bounded
+        pending = [pool.submit(_run_block, (config, b)) for b in range(min(n_blocks, config.workers))]
         for b in range(n_blocks):
             result = pending.pop(0).result()
             nxt = b + len(pending) + 1

@@ -23,7 +23,7 @@ class GeneratorConfig:
     now: str = "2026-07-01"  # data end (UTC midnight): raw tables hold only what happened before it
     months: int = 13  # history before `now` (>= 12 covers a full year of seasonality)
     future_days: int = 180  # simulated after `now` for the ground truth only (future behaviour)
-    block_size: int = 50_000  # people per block; each block has its own seed (changing it changes the data)
+    block_size: int = 10_000  # people per block (~0.5 GB peak each); each block has its own seed (changing it changes the data)
     workers: int = 1  # processes generating blocks; the output does not depend on it
     n_items: int | None = None  # catalog size; None = max(500, min(100_000, people // 10))
     n_campaigns: int = 8  # past campaigns: category promotions and coupon campaigns
@@ -45,6 +45,7 @@ class GeneratorConfig:
     email_case_rate: float = 0.15  # emails in upper or capitalized case
     email_space_rate: float = 0.08  # emails with surrounding whitespace
     phone_typo_rate: float = 0.005  # phones with one mistyped digit (a number that belongs to nobody, rarely someone)
+    email_typo_rate: float = 0.005  # emails with a domain typo (.com -> .con / .cm): valid-looking, nobody's address
     invalid_rate: float = 0.003  # malformed emails and too-short phones (normalization must count and drop them)
     anonymous_rate: float = 0.01  # POS and web records with no personal identifier (walk-in buyers, anonymous cookies)
     placeholder_rate: float = 0.1  # blank identifier slots filled with 00000000000, null, test@test.com, -1, N/A ...

@@ -5,7 +5,7 @@ carries behaviour: app, mini-program, POS or web), sometimes several in one sour
 (a re-installed app, extra web cookies, a second POS card). Each source holds the
 identifiers it realistically has, with the noise OneID must survive (rates in
 :class:`GeneratorConfig`): blanks, phone formats (+86, 0086, spaces, dashes), email
-case and whitespace, one-digit phone typos, malformed values, placeholders
+case and whitespace, one-digit phone typos, email domain typos (.con, .cm), malformed values, placeholders
 (``00000000000``, ``null``, ``test@test.com``, ...), household devices and cookies,
 store kiosk devices shared by many people, and recycled phone numbers.
 
@@ -28,7 +28,8 @@ CRM, APP, MP, POS, WEB = range(5)
 REG_CHANNEL = ("store", "app", "miniprogram", "store", "web")  # registration channel by source
 RECORD_PREFIX = np.frombuffer(b"CAMPW", dtype=np.uint8)
 NOISE = ("phone_format", "phone_typo", "phone_invalid", "phone_recycled", "email_case", "email_space",
-         "email_invalid", "placeholder", "household_device", "household_cookie", "kiosk_device", "device_zero")
+         "email_invalid", "placeholder", "household_device", "household_cookie", "kiosk_device", "device_zero",
+         "email_typo")
 _BIT = {name: 1 << i for i, name in enumerate(NOISE)}
 PH_PHONE = ("00000000000", "null", "N/A", "-1", "11111111111")
 PH_EMAIL = ("test@test.com", "null", "anonymous", "N/A", "none@none.com")
@@ -254,12 +255,17 @@ def _emails(config: GeneratorConfig, rng: np.random.Generator, pid: np.ndarray, 
     bad = mask & (rng.random(r) < config.invalid_rate)
     variants = [base, pc.utf8_upper(base), pc.utf8_capitalize(base)]
     out = pc.choose(pa.array(np.where(case, rng.integers(1, 3, r), 0), type=pa.int8()), *variants)
+    case &= pc.not_equal(out, base).to_numpy(zero_copy_only=False)  # "123@qq.com".capitalize() is unchanged
     pads = [out, ids.join(" ", out), ids.join(out, "  "), ids.join(" ", out, " "), ids.join("\t", out)]
     out = pc.choose(pa.array(np.where(space, rng.integers(1, 5, r), 0), type=pa.int8()), *pads)
+    typo = mask & ~bad & (rng.random(r) < config.email_typo_rate)  # a valid address of nobody: .com -> .con/.cm
+    typos = [out, pc.replace_substring_regex(out, r"\.com(\s*)$", r".con\1"),
+             pc.replace_substring_regex(out, r"\.com(\s*)$", r".cm\1")]
+    out = pc.choose(pa.array(np.where(typo, rng.integers(1, 3, r), 0), type=pa.int8()), *typos)
     malformed = [out, pc.replace_substring(out, "@", "#"), pc.replace_substring_regex(out, "@.*$", "@")]
     out = pc.choose(pa.array(np.where(bad, rng.integers(1, 3, r), 0), type=pa.int8()), *malformed)
     noise = noise | np.where(case, _BIT["email_case"], 0) | np.where(space, _BIT["email_space"], 0) \
-        | np.where(bad, _BIT["email_invalid"], 0)
+        | np.where(bad, _BIT["email_invalid"], 0) | np.where(typo, _BIT["email_typo"], 0)
     return ids.where(mask, out), noise
 
 

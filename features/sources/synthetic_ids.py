@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+_HEX_PAIRS = np.stack([np.repeat(_HEX, 16), np.tile(_HEX, 16)], axis=1)  # byte -> its two hex digits
 _M40 = np.uint64((1 << 40) - 1)
 
 
@@ -56,8 +57,8 @@ def digits(x: np.ndarray, width: int) -> np.ndarray:
 def hexdigits(x: np.ndarray, width: int = 16) -> np.ndarray:
     """Lower-case hex digits of the low ``4*width`` bits of ``x`` as an ``(n, width)`` byte matrix."""
     x = np.asarray(x, dtype=np.uint64)
-    shifts = np.arange(4 * (width - 1), -1, -4, dtype=np.uint64)
-    return _HEX[((x[:, None] >> shifts) & np.uint64(15)).astype(np.intp)]
+    big_endian = x.astype(">u8").view(np.uint8).reshape(-1, 8)
+    return _HEX_PAIRS[big_endian].reshape(-1, 16)[:, 16 - width:]
 
 
 def strings(n: int, *parts: bytes | np.ndarray) -> pa.StringArray:

@@ -63,13 +63,15 @@ def build_block(config: GeneratorConfig, block: int, world: dict) -> dict:
     past = past[np.argsort(sim["e_ts"][past], kind="stable")]
     e_item = sim["e_item"][past]
     e_sess = sim["e_sess"][past]
-    sess_num = (np.uint64(block) << np.uint64(40)) + e_sess.astype(np.uint64)
+    n_sess = len(sim["sess_who"])
+    sess_num = (np.uint64(block) << np.uint64(40)) + np.arange(n_sess, dtype=np.uint64)
+    session_ids = ids.strings(n_sess, b"S", ids.hexdigits(ids.mix64(sess_num, 61)))  # per session, not per event
     events = _table("events", {
         "source": src_names.take(pa.array(e_rec[past])), "record_id": rec["record_id"].take(pa.array(e_rec[past])),
         "event_type": ids.pick(EVENT_CODES, sim["e_type"][past]),
         "item_id": world["item_ids"].take(pa.array(e_item, mask=e_item < 0)),
         "channel": ids.pick(CHANNEL, src[e_rec[past]]), "ts": _ts(sim["e_ts"][past]),
-        "session_id": ids.strings(len(past), b"S", ids.hexdigits(ids.mix64(sess_num, 61))),
+        "session_id": session_ids.take(pa.array(e_sess)),
         "value": pa.nulls(len(past), pa.float64()),
     })
 
