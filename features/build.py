@@ -174,6 +174,7 @@ def build(
     config: FeatureConfig = FeatureConfig(),
     on_step: Callable[[str], None] | None = None,
     record_map: Path | None = None,
+    tag_config=None,
 ) -> BuildResult:
     """Compute every feature table as of ``cutoffs`` (default: the day after the last fact) and write them.
 
@@ -196,7 +197,7 @@ def build(
     categories = list(config.categories) if config.categories else customer.top_categories(con, config.n_categories)
     paths, rows = {}, {}
     jobs = [
-        ("customer_features", lambda p: customer.write(con, p, categories, config)),
+        ("customer_features", lambda p: customer.write(con, p, categories, config, tag_config)),
         ("item_features", lambda p: items.write(con, p)),
         ("interactions", lambda p: interactions.write(con, p, config)),
     ]

@@ -2,9 +2,82 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
+from portrait.commands._common import console, emit_json, fail, progress, settings
+
 app = typer.Typer(help="Features and tags: build as of a date, Feast apply and materialize, tag catalog.", no_args_is_help=True)
+
+
+@app.command("build")
+def build_(
+    as_of: str = typer.Option(None, "--as-of", help="Cutoff date(s), comma-separated (2026-06-01,2026-07-01). "
+                              "Only facts strictly before a cutoff count. Default: midnight after the data's last event."),
+    raw: Path = typer.Option(None, help="Canonical tables folder (default: <data>/raw)."),
+    identity: Path = typer.Option(None, help="OneID folder with record_map.parquet, golden.parquet (default: <data>/identity)."),
+    out: Path = typer.Option(None, help="Output folder (default: <data>/features)."),
+    n_categories: int = typer.Option(20, help="Affinity columns for this many top categories."),
+    threads: int = typer.Option(None, help="DuckDB threads (default: all cores)."),
+    memory_limit: str = typer.Option(None, help="DuckDB memory limit, e.g. 8GB (default: DuckDB's)."),
+    json_: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
+) -> None:
+    """Compute customer features + rule tags, item features and interactions as of each cutoff.
+
+    Writes <data>/features/{customer_features,item_features,interactions}.parquet and meta.json, atomically.
+    """
+    from features.build import FeatureConfig, build, parse_cutoffs
+    from features.schema import SchemaError
+
+    s = settings()
+    config = FeatureConfig(n_categories=n_categories, threads=threads, memory_limit=memory_limit)
+    try:
+        cutoffs = parse_cutoffs(as_of) if as_of else None
+        with progress("features", total=5) as advance:
+            result = build(raw or s.raw_dir, identity or s.identity_dir, out or s.features_dir, cutoffs, config,
+                           on_step=lambda msg: advance(1, description=msg))
+            advance(1, description="features written")
+    except SchemaError as exc:
+        fail(str(exc))
+    summary = {
+        "cutoffs": [c.isoformat() for c in result.cutoffs], "rows": result.rows,
+        "seconds": {k: round(v, 2) for k, v in result.seconds.items()}, "unmapped": result.unmapped,
+        "paths": {k: str(v) for k, v in result.paths.items()}, "categories": result.categories,
+    }
+    if json_:
+        emit_json(summary)
+        return
+    for name, n in result.rows.items():
+        console.print(f"{name}: {n:,} rows -> {result.paths[name]} ({result.seconds[name]:.1f} s)")
+    if any(result.unmapped.values()):
+        console.print(f"[yellow]rows without a one_id (dropped):[/] {result.unmapped}")
+
+
+@app.command("tags")
+def tags_(
+    json_: bool = typer.Option(False, "--json", help="Print the catalog as JSON."),
+    definitions: bool = typer.Option(False, "--definitions", "-d", help="Show each tag's definition."),
+) -> None:
+    """List the tag catalog (features/tag_catalog.yaml): rule tags and the predicted tags models write back."""
+    from rich.table import Table
+
+    from features.tags import load_catalog
+
+    try:
+        catalog = load_catalog()
+    except ValueError as exc:
+        fail(str(exc))
+    if json_:
+        emit_json(catalog)
+        return
+    table = Table(title="tag catalog")
+    cols = ("name", "type", "source", "owner", "version", *(("definition",) if definitions else ()))
+    for col in cols:
+        table.add_column(col, overflow="fold")
+    for e in catalog:
+        table.add_row(*(str(e[c]) for c in cols))
+    console.print(table)
 
 
 def register(root: typer.Typer) -> None:

@@ -1,0 +1,53 @@
+"""Labels come only from the window after each cutoff, with exact boundaries."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from features.labels import future_labels
+from features.schema import SchemaError
+
+US = pd.Timedelta(microseconds=1)
+
+
+@pytest.fixture()
+def labelled(tmp_path, h):
+    w = h.World(tmp_path / "data")
+    c = h.CUTOFF
+    for pid in ("before", "at", "edge30", "day30", "far"):
+        w.person(pid, first_seen=c - pd.Timedelta(days=100))  # known before the cutoff
+    w.order("before", c - US, 1000.0)  # the last microsecond before the cutoff: a feature, never a label
+    w.order("at", c, 10.0, items=("I3",))  # books
+    w.order("edge30", c + pd.Timedelta(days=30) - US, 20.0)
+    w.order("day30", c + pd.Timedelta(days=30), 30.0, items=("I1",))
+    w.order("far", c + pd.Timedelta(days=200), 40.0)
+    w.event("tail", "view", c + pd.Timedelta(days=240))  # data runs 240 days past the cutoff
+    return w.write()
+
+
+def test_label_windows(labelled, h):
+    y = future_labels(*labelled, [h.CUTOFF], horizons=(30, 90), categories=["books", "shoes"]).set_index("one_id")
+    assert y.loc["before", "purchased_30d"] == False and y.loc["before", "spend_90d"] == 0.0  # noqa: E712
+    assert y.loc["at", "purchased_30d"] and y.loc["at", "buy_30d_books"] and not y.loc["at", "buy_30d_shoes"]
+    assert y.loc["edge30", "orders_30d"] == 1
+    assert y.loc["day30", "orders_30d"] == 0 and y.loc["day30", "spend_90d"] == 30.0
+    assert not y.loc["day30", "buy_30d_shoes"]
+    assert y.loc["far", "purchased_90d"] == False  # noqa: E712
+    assert y["complete_90d"].all() and y["observed_days"].iloc[0] == pytest.approx(240.0)
+
+
+def test_entity_frame_and_errors(labelled, h):
+    late = h.CUTOFF + pd.Timedelta(days=230)
+    ent = pd.DataFrame({"one_id": ["at", "far", "nobody", "at"],
+                        "cutoff": [h.CUTOFF, h.CUTOFF + pd.Timedelta(days=199), h.CUTOFF, late]})
+    y = future_labels(*labelled, ent, horizons=(30,), categories=[])
+    assert len(y) == 4
+    y = y.set_index("one_id")
+    assert y.loc["at", "spend_30d"].tolist() == [10.0, 0.0] and y.loc["far", "spend_30d"] == 40.0
+    assert y.loc["nobody", "orders_30d"] == 0  # unknown one_id: no orders, not an error
+    assert y.loc["far", "complete_30d"]  # 41 days of data after its cutoff
+    assert y.loc["at", "complete_30d"].tolist() == [True, False]  # the late cutoff has 10 days of data: censored
+    assert y.loc["at", "observed_days"].iloc[1] == pytest.approx(10.0)
+    with pytest.raises(SchemaError, match="one_id"):
+        future_labels(*labelled, pd.DataFrame({"cutoff": [h.CUTOFF]}))
