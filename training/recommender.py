@@ -14,6 +14,7 @@ Run: ``portrait evaluate recommender --interactions u.data --json`` /
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -136,3 +137,222 @@ def evaluate_frame(
                n_users=int(split.train.shape[0]), n_items=int(split.train.shape[1]),
                n_train=int(split.train.nnz), n_test=int(split.test.nnz), timestamps=has_time)
     return out
+
+
+# ---------------------------------------------------------------------------- training job
+@dataclass(frozen=True)
+class RecommenderConfig:
+    """``portrait train recommender``; every field has a working default."""
+
+    data_dir: str = "data"  # <data>: reads features/interactions.parquet, raw/items.parquet, features/customer_features.parquet
+    mlflow_uri: str = "sqlite:///mlruns/mlflow.db"  # tracking + registry
+    mlflow_artifacts: str | None = None  # artifact root for a local store
+    model: str = "window_ease"  # any name of models.recommenders.NAMES
+    params: tuple[tuple[str, Any], ...] = ()  # hyperparameter overrides, e.g. (("max_items", 5000),)
+    # event weights override features' weights when given (purchase > cart > favorite > click > view)
+    event_weights: tuple[tuple[str, float], ...] = (
+        ("purchase", 4.0), ("add_to_cart", 2.0), ("favorite", 2.0), ("rate", 1.5), ("click", 1.0), ("view", 0.5))
+    half_life_days: float | None = 90.0  # recency decay of weights: w * 0.5 ** (age / half_life); None = off
+    exclude_event_types: tuple[str, ...] = ("purchase",)  # never re-recommend what a customer already bought
+    holdout_days: float = 14.0  # last days held out to measure the model before the final fit on everything
+    k: int = 10  # cut-off of the logged metrics
+    optuna_trials: int = 0  # > 0: Optuna search on an inner temporal split of the training part (nested runs)
+    segment_min_users: int = 1  # segments with fewer users fall back to a broader segment
+    segment_shrinkage: float = 20.0  # users' worth of global popularity mixed into each segment
+    ann_min_items: int = 50_000  # catalogs at least this large get a FAISS item index for similar_items
+    seed: int = 42
+
+
+SEGMENT_SOURCES = {"age_band": "tag_age_band", "gender": "gender", "city": "city", "lifecycle": "tag_lifecycle_stage"}
+
+
+def load_events(config: RecommenderConfig) -> pd.DataFrame:
+    """``user, item, event_type, timestamp, weight`` from the features contract (weights re-derived by config)."""
+    path = Path(config.data_dir) / "features" / "interactions.parquet"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no interactions; run `portrait features build` first")
+    raw = pd.read_parquet(path)
+    missing = [c for c in ("one_id", "item_id", "event_type", "ts", "weight") if c not in raw.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {missing}")
+    df = pd.DataFrame({"user": raw["one_id"].astype(str), "item": raw["item_id"].astype(str),
+                       "event_type": raw["event_type"].astype(str), "timestamp": pd.to_datetime(raw["ts"], utc=True),
+                       "weight": raw["weight"].astype(np.float64)})
+    weights = dict(config.event_weights)
+    if weights:
+        df["weight"] = df["event_type"].map(weights).fillna(df["weight"]).astype(np.float64)
+    if config.half_life_days:
+        age = (df["timestamp"].max() - df["timestamp"]).dt.total_seconds() / 86400.0
+        df["weight"] *= 0.5 ** (age / config.half_life_days)
+    return df[df["weight"] > 0].reset_index(drop=True)
+
+
+def _matrices(df: pd.DataFrame, users: pd.Index, items: pd.Index, epoch: pd.Timestamp) -> tuple[Any, Any, Any]:
+    from training.evaluation.splits import to_matrix
+
+    X = to_matrix(df, users, items, df["weight"].to_numpy(np.float32))
+    days = (df["timestamp"] - epoch).dt.total_seconds().to_numpy() / 86400.0 + 1.0
+    last = df.assign(d=days).groupby(["user", "item"], as_index=False, sort=False)["d"].max()
+    T = to_matrix(last, users, items, last["d"].to_numpy(np.float64))
+    return X, T, days
+
+
+def build_bundle(df: pd.DataFrame, model: Any, config: RecommenderConfig, items_df: pd.DataFrame | None = None,
+                 profiles: pd.DataFrame | None = None) -> Any:
+    """Fit ``model`` on all of ``df`` and wrap it with ids, purchases, catalog and cold-start segments."""
+    from models.recommenders import make
+    from models.recommenders.serving import SEGMENT_FIELDS, ItemCatalog, RecommenderBundle
+
+    users, items = pd.Index(pd.unique(df["user"])), pd.Index(pd.unique(df["item"]))
+    epoch = df["timestamp"].min()
+    X, T, _ = _matrices(df, users, items, epoch)
+    _fit(model, X, T)
+    bought_df = df[df["event_type"].isin(config.exclude_event_types)]
+    from training.evaluation.splits import to_matrix
+
+    bought = to_matrix(bought_df, users, items, np.ones(len(bought_df), np.float32))
+    segments: dict[tuple[str, ...], Any] = {}
+    if profiles is not None and len(profiles):
+        prof = profiles.set_index("user").reindex(users)
+        for fields in (SEGMENT_FIELDS, SEGMENT_FIELDS[:2]):
+            keys = prof[list(fields)].astype("string").fillna("").agg(lambda r: "|".join(f"{f}={v}" for f, v in zip(fields, r)), axis=1)
+            keys = keys.where(~prof[list(fields)].isna().any(axis=1), None)
+            counts = keys.value_counts()
+            codes = {key: c for c, key in enumerate(counts[counts >= config.segment_min_users].index)}
+            seg = keys.map(codes).fillna(-1).astype(np.int64).to_numpy()
+            segments[fields] = (make("segment_popularity", shrinkage=config.segment_shrinkage).fit(X, segments=seg), codes)
+    return RecommenderBundle(model=model, users=users, items=items, history=X, times=T, bought=bought,
+                             catalog=ItemCatalog.from_frame(items, items_df), segments=segments,
+                             event_weights=dict(config.event_weights), exclude_event_types=config.exclude_event_types,
+                             epoch=epoch)
+
+
+def _fit(model: Any, X: Any, T: Any) -> Any:
+    import inspect
+
+    return model.fit(X, times=T) if "times" in inspect.signature(model.fit).parameters else model.fit(X)
+
+
+def holdout_metrics(df: pd.DataFrame, make_model: Any, config: RecommenderConfig) -> dict[str, float]:
+    """Fit on events before the last ``holdout_days``, score the next items of customers seen before."""
+    from training.evaluation.ranking import ranking_metrics
+
+    cut = df["timestamp"].max() - pd.Timedelta(days=config.holdout_days)
+    train, test = df[df["timestamp"] < cut], df[df["timestamp"] >= cut]
+    users, items = pd.Index(pd.unique(train["user"])), pd.Index(pd.unique(df["item"]))
+    X, T, _ = _matrices(train, users, items, train["timestamp"].min())
+    from training.evaluation.splits import to_matrix
+
+    Y = to_matrix(test, users, items, np.ones(len(test), np.float32))
+    Y = Y - Y.multiply(X > 0)  # re-consumption is not a discovery
+    Y.eliminate_zeros()
+    rows = np.flatnonzero(np.diff(Y.indptr) > 0)
+    if len(rows) == 0:
+        return {"n_users": 0}
+    model = make_model()
+    _fit(model, X, T)
+    ids, _ = model.recommend(X[rows], k=config.k, times=T[rows])
+    return ranking_metrics(ids, Y[rows], k=config.k)
+
+
+def tune(df: pd.DataFrame, config: RecommenderConfig) -> dict[str, Any]:
+    """Optuna search of the default model's window and ridge grid, each trial a nested MLflow run.
+
+    The objective is nDCG@k on a global temporal split of ``df`` (the training part only).
+    """
+    import mlflow
+    import optuna
+
+    def objective(trial: optuna.Trial) -> float:
+        params = {"window": trial.suggest_int("window", 5, 50, log=True),
+                  "lams": (trial.suggest_float("lam", 2.0, 40.0, log=True),),
+                  "half_lives": (trial.suggest_categorical("half_life", [None, 5.0, 10.0, 30.0]),)}
+        with mlflow.start_run(run_name=f"trial-{trial.number}", nested=True):
+            m = holdout_metrics(df, lambda: default_model("temporal", **params), config)
+            mlflow.log_params({k: str(v) for k, v in trial.params.items()})
+            mlflow.log_metrics({k: float(v) for k, v in m.items()})
+        return float(m.get("ndcg", 0.0))
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=config.seed))
+    study.optimize(objective, n_trials=config.optuna_trials)
+    best = dict(study.best_params)
+    mlflow.log_dict({"best_params": best, "best_ndcg": study.best_value}, "tuning/best_config.json")
+    return {"window": best["window"], "lams": (best["lam"],), "half_lives": (best["half_life"],)}
+
+
+def train(config: RecommenderConfig, progress: Any = None) -> str:
+    """Train, measure and register portrait's recommender; returns the MLflow run id.
+
+    Steps: load events -> (optional Optuna on the training part) -> holdout metrics vs
+    popularity -> fit on everything -> bundle (ids, purchases, catalog, segments, FAISS) ->
+    log + register ``recommender`` (alias ``challenger``).
+    """
+    import mlflow
+
+    from models.recommenders import make
+    from models.recommenders.pyfunc import RecommenderPyfunc
+    from training import registry
+
+    step = progress or (lambda name: None)
+    step("load interactions")
+    df = load_events(config)
+    data = Path(config.data_dir)
+    items_df = pd.read_parquet(data / "raw" / "items.parquet") if (data / "raw" / "items.parquet").exists() else None
+    profiles = _profiles(data / "features" / "customer_features.parquet")
+    registry.setup(config.mlflow_uri, config.mlflow_artifacts)
+    with registry.start_run("recommender") as run:
+        registry.log_config(config, params={"n_events": len(df), "n_users": df["user"].nunique(),
+                                            "n_items": df["item"].nunique()})
+        params = dict(config.params)
+        cut = df["timestamp"].max() - pd.Timedelta(days=config.holdout_days)
+        if config.optuna_trials > 0 and config.model == "window_ease":
+            step("optuna search")
+            params.update(tune(df[df["timestamp"] < cut], config))
+
+        def build() -> Any:
+            return default_model("temporal", **params) if config.model == "window_ease" else make(config.model, **params)
+
+        step("holdout metrics")
+        metrics = {f"holdout_{k}": v for k, v in holdout_metrics(df, build, config).items()}
+        metrics.update({f"holdout_popularity_{k}": v for k, v in holdout_metrics(df, lambda: make("popularity"), config).items()})
+        step("fit on all events")
+        import time
+
+        t0 = time.perf_counter()
+        bundle = build_bundle(df, build(), config, items_df, profiles)
+        metrics["fit_seconds"] = time.perf_counter() - t0
+        if len(bundle.items) >= config.ann_min_items and hasattr(bundle.model, "B_"):
+            step("FAISS item index")
+            metrics["ann_recall_at_10"] = bundle.attach_ann(_item_vectors(bundle))
+        step("register")
+        chosen = {k: getattr(bundle.model, k) for k in ("lam_", "window_weight_", "half_life_") if hasattr(bundle.model, k)}
+        mlflow.log_dict({k: v for k, v in chosen.items()}, "chosen_params.json")
+        registry.log_and_register("recommender", RecommenderPyfunc(bundle), metrics=metrics)
+        return run.info.run_id
+
+
+def _profiles(path: Path) -> pd.DataFrame | None:
+    """Latest snapshot of the cold-start segment fields per customer (None if absent)."""
+    if not path.exists():
+        return None
+    cols = ["one_id", "event_timestamp", *SEGMENT_SOURCES.values()]
+    import pyarrow.parquet as pq
+
+    have = set(pq.read_schema(path).names)
+    df = pd.read_parquet(path, columns=[c for c in cols if c in have])
+    df = df.sort_values("event_timestamp").drop_duplicates("one_id", keep="last")
+    out = pd.DataFrame({"user": df["one_id"].astype(str)})
+    for field, col in SEGMENT_SOURCES.items():
+        out[field] = df[col].astype("string").to_numpy() if col in df.columns else pd.NA
+    return out
+
+
+def _item_vectors(bundle: Any, dim: int = 64) -> np.ndarray:
+    """Dense item vectors for the FAISS index: a truncated SVD of the item-item Gram's neighbourhood."""
+    from scipy.sparse.linalg import svds
+
+    X = (bundle.history > 0).astype(np.float32)
+    k = max(2, min(dim, min(X.shape) - 1))
+    _, s, vt = svds(X, k=k, random_state=0)
+    return (vt.T * np.sqrt(s)).astype(np.float32)

@@ -1,9 +1,48 @@
-"""``portrait train recommender``."""
+"""``portrait train recommender``: fit portrait's recommender on the features' interactions, register it in MLflow."""
 
 from __future__ import annotations
 
 import typer
 
+from portrait.commands._common import console, emit_json, fail, progress, settings
+
+
+def train_recommender_cmd(
+    model: str = typer.Option("window_ease", help="Model name (window_ease, ease, dlae, als, bpr, item_knn, ...)."),
+    half_life_days: float = typer.Option(90.0, help="Recency decay of interaction weights, in days (0 = off)."),
+    holdout_days: float = typer.Option(14.0, help="Last days held out to measure the model before the final fit."),
+    trials: int = typer.Option(0, help="Optuna trials on an inner temporal split of the training part (0 = none)."),
+    exclude: str = typer.Option("purchase", help="Comma-separated event types never re-recommended."),
+    as_json: bool = typer.Option(False, "--json", help="Print the run id and metrics as JSON."),
+) -> None:
+    """Reads <data>/features/interactions.parquet; registers the model `recommender` (alias challenger)."""
+    from models.recommenders import NAMES
+    from training.recommender import RecommenderConfig, train
+
+    if model not in NAMES:
+        fail(f"--model must be one of {', '.join(NAMES)}, got {model!r}")
+    s = settings()
+    config = RecommenderConfig(
+        data_dir=str(s.data_dir), mlflow_uri=s.mlflow_uri, mlflow_artifacts=str(s.mlflow_artifacts), model=model,
+        half_life_days=half_life_days or None, holdout_days=holdout_days, optuna_trials=trials,
+        exclude_event_types=tuple(e.strip() for e in exclude.split(",") if e.strip()),
+    )
+    steps = ["load interactions", "holdout metrics", "fit on all events", "register"]
+    with progress("training recommender", total=len(steps) + (1 if trials else 0)) as advance:
+        try:
+            run_id = train(config, progress=lambda name: advance(1, name))
+        except (FileNotFoundError, ValueError) as exc:
+            fail(str(exc))
+    import mlflow
+
+    metrics = mlflow.get_run(run_id).data.metrics
+    if as_json:
+        emit_json({"run_id": run_id, "metrics": metrics})
+    else:
+        console.print(f"run [bold]{run_id}[/]: holdout nDCG@10 {metrics.get('holdout_ndcg', float('nan')):.4f} "
+                      f"(popularity {metrics.get('holdout_popularity_ndcg', float('nan')):.4f})")
+
 
 def register(app: typer.Typer) -> None:
-    """Add this module's train command(s) to ``app`` (the ``train`` group)."""
+    """Add ``recommender`` to ``app`` (the ``train`` group)."""
+    app.command("recommender")(train_recommender_cmd)

@@ -1,0 +1,92 @@
+"""``train(config) -> run_id`` on the features contract, registered in a real (temporary) MLflow store."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from training.recommender import RecommenderConfig, read_interactions, train
+
+
+def write_inputs(data) -> None:
+    (data / "features").mkdir(parents=True)
+    (data / "raw").mkdir(parents=True)
+    rows = []
+    t0 = pd.Timestamp("2024-01-01", tz="UTC")
+    for u in range(40):
+        base = 0 if u < 20 else 10
+        for j in range(8):
+            item = base + (u + 3 * j) % 10
+            rows.append((f"c{u}", f"p{item}", "purchase" if j % 4 == 0 else "view", t0 + pd.Timedelta(days=j * 4 + u % 3), 1.0))
+    df = pd.DataFrame(rows, columns=["one_id", "item_id", "event_type", "ts", "weight"])
+    df.to_parquet(data / "features" / "interactions.parquet")
+    pd.DataFrame({"item_id": [f"p{i}" for i in range(20)], "category": ["a"] * 10 + ["b"] * 10,
+                  "price": 10.0, "in_stock": True, "launch_date": pd.Timestamp("2023-01-01")}
+                 ).to_parquet(data / "raw" / "items.parquet")
+    pd.DataFrame({"one_id": [f"c{u}" for u in range(40)], "event_timestamp": t0,
+                  "tag_age_band": ["25-34"] * 20 + ["45-54"] * 20, "gender": "F", "city": "X",
+                  "tag_lifecycle_stage": "active"}).to_parquet(data / "features" / "customer_features.parquet")
+
+
+def test_train_registers_a_loadable_recommender(tmp_settings):
+    import mlflow
+
+    from training import registry
+
+    write_inputs(tmp_settings.data_dir)
+    cfg = RecommenderConfig(data_dir=str(tmp_settings.data_dir), mlflow_uri=tmp_settings.mlflow_uri,
+                            mlflow_artifacts=str(tmp_settings.mlflow_artifacts), holdout_days=5, optuna_trials=1)
+    run_id = train(cfg)
+    run = mlflow.get_run(run_id)
+    assert "holdout_ndcg" in run.data.metrics and "holdout_popularity_ndcg" in run.data.metrics
+    model = registry.load("recommender", alias="challenger")
+    out = model.predict(pd.DataFrame({"one_id": ["c1", "stranger"], "k": [5, 5], "age_band": [None, "45-54"],
+                                      "gender": [None, "F"]}))
+    assert list(out["source"]) == ["history", "segment"]
+    assert len(out["item_ids"].iloc[0]) == 5
+    bundle = model.unwrap_python_model().bundle
+    assert bundle.recommend("c1", k=3)
+
+
+def test_train_names_the_missing_file(tmp_settings):
+    cfg = RecommenderConfig(data_dir=str(tmp_settings.data_dir), mlflow_uri=tmp_settings.mlflow_uri)
+    with pytest.raises(FileNotFoundError, match="interactions.parquet"):
+        train(cfg)
+
+
+def test_read_interactions_formats(tmp_path):
+    (tmp_path / "u.data").write_text("1\t10\t5\t881250949\n2\t10\t3\t881250950\n")
+    df = read_interactions(tmp_path / "u.data")
+    assert list(df.columns) == ["user", "item", "weight", "timestamp"] and df.weight.tolist() == [5.0, 3.0]
+    (tmp_path / "x.csv").write_text("customer_id,sku\na,1\nb,2\n")
+    assert read_interactions(tmp_path / "x.csv").weight.tolist() == [1.0, 1.0]
+    (tmp_path / "bad.csv").write_text("customer_id,sku,rating\na,1,-3\n")
+    with pytest.raises(ValueError, match="rating"):
+        read_interactions(tmp_path / "bad.csv")
+    (tmp_path / "noitem.csv").write_text("customer_id,foo\na,1\n")
+    with pytest.raises(ValueError, match="no item column"):
+        read_interactions(tmp_path / "noitem.csv")
+
+
+def test_evaluate_cli_json_on_movielens(shared_data):
+    from portrait.cli import app
+
+    path = shared_data / "movielens-100k" / "u.data"
+    res = CliRunner().invoke(app, ["evaluate", "recommender", "--interactions", str(path), "--peers", "popularity",
+                                   "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout[res.stdout.index("{"):])
+    assert {"model", "precision", "recall", "ndcg", "map", "hit_rate", "coverage", "fit_seconds", "baselines"} <= set(out)
+    assert out["ndcg"] > out["baselines"]["popularity"]["ndcg"] + 0.15  # directional, not a tuned threshold
+
+
+def test_evaluate_cli_rejects_bad_input(tmp_path):
+    from portrait.cli import app
+
+    (tmp_path / "x.csv").write_text("customer_id,sku\na,1\n")
+    res = CliRunner().invoke(app, ["evaluate", "recommender", "--interactions", str(tmp_path / "x.csv"),
+                                   "--protocol", "temporal"])
+    assert res.exit_code == 2 and "timestamp" in res.output
