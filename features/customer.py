@@ -19,8 +19,20 @@ _HOURS = {"morning": "hr BETWEEN 6 AND 11", "afternoon": "hr BETWEEN 12 AND 17",
           "night": "hr >= 21", "late_night": "hr < 6"}
 
 
+DAY_US = 86_400_000_000  # microseconds per day
+
+
 def _days(w: int) -> str:
     return f"c.cutoff - INTERVAL {int(w)} DAY"
+
+
+def _in(w: int) -> str:
+    """``ts >= cutoff - w days`` on the precomputed age ``a = cutoff - ts`` in microseconds (integer compare)."""
+    return f"a <= {int(w) * DAY_US}"
+
+
+_PREV30 = f"a > {30 * DAY_US} AND a <= {60 * DAY_US}"
+_AGE = "epoch_us(c.cutoff) - epoch_us({}.ts) a"
 
 
 def set_cutoffs(con, cutoffs: Sequence[pd.Timestamp]) -> None:
@@ -42,9 +54,13 @@ def top_categories(con, n: int) -> list[str]:
     return sorted(r[0] for r in rows)
 
 
+_HB = {"late_night": 0, "morning": 1, "afternoon": 2, "evening": 3, "night": 4}  # hour buckets (see _HOURS)
+_BAND = {7: 0, 30: 1, 60: 2, 90: 3, 365: 4}  # age bands: band b covers (previous bound, bound] days
+
+
 def _shares(prefix: str) -> list[str]:
-    """Counts over 365 days by hour bucket, weekend and channel (summed over events and orders later)."""
-    y = f"ts >= {_days(365)}"
+    """Order counts over 365 days by hour bucket, weekend and channel (added to the event counts later)."""
+    y = _in(365)
     out = [f"count(*) FILTER (WHERE {y}) {prefix}_n365"]
     out += [f"count(*) FILTER (WHERE {y} AND {cond}) {prefix}_h_{b}" for b, cond in _HOURS.items()]
     out.append(f"count(*) FILTER (WHERE {y} AND dow >= 6) {prefix}_wkend")
@@ -52,48 +68,64 @@ def _shares(prefix: str) -> list[str]:
     return out
 
 
+def _event_stmts(categories: Sequence[str], cat_codes: dict, config: FeatureConfig) -> list[str]:
+    """Events are many: a few narrow GROUP BYs over (customer, cutoff, small key), then pivots of those.
+
+    One wide aggregation with ~70 filtered aggregates over every event is 4x slower in DuckDB.
+    """
+    base = f"(SELECT e.*, c.cutoff, {_AGE.format('e')} FROM ev e JOIN cuts c ON e.ts < c.cutoff)"
+    band = "CASE " + " ".join(f"WHEN {_in(w)} THEN {b}" for w, b in _BAND.items()) + " ELSE 9 END"
+    hb = "CASE WHEN hr < 6 THEN 0 WHEN hr < 12 THEN 1 WHEN hr < 18 THEN 2 WHEN hr < 21 THEN 3 ELSE 4 END"
+    weight = " ".join(f"WHEN {ET_CODES[t]} THEN {float(v)}" for t, v in config.weights.items() if t in ET_CODES)
+    n = lambda cond: f"coalesce(sum(n) FILTER (WHERE {cond}), 0)::BIGINT"  # noqa: E731
+    types = {t: ET_CODES[t] for t in ("view", "click", "search", "add_to_cart", "purchase")}
+    cnt = [f"{n(f'et = {code} AND band <= {_BAND[w]}')} n_{t}_{w}d" for t, code in types.items() for w in (7, 30, 90)]
+    fav = ET_CODES["favorite"]
+    cnt += [f"{n(f'et = {fav} AND band <= 3')} n_favorite_90d", f"{n('band <= 3')} events_90d",
+            f"{n('band <= 1')} ev_last30", f"{n('band = 2')} ev_prev30", "max(mx) last_ev", "min(mn) first_ev"]
+    aff = ["sum(w) aff_total", *(f"coalesce(sum(w) FILTER (WHERE cat = {cat_codes.get(k, -1)}), 0) aff_{i}"
+                                 for i, k in enumerate(categories))]
+    tim = [f"{n('true')} e_n365", *(f"{n(f'hb = {v}')} e_h_{k}" for k, v in _HB.items()), f"{n('wk')} e_wkend",
+           *(f"{n(f'ch = {i + 1}')} e_ch_{c}" for i, c in enumerate(CHANNELS))]
+    return [
+        f"CREATE OR REPLACE TEMP TABLE e1 AS SELECT cid, cutoff, {', '.join(cnt)} FROM (SELECT cid, cutoff, et, {band} band, "
+        f"count(*) n, min(ts) mn, max(ts) mx FROM {base} GROUP BY ALL) GROUP BY cid, cutoff",
+        f"CREATE OR REPLACE TEMP TABLE e2 AS SELECT cid, cutoff, {', '.join(aff)} FROM (SELECT cid, cutoff, cat, "
+        f"sum(CASE et {weight} ELSE 0.0 END) w FROM {base} WHERE {_in(365)} AND cat IS NOT NULL GROUP BY ALL) GROUP BY cid, cutoff",
+        f"CREATE OR REPLACE TEMP TABLE e3 AS SELECT cid, cutoff, {', '.join(tim)} FROM (SELECT cid, cutoff, {hb} hb, "
+        f"dow >= 6 wk, ch, count(*) n FROM {base} WHERE {_in(365)} GROUP BY ALL) GROUP BY cid, cutoff",
+        "CREATE OR REPLACE TEMP TABLE e_agg AS SELECT * FROM e1 LEFT JOIN e2 USING (cid, cutoff) LEFT JOIN e3 USING (cid, cutoff)",
+        # sessions: one row per (customer, cutoff, session) first, then counted
+        f"CREATE OR REPLACE TEMP TABLE s_agg AS SELECT cid, cutoff, count(*) FILTER (WHERE sa <= {30 * DAY_US}) sessions_30d, "
+        f"count(*) sessions_90d, count(*) FILTER (WHERE cart) cart_sessions, count(*) FILTER (WHERE cart AND NOT buy) abandoned "
+        f"FROM (SELECT cid, cutoff, sess, max(a) sa, bool_or(et = {ET_CODES['add_to_cart']}) cart, "
+        f"bool_or(et = {ET_CODES['purchase']}) buy FROM {base} WHERE {_in(90)} AND sess IS NOT NULL "
+        "GROUP BY cid, cutoff, sess) GROUP BY cid, cutoff",
+        # active days: distinct 24-hour periods counted back from the cutoff (UTC days for a midnight cutoff)
+        f"CREATE OR REPLACE TEMP TABLE d_agg AS SELECT cid, cutoff, count(*) FILTER (WHERE dd < 30) active_days_30d, "
+        f"count(*) active_days_90d FROM (SELECT DISTINCT cid, cutoff, a // {DAY_US} dd FROM (SELECT cid, cutoff, a FROM {base} "
+        f"UNION ALL SELECT o.cid, c.cutoff, {_AGE.format('o')} FROM od o JOIN cuts c ON o.ts < c.cutoff) WHERE {_in(90)}) "
+        "GROUP BY cid, cutoff",
+    ]
+
+
 def stage_aggregates(con, categories: Sequence[str], config: FeatureConfig) -> None:
     """Create the per-(cid, cutoff) aggregate tables ``e_agg, s_agg, d_agg, o_agg, ipt, c_agg, pop``."""
     cat_codes = dict(con.sql("SELECT category, cat FROM cats").fetchall())
-    types = {t: ET_CODES[t] for t in ("view", "click", "search", "add_to_cart", "purchase")}
-    ev_cols = [f"count(*) FILTER (WHERE et = {code} AND ts >= {_days(w)}) n_{t}_{w}d"
-               for t, code in types.items() for w in (7, 30, 90)]
-    ev_cols += [
-        f"count(*) FILTER (WHERE et = {ET_CODES['favorite']} AND ts >= {_days(90)}) n_favorite_90d",
-        f"count(*) FILTER (WHERE ts >= {_days(90)}) events_90d",
-        f"count(*) FILTER (WHERE ts >= {_days(30)}) ev_last30",
-        f"count(*) FILTER (WHERE ts >= {_days(60)} AND ts < {_days(30)}) ev_prev30",
-        "max(ts) last_ev", "min(ts) first_ev", *_shares("e"),
-        f"coalesce(sum(w) FILTER (WHERE ts >= {_days(365)} AND cat IS NOT NULL), 0) aff_total",
-    ]
-    ev_cols += [f"coalesce(sum(w) FILTER (WHERE ts >= {_days(365)} AND cat = {cat_codes.get(k, -1)}), 0) aff_{i}"
-                for i, k in enumerate(categories)]
-    weight = " ".join(f"WHEN {ET_CODES[t]} THEN {float(v)}" for t, v in config.weights.items() if t in ET_CODES)
     od_cols = [
         "max(ts) last_order", "min(ts) first_order", "count(*) orders_total", "sum(amount) monetary_total",
-        *[f"count(*) FILTER (WHERE ts >= {_days(w)}) frequency_{w}d" for w in (30, 90, 365)],
-        *[f"coalesce(sum(amount) FILTER (WHERE ts >= {_days(w)}), 0) monetary_{w}d" for w in (30, 90, 365)],
-        f"coalesce(sum(amount) FILTER (WHERE ts >= {_days(60)} AND ts < {_days(30)}), 0) spend_prev30",
-        f"count(*) FILTER (WHERE ts >= {_days(365)} AND (discount > 0 OR coupon)) disc_orders",
-        f"count(*) FILTER (WHERE ts >= {_days(365)} AND coupon) coupon_orders",
-        f"coalesce(sum(discount) FILTER (WHERE ts >= {_days(365)}), 0) discount_365",
+        *[f"count(*) FILTER (WHERE {_in(w)}) frequency_{w}d" for w in (30, 90, 365)],
+        *[f"coalesce(sum(amount) FILTER (WHERE {_in(w)}), 0) monetary_{w}d" for w in (30, 90, 365)],
+        f"coalesce(sum(amount) FILTER (WHERE {_PREV30}), 0) spend_prev30",
+        f"count(*) FILTER (WHERE {_in(365)} AND (discount > 0 OR coupon)) disc_orders",
+        f"count(*) FILTER (WHERE {_in(365)} AND coupon) coupon_orders",
+        f"coalesce(sum(discount) FILTER (WHERE {_in(365)}), 0) discount_365",
         *_shares("o"),
     ]
     stmts = [
-        f"CREATE OR REPLACE TEMP TABLE e_agg AS SELECT e.cid, c.cutoff, {', '.join(ev_cols)} FROM "
-        f"(SELECT *, CASE et {weight} ELSE 0.0 END w FROM ev) e JOIN cuts c ON e.ts < c.cutoff GROUP BY e.cid, c.cutoff",
-        # sessions: one row per (customer, cutoff, session) first, then counted
-        f"CREATE OR REPLACE TEMP TABLE s_agg AS SELECT cid, cutoff, count(*) FILTER (WHERE start >= cutoff - INTERVAL 30 DAY) sessions_30d, "
-        f"count(*) sessions_90d, count(*) FILTER (WHERE cart) cart_sessions, count(*) FILTER (WHERE cart AND NOT buy) abandoned "
-        f"FROM (SELECT e.cid, c.cutoff, e.sess, min(e.ts) start, bool_or(et = {ET_CODES['add_to_cart']}) cart, "
-        f"bool_or(et = {ET_CODES['purchase']}) buy FROM ev e JOIN cuts c ON e.ts < c.cutoff AND e.ts >= {_days(90)} "
-        f"WHERE e.sess IS NOT NULL GROUP BY e.cid, c.cutoff, e.sess) GROUP BY cid, cutoff",
-        f"CREATE OR REPLACE TEMP TABLE d_agg AS SELECT cid, cutoff, count(*) FILTER (WHERE r30) active_days_30d, "
-        f"count(*) active_days_90d FROM (SELECT x.cid, c.cutoff, date_trunc('day', x.ts) d, bool_or(x.ts >= {_days(30)}) r30 "
-        f"FROM (SELECT cid, ts FROM ev UNION ALL SELECT cid, ts FROM od) x JOIN cuts c ON x.ts < c.cutoff AND x.ts >= {_days(90)} "
-        f"GROUP BY x.cid, c.cutoff, d) GROUP BY cid, cutoff",
-        f"CREATE OR REPLACE TEMP TABLE o_agg AS SELECT o.cid, c.cutoff, {', '.join(od_cols)} FROM od o "
-        f"JOIN cuts c ON o.ts < c.cutoff GROUP BY o.cid, c.cutoff",
+        *_event_stmts(categories, cat_codes, config),
+        f"CREATE OR REPLACE TEMP TABLE o_agg AS SELECT cid, cutoff, {', '.join(od_cols)} FROM "
+        f"(SELECT o.*, c.cutoff, {_AGE.format('o')} FROM od o JOIN cuts c ON o.ts < c.cutoff) GROUP BY cid, cutoff",
         # inter-purchase time over distinct purchase days
         "CREATE OR REPLACE TEMP TABLE ipt AS SELECT cid, cutoff, avg(gap) ipt_mean_days, stddev_samp(gap) ipt_std_days FROM "
         "(SELECT cid, cutoff, (epoch(d) - epoch(lag(d) OVER (PARTITION BY cid, cutoff ORDER BY d))) / 86400.0 gap FROM "
