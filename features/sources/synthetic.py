@@ -43,7 +43,7 @@ from features.sources.synthetic_identity import NOISE, SOURCES
 from features.sources.synthetic_people import (
     CAT_NAMES, CATEGORIES, CITIES, CITY_NAMES, SEGMENTS, calendar, make_catalog,
 )
-from features.sources.synthetic_tables import SCHEMAS, TS, build_block
+from features.sources.synthetic_tables import EVENTS_CODED, SCHEMAS, TS, build_block
 
 __all__ = ["GeneratorConfig", "generate", "CANONICAL", "TRUTH"]
 
@@ -113,8 +113,12 @@ class _Outputs:
                 fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
                 os.close(fd)
                 self.tmp[name] = Path(tmp)
-                dict_cols = [c for c in schemas[name].names if c in _DICTIONARY]
-                self.writers[name] = pq.ParquetWriter(tmp, schemas[name], compression="snappy", use_dictionary=dict_cols)
+                schema = schemas[name]
+                coded = any(pa.types.is_dictionary(f.type) for f in schema)
+                # coded tables: no Arrow schema in the file, so every reader gets plain strings back
+                self.writers[name] = pq.ParquetWriter(tmp, schema, compression="snappy", store_schema=not coded,
+                                                      use_dictionary=[f.name for f in schema if f.name in _DICTIONARY
+                                                                      or pa.types.is_dictionary(f.type)])
         except BaseException:
             self.abort()
             raise
@@ -182,7 +186,7 @@ def generate(config: GeneratorConfig, out_dir: Path,
     world = build_world(config)
     n_blocks = -(-config.people // config.block_size)
     names = {**{n: raw / f"{n}.parquet" for n in CANONICAL}, **{n: truth / f"{n}.parquet" for n in TRUTH}}
-    schemas = dict(SCHEMAS)
+    schemas = {**SCHEMAS, "events": EVENTS_CODED}
     counts = {n: 0 for n in names}
     future = {"events": 0, "orders": 0}
     out = _Outputs(names, schemas | _truth_schemas(config, world))

@@ -92,3 +92,10 @@ def pick(labels: tuple[str, ...] | list[str], codes: np.ndarray) -> pa.Array:
     codes = np.asarray(codes)
     idx = pa.array(codes, mask=codes < 0, type=pa.int32())
     return pa.array(list(labels), type=pa.string()).take(idx)
+
+
+def coded(labels: tuple[str, ...] | list[str] | pa.Array, codes: np.ndarray) -> pa.DictionaryArray:
+    """Dictionary-encoded ``labels[codes]`` (negative codes give null) without copying any string."""
+    codes = np.asarray(codes)
+    dictionary = labels if isinstance(labels, pa.Array) else pa.array(list(labels), type=pa.string())
+    return pa.DictionaryArray.from_arrays(pa.array(codes, mask=codes < 0, type=pa.int32()), dictionary)

@@ -23,6 +23,9 @@ from features.sources.synthetic_people import CAT_NAMES, CITY_NAMES, OCCUPATIONS
 TS = pa.timestamp("us", tz="UTC")
 _KIND = {"str": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(), "timestamp": TS}
 SCHEMAS = {name: pa.schema([(c.name, _KIND[c.kind]) for c in t.columns]) for name, t in TABLES.items()}
+# events as written: the repetitive string columns dictionary-encoded (readers see plain strings)
+EVENTS_CODED = pa.schema([pa.field(f.name, pa.dictionary(pa.int32(), pa.string())) if f.name in
+                          ("source", "record_id", "event_type", "item_id", "channel") else f for f in SCHEMAS["events"]])
 CHANNEL = ("crm", "app", "miniprogram", "store", "web")  # event/order channel by source
 PROFILE_RATE = np.array([1.0, 0.6, 0.75, 0.25, 0.1])  # records with a profile row, by source
 FUTURE_WINDOWS = (30, 90, 180)
@@ -66,14 +69,17 @@ def build_block(config: GeneratorConfig, block: int, world: dict) -> dict:
     n_sess = len(sim["sess_who"])
     sess_num = (np.uint64(block) << np.uint64(40)) + np.arange(n_sess, dtype=np.uint64)
     session_ids = ids.strings(n_sess, b"S", ids.hexdigits(ids.mix64(sess_num, 61)))  # per session, not per event
-    events = _table("events", {
-        "source": src_names.take(pa.array(e_rec[past])), "record_id": rec["record_id"].take(pa.array(e_rec[past])),
-        "event_type": ids.pick(EVENT_CODES, sim["e_type"][past]),
-        "item_id": world["item_ids"].take(pa.array(e_item, mask=e_item < 0)),
-        "channel": ids.pick(CHANNEL, src[e_rec[past]]), "ts": _ts(sim["e_ts"][past]),
+    # dictionary-encoded columns: no string copies, and Parquet writes the codes as they are
+    ev_rec = e_rec[past]
+    used_items, item_code = np.unique(np.maximum(e_item, 0), return_inverse=True)
+    events = pa.table({
+        "source": ids.coded(SOURCES, src[ev_rec]), "record_id": ids.coded(rec["record_id"], ev_rec),
+        "event_type": ids.coded(EVENT_CODES, sim["e_type"][past]),
+        "item_id": ids.coded(world["item_ids"].take(pa.array(used_items)), np.where(e_item < 0, -1, item_code)),
+        "channel": ids.coded(CHANNEL, src[ev_rec]), "ts": _ts(sim["e_ts"][past]),
         "session_id": session_ids.take(pa.array(e_sess)),
         "value": pa.nulls(len(past), pa.float64()),
-    })
+    }, schema=EVENTS_CODED)
 
     # orders and lines before now
     o_rec = sim["sess_rec"][sim["o_sess"]]
