@@ -7,8 +7,9 @@ the same folder ``feature_store.yaml`` points at).
 
 The customer views take their columns from the feature table the ``features`` step wrote
 (``<data>/features/customer_features.parquet``): every column but the keys becomes a
-feature, typed from the Parquet schema, so adding a feature in ``features/`` needs no edit
-here. Rule tags (``tag_*`` columns) form their own view.
+feature, typed from the Parquet schema and described from ``features.build``'s column list,
+so the per-dataset ``affinity_<category>`` columns and new features need no edit here.
+Rule tags (``tag_*`` columns) form their own view.
 """
 
 import os
@@ -18,6 +19,7 @@ from pathlib import Path
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, PushSource, ValueType
 from feast.types import Float64, Int64, String, UnixTimestamp
 
+from features.build import ITEM_COLUMNS, customer_columns
 from features.feast_ext.schema import parquet_fields
 
 DATA = Path(os.environ.get("PORTRAIT_DATA_DIR") or Path(__file__).resolve().parents[1] / "data").resolve()
@@ -25,8 +27,14 @@ CUSTOMER_TABLE = DATA / "features" / "customer_features.parquet"
 ITEM_TABLE = DATA / "features" / "item_features.parquet"
 PREDICTED_TABLE = DATA / "feast" / "predicted_tags.parquet"
 
-_customer_fields = parquet_fields(CUSTOMER_TABLE, keys=("one_id", "event_timestamp"))
-_item_fields = parquet_fields(ITEM_TABLE, keys=("item_id", "event_timestamp"))
+_customer_fields = parquet_fields(CUSTOMER_TABLE, keys=("one_id", "event_timestamp"),
+                                  descriptions={n: d for n, _, d in customer_columns([])})
+_item_fields = parquet_fields(ITEM_TABLE, keys=("item_id", "event_timestamp"),
+                              descriptions={n: d for n, _, d in ITEM_COLUMNS})
+# What a recommender conditions on: who the customer is and what they like.
+_PROFILE = {"age", "gender", "city", "reg_channel", "occupation", "tenure_days", "top_category",
+            "top_category_share", "n_categories_365d", "recency_days", "frequency_90d", "monetary_90d"}
+_recsys_fields = [f.name for f in _customer_fields if f.name in _PROFILE or f.name.startswith("affinity_")]
 
 # A person after OneID resolution.
 customer = Entity(name="customer", join_keys=["one_id"], value_type=ValueType.STRING, description="a person (OneID)")
@@ -76,4 +84,4 @@ churn_v1 = FeatureService(name="churn_v1", features=[customer_features, customer
 ltv_v1 = FeatureService(name="ltv_v1", features=[customer_features, customer_tags])
 propensity_v1 = FeatureService(name="propensity_v1", features=[customer_features, customer_tags])
 lookalike_v1 = FeatureService(name="lookalike_v1", features=[customer_features])
-recsys_v1 = FeatureService(name="recsys_v1", features=[customer_features, customer_tags])
+recsys_v1 = FeatureService(name="recsys_v1", features=[customer_features[_recsys_fields], customer_tags])

@@ -55,6 +55,10 @@ def _utc_us(values: Any) -> pd.Series:
     return ts.astype("datetime64[us, UTC]")
 
 
+def _aware(ts: datetime) -> datetime:
+    return ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts
+
+
 def _repo_config(cfg: StoreConfig):
     import yaml
     from feast.repo_config import RepoConfig
@@ -149,13 +153,19 @@ class PortraitStore:
         return self._services[name]
 
     # -- offline -> online -------------------------------------------------
-    def materialize(self, end: datetime | None = None, views: list[str] | None = None) -> list[str]:
-        """Load the latest row per entity up to ``end`` (default now) into the online store; views done."""
-        end = end or datetime.now(timezone.utc)
-        if end.tzinfo is None:
-            end = end.replace(tzinfo=timezone.utc)
+    def materialize(self, end: datetime | None = None, views: list[str] | None = None,
+                    start: datetime | None = None) -> list[str]:
+        """Load the latest row per entity up to ``end`` (default now) into the online store; views done.
+
+        Incremental by default (from where the last run stopped, as ``feast materialize-incremental``);
+        with ``start`` every row from ``start`` on is reconsidered (after rebuilding a snapshot).
+        """
+        end = _aware(end or datetime.now(timezone.utc))
         views = views or self.batch_views()
-        self.fs.materialize_incremental(end_date=end, feature_views=views)
+        if start is None:
+            self.fs.materialize_incremental(end_date=end, feature_views=views)
+        else:
+            self.fs.materialize(start_date=_aware(start), end_date=end, feature_views=views)
         return views
 
     # -- reads -------------------------------------------------------------

@@ -28,8 +28,10 @@ def feast_type(arrow_type: pa.DataType):
     raise ValueError(f"no Feast type for Arrow type {arrow_type}")
 
 
-def parquet_fields(path: Path, keys: tuple[str, ...]) -> list:
+def parquet_fields(path: Path, keys: tuple[str, ...], descriptions: dict[str, str] | None = None) -> list:
     """One ``feast.Field`` per column of the Parquet file at ``path``, except ``keys``.
+
+    ``descriptions`` (column -> text) documents the fields in the registry (``feast ui``).
 
     Raises ``FileNotFoundError`` naming the file (build the features first) and
     ``ValueError`` naming a column whose type has no Feast equivalent.
@@ -49,7 +51,8 @@ def parquet_fields(path: Path, keys: tuple[str, ...]) -> list:
         if col.name in keys or col.name.startswith("__"):
             continue
         try:
-            fields.append(Field(name=col.name, dtype=feast_type(col.type)))
+            fields.append(Field(name=col.name, dtype=feast_type(col.type),
+                                description=(descriptions or {}).get(col.name, "")))
         except ValueError as exc:
             raise ValueError(f"{path}: column {col.name!r}: {exc}") from None
     return fields

@@ -65,10 +65,10 @@ def test_historical_is_point_in_time(store, feast_data, snap):
     first = table.xs(pd.Timestamp(snap.cutoffs[0]), level="event_timestamp").loc[ids]
     second = table.xs(pd.Timestamp(snap.cutoffs[1]), level="event_timestamp").loc[ids]
     for rows, want in (([0, 1], first), ([2, 3], first), ([4, 5], second)):
-        np.testing.assert_allclose(got.loc[rows, "f00"].to_numpy(float), want["f00"].to_numpy(float))
-        assert list(got.loc[rows, "n00"]) == list(want["n00"])
+        np.testing.assert_allclose(got.loc[rows, "monetary_90d"].to_numpy(float), want["monetary_90d"].to_numpy(float))
+        assert list(got.loc[rows, "frequency_90d"]) == list(want["frequency_90d"])
     before = store.historical("ltv_v1", pd.DataFrame({"one_id": ids, "event_timestamp": datetime(2025, 12, 31, tzinfo=timezone.utc)}))
-    assert before["f00"].isna().all()  # nothing is known before the first cutoff
+    assert before["monetary_90d"].isna().all()  # nothing is known before the first cutoff
 
 
 def test_push_predicted_tags_online_and_offline(store, snap):
@@ -98,5 +98,5 @@ def test_rematerialize_keeps_latest(store, feast_data, snap):
     store.materialize(snap.end)  # nothing new: the online values stay those of the latest snapshot
     latest = _latest(feast_data)
     got = store.online("lookalike_v1", ["c0000005"]).set_index("one_id")
-    assert got.loc["c0000005", "f01"] == pytest.approx(latest.loc["c0000005", "f01"])
+    assert got.loc["c0000005", "aov_365d"] == pytest.approx(latest.loc["c0000005", "aov_365d"])
     assert len(latest) == snap.n
