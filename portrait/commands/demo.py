@@ -50,9 +50,48 @@ def validate(s: Settings, o: DemoOptions) -> str:
     return f"{len(results)} tables, {sum(r.n_input for r in results.values()):,} rows, 0 rejects"
 
 
+def identity(s: Settings, o: DemoOptions) -> str:
+    from features.identity.config import ResolveConfig
+    from features.identity.resolve import resolve
+
+    summary = resolve(ResolveConfig(identity_dir=s.identity_dir, raw_dir=s.raw_dir, hmac_key=s.hmac_key,
+                                    demo_key=True, rules_path=None, incremental=False))
+    return ", ".join(f"{k} {summary[k]:,}" for k in ("records", "people") if isinstance(summary.get(k), int)) or "resolved"
+
+
+def demo_cutoffs(s: Settings, months: int = 11) -> list:
+    """Monthly snapshots back from the generator's ``now``: the latest for serving, older ones for training."""
+    import json
+
+    import pandas as pd
+
+    now = pd.Timestamp(json.loads((s.truth_dir / "meta.json").read_text())["now"])
+    now = (now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")).normalize()
+    return sorted(now - pd.Timedelta(days=30 * i) for i in range(months))
+
+
+def features(s: Settings, o: DemoOptions) -> str:
+    from features.build import build
+
+    result = build(s.raw_dir, s.identity_dir, s.features_dir, cutoffs=demo_cutoffs(s))
+    return (f"{len(result.cutoffs)} snapshots, " + ", ".join(f"{k} {v:,}" for k, v in result.rows.items()))
+
+
+def feature_store(s: Settings, o: DemoOptions) -> str:
+    from features.store import open_store
+
+    store = open_store(s)
+    store.apply()
+    out = store.materialize()
+    return f"applied and materialized ({out})" if out is not None else "applied and materialized"
+
+
 STEPS: list[tuple[str, Step]] = [
     ("generate synthetic multi-source data", generate),
     ("validate canonical tables", validate),
+    ("resolve identities (OneID)", identity),
+    ("build features and rule tags", features),
+    ("Feast apply and materialize", feature_store),
 ]
 
 

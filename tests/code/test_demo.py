@@ -17,3 +17,7 @@ def test_demo_runs_every_step_on_tiny_data(tmp_path: Path) -> None:
     for table in ("identity_records", "profiles", "events", "orders", "order_lines", "items", "campaign_contacts"):
         assert (raw / f"{table}.parquet").exists(), table
     assert "0 rejects" in proc.stderr
+    data = tmp_path / "data"
+    assert (data / "identity" / "record_map.parquet").exists()
+    assert (data / "features" / "customer_features.parquet").exists()
+    assert (data / "feast" / "online.db").exists()
