@@ -1,9 +1,82 @@
-"""``portrait evaluate customer-value``."""
+"""``portrait evaluate customer-value``: portrait's value model vs BG/NBD on any transactions file.
+
+Reads a customer id / date / amount file (CDNOW's whitespace format, or any CSV/TSV/Parquet
+with ``--customer-col/--date-col/--amount-col``), trains only on transactions up to
+``--calibration-end`` and scores the next ``--holdout-weeks``. The JSON's top level holds
+the default model's figures (auc, spearman, gini, top_decile_capture, total_ratio, model),
+``baselines`` the peers measured in the same run.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+from portrait.commands._common import console, emit_json, fail, progress
+
+
+def load_transactions_file(path: Path, customer: str, date: str, amount: str) -> "object":
+    """Transactions as ``customer_id, ts, amount[, quantity]`` from CDNOW's format or a table file."""
+    import pandas as pd
+
+    from features.schema import SchemaError
+    from features.transactions import prepare
+
+    if not path.exists():
+        raise SchemaError(f"{path}: no such file")
+    with open(path, "rb") as fh:
+        head = fh.readline().decode("utf-8", "replace").split()
+    if head[:2] == ["customer_id", "date"] and "dollar_value" in head:  # CDNOW_master.txt
+        from features.sources.cdnow import load_transactions
+
+        return prepare(load_transactions(path), ts="date", amount="amount", quantity="quantity", origin=str(path))
+    from features.io import read_frame
+
+    df = read_frame(path)
+    if date in df.columns and pd.api.types.is_integer_dtype(df[date]):  # YYYYMMDD integers
+        df[date] = pd.to_datetime(df[date].astype(str), format="%Y%m%d", errors="coerce")
+    return prepare(df, customer=customer, ts=date, amount=amount, origin=str(path))
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's evaluate command(s) to ``app`` (the ``evaluate`` group)."""
+    """Add ``customer-value`` to ``app`` (the ``evaluate`` group)."""
+
+    @app.command("customer-value")
+    def customer_value(
+        transactions: Path = typer.Option(..., "--transactions", help="Transactions file (CDNOW txt, CSV, TSV or Parquet)."),
+        calibration_end: str = typer.Option(..., "--calibration-end", help="Last day of the calibration period (YYYY-MM-DD, included)."),
+        holdout_weeks: int = typer.Option(39, "--holdout-weeks", min=1, help="Weeks after the calibration end to score."),
+        customer_col: str = typer.Option("customer_id", help="Customer id column (table files)."),
+        date_col: str = typer.Option("date", help="Date/timestamp column (table files)."),
+        amount_col: str = typer.Option("amount", help="Amount column (table files)."),
+        seed: int = typer.Option(0, help="Random seed of the learners."),
+        json_out: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
+    ) -> None:
+        """Train on the calibration period only, score the holdout: AUC, Spearman, Gini, top decile, totals."""
+        import pandas as pd
+
+        from features.schema import SchemaError
+        from training.customer_value import ValueConfig, evaluate
+
+        try:
+            end = pd.Timestamp(calibration_end, tz="UTC")
+        except ValueError:
+            fail(f"--calibration-end: cannot parse {calibration_end!r} as a date (YYYY-MM-DD)")
+        try:
+            tx = load_transactions_file(transactions, customer_col, date_col, amount_col)
+            with progress("customer value", total=None) as advance:
+                result = evaluate(tx, end, holdout_weeks, ValueConfig(seed=seed), progress=advance)
+        except (SchemaError, ValueError, KeyError) as exc:
+            fail(str(exc))
+        if json_out:
+            emit_json(result)
+            return
+        from rich.table import Table
+
+        cols = ("auc", "spearman", "gini", "top_decile_capture", "total_ratio")
+        table = Table("model", *cols)
+        rows = {f"portrait ({result['model']})": result, **result["baselines"]}
+        for name, r in rows.items():
+            table.add_row(name, *("-" if r.get(c) is None else f"{r[c]:.3f}" for c in cols))
+        console.print(table)

@@ -1,0 +1,234 @@
+"""Customer value from plain transactions: P(buy) and spend over a horizon, tuned only before a cutoff.
+
+This is what ``portrait evaluate customer-value`` runs on any (customer, date, amount)
+file, CDNOW included. Given a calibration end ``E`` and a horizon ``H`` it
+
+1. plans rolling training cutoffs inside the calibration period: a training horizon
+   ``h = min(H, span / 2)`` (the full ``H`` rarely fits before ``E``) and cutoffs
+   ``c = E - h, E - h - step, ...`` each with at least ``min_history_days`` of data before it,
+   so every label window ``[c, c + h)`` ends on or before ``E``;
+2. builds one row per (customer, cutoff): features from ``features.transactions`` (strictly
+   before ``c``) plus BG/NBD and Gamma-Gamma summaries fitted on that snapshot, label =
+   spend in ``[c, c + h)``;
+3. trains each candidate (LightGBM tweedie + a LightGBM P(buy) classifier; PyTorch ZILN) on
+   the older cutoffs, validates on the newest one, and picks the one with the best
+   normalized Gini there; the validation also gives a level correction (actual / predicted
+   total) for the drift between cutoffs;
+4. refits the winner on every cutoff, predicts as of ``E`` over ``h`` and rescales to ``H``
+   with the BG/NBD horizon ratio ``E[X(H)] / E[X(h)]`` of each customer.
+
+Nothing after ``E`` is read before the final scoring; :func:`evaluate` then compares
+with the holdout and with the baselines (BG/NBD + Gamma-Gamma from ``lifetimes``,
+recency-only, past spend rate, each candidate) in the same run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.transactions import TransactionFeatureConfig, features_as_of, labels_after
+from models.btyd import BetaGeo, GammaGamma
+
+ID_COLS = ("customer_id", "cutoff")
+
+
+@dataclass(frozen=True)
+class ValueConfig:
+    min_history_days: int = 56  # a training cutoff needs this much history before it
+    cutoff_step_days: int = 28  # spacing of the rolling training cutoffs
+    max_cutoffs: int = 6  # newest first; the newest is the validation cutoff
+    candidates: tuple[str, ...] = ("lgbm", "ziln")  # chosen by validation Gini
+    drift_correction: bool = True  # scale totals by actual / predicted on the validation cutoff
+    features: TransactionFeatureConfig = field(default_factory=TransactionFeatureConfig)
+    seed: int = 0
+
+
+@dataclass
+class ValueFit:
+    """A fitted transaction value model and what was decided on the way."""
+
+    model: str  # the chosen candidate
+    train_horizon_days: int
+    cutoffs: list[pd.Timestamp]
+    validation: dict[str, dict[str, float]]  # candidate -> metrics on the validation cutoff
+    level: dict[str, float]  # candidate -> drift correction factor
+    fitted: dict[str, Any]  # candidate -> (value model, P(buy) model or None)
+    feature_names: list[str]
+
+
+def plan(first: pd.Timestamp, end: pd.Timestamp, horizon_days: int, cfg: ValueConfig) -> tuple[int, list[pd.Timestamp]]:
+    """Training horizon and cutoffs (newest first) fitting inside ``[first, end]``."""
+    span = (end - first).days
+    h = int(min(horizon_days, span // 2))
+    if h < 7:
+        raise ValueError(f"calibration period of {span} days is too short to learn from (need ~{2 * 7 + cfg.min_history_days})")
+    cuts, c = [], end - pd.Timedelta(days=h)
+    while c >= first + pd.Timedelta(days=cfg.min_history_days) and len(cuts) < cfg.max_cutoffs:
+        cuts.append(c)
+        c -= pd.Timedelta(days=cfg.cutoff_step_days)
+    if len(cuts) < 2:
+        raise ValueError(f"need at least two training cutoffs between {first.date()} + {cfg.min_history_days} days "
+                         f"and {end.date()} - {h} days; lengthen the calibration period")
+    return h, cuts
+
+
+def snapshot(tx: pd.DataFrame, cutoff: pd.Timestamp, horizon_days: float, cfg: ValueConfig) -> pd.DataFrame:
+    """Features as of ``cutoff`` (transactions before it only) plus BG/NBD/Gamma-Gamma summaries."""
+    X = features_as_of(tx[tx["ts"] < cutoff], cutoff, cfg.features)
+    bg = BetaGeo().fit(X)
+    try:
+        spend = GammaGamma().fit(X).predict(X)
+    except ValueError:  # too few repeat buyers: the plain mean spend per purchase day
+        spend = X["monetary_mean"].to_numpy()
+    X["bg_expected"] = bg.expected_purchases(X, horizon_days)
+    X["bg_p_alive"] = bg.p_alive(X)
+    X["gg_spend"] = spend
+    X["bg_value"] = X["bg_expected"] * X["gg_spend"]
+    X.attrs["bgnbd"] = bg
+    return X
+
+
+def _candidate(name: str, seed: int) -> tuple[Any, Any]:
+    from models.gbm import GBMClassifier, GBMRegressor
+    from models.ziln import ZILNRegressor
+
+    if name == "lgbm":
+        return (GBMRegressor(num_leaves=15, min_child_samples=100, num_threads=1, seed=seed),
+                GBMClassifier(num_leaves=15, min_child_samples=100, num_threads=1, seed=seed))
+    if name == "ziln":
+        return ZILNRegressor(seed=seed), None
+    raise ValueError(f"unknown candidate {name!r}; choose from ('lgbm', 'ziln')")
+
+
+def _fit_pair(name: str, pair: tuple[Any, Any], X: pd.DataFrame, y: np.ndarray, eval_set: tuple | None,
+              rounds: tuple[int | None, int | None] = (None, None)) -> tuple[Any, Any]:
+    value, buy = pair
+    if name == "ziln":
+        value.fit(X, y, eval_set=eval_set)
+        return value, None
+    value.fit(X, y, eval_set=eval_set, n_estimators=rounds[0])
+    buy.fit(X, (y > 0).astype(float), eval_set=None if eval_set is None else (eval_set[0], eval_set[1] > 0),
+            n_estimators=rounds[1])
+    return value, buy
+
+
+def p_buy(pair: tuple[Any, Any], X: pd.DataFrame) -> np.ndarray:
+    """P(any purchase in the horizon) from a fitted candidate."""
+    value, buy = pair
+    return buy.predict(X) if buy is not None else value.predict_proba(X)
+
+
+def fit(tx: pd.DataFrame, end: pd.Timestamp, horizon_days: int, cfg: ValueConfig = ValueConfig(),
+        progress: Any = None) -> ValueFit:
+    """Train on rolling cutoffs before ``end`` (see the module docstring); reads only ``ts < end``."""
+    import torch
+
+    from training.evaluation.value import normalized_gini, spearman, total_ratio
+
+    torch.set_num_threads(1)
+    tx = tx[tx["ts"] < end]
+    h, cuts = plan(tx["ts"].min().floor("D"), end, horizon_days, cfg)
+    frames = []
+    for c in cuts:
+        X = snapshot(tx, c, h, cfg)
+        X["_y"] = labels_after(tx, X[list(ID_COLS)], h)["spend"].to_numpy()
+        frames.append(X)
+        if progress:
+            progress(1, f"features as of {c.date()}")
+    names = [c for c in frames[0].columns if c not in (*ID_COLS, "_y")]
+    val, train = frames[0], pd.concat(frames[1:], ignore_index=True)
+    full = pd.concat(frames, ignore_index=True)
+    metrics, level, fitted, val_pred = {}, {}, {}, {}
+    yv = val["_y"].to_numpy()
+
+    def judge(name: str, pred: np.ndarray) -> None:
+        val_pred[name] = pred
+        metrics[name] = {"gini": normalized_gini(yv, pred), "spearman": spearman(yv, pred),
+                         "total_ratio": total_ratio(yv, pred)}
+        level[name] = 1.0 / metrics[name]["total_ratio"] if cfg.drift_correction else 1.0
+
+    for name in cfg.candidates:
+        pair = _fit_pair(name, _candidate(name, cfg.seed), train[names], train["_y"].to_numpy(),
+                         (val[names], val["_y"].to_numpy()))
+        judge(name, pair[0].predict(val[names]))
+        rounds = (getattr(pair[0], "best_iteration_", None), getattr(pair[1], "best_iteration_", None))
+        # refit on every cutoff; GBMs keep the validated number of rounds, ZILN early-stops on the newest cutoff
+        eval_set = (val[names], yv) if name == "ziln" else None
+        fitted[name] = _fit_pair(name, _candidate(name, cfg.seed), full[names], full["_y"].to_numpy(), eval_set, rounds)
+        if progress:
+            progress(1, f"trained {name}")
+    if len(cfg.candidates) > 1:  # the mean of the (level-corrected) candidates often ranks better than each
+        judge("blend", np.mean([val_pred[n] * level[n] for n in cfg.candidates], axis=0))
+    best = max(metrics, key=lambda n: metrics[n]["gini"])
+    return ValueFit(best, h, cuts, metrics, level, fitted, names)
+
+
+def predict(fitted: ValueFit, tx: pd.DataFrame, end: pd.Timestamp, horizon_days: int, cfg: ValueConfig = ValueConfig(),
+            model: str | None = None) -> pd.DataFrame:
+    """``customer_id, p_buy, value`` as of ``end`` over ``horizon_days`` (default: the chosen model)."""
+    name = model or fitted.model
+    X = snapshot(tx[tx["ts"] < end], end, fitted.train_horizon_days, cfg)
+    bg: BetaGeo = X.attrs["bgnbd"]
+    ratio = bg.expected_purchases(X, horizon_days) / np.maximum(bg.expected_purchases(X, fitted.train_horizon_days), 1e-12)
+    parts = [n for n in fitted.fitted if n != "blend"] if name == "blend" else [name]
+    F = X[fitted.feature_names]
+    value = np.mean([fitted.fitted[n][0].predict(F) * fitted.level[n] for n in parts], axis=0)
+    value = value * (fitted.level[name] if name == "blend" else 1.0)
+    buy = np.mean([p_buy(fitted.fitted[n], F) for n in parts], axis=0)
+    return pd.DataFrame({"customer_id": X["customer_id"], "p_buy": buy, "value": value * ratio})
+
+
+def lifetimes_baseline(X: pd.DataFrame, horizon_days: float) -> tuple[np.ndarray, np.ndarray]:
+    """BG/NBD + Gamma-Gamma fitted by the ``lifetimes`` package: (expected purchases, expected spend)."""
+    from lifetimes import BetaGeoFitter, GammaGammaFitter
+
+    bgf = BetaGeoFitter(penalizer_coef=0.0).fit(X["frequency"], X["active_span_days"], X["tenure_days"])
+    n = bgf.conditional_expected_number_of_purchases_up_to_time(horizon_days, X["frequency"], X["active_span_days"],
+                                                                X["tenure_days"]).to_numpy()
+    rep = (X["frequency"] > 0) & (X["repeat_monetary_mean"] > 0)
+    ggf = GammaGammaFitter(penalizer_coef=0.0).fit(X.loc[rep, "frequency"], X.loc[rep, "repeat_monetary_mean"])
+    m = ggf.conditional_expected_average_profit(X["frequency"], X["repeat_monetary_mean"].fillna(0.0)).to_numpy()
+    return n, n * m
+
+
+def evaluate(tx: pd.DataFrame, calibration_end: pd.Timestamp, holdout_weeks: int, cfg: ValueConfig = ValueConfig(),
+             progress: Any = None) -> dict[str, Any]:
+    """portrait's default model vs the holdout, with baselines, as the benchmark JSON."""
+    from training.evaluation.value import value_report
+
+    end = calibration_end + pd.Timedelta(days=1)  # the calibration end date is included
+    H = int(holdout_weeks * 7)
+    last = tx["ts"].max()
+    if last < end + pd.Timedelta(days=H - 1):
+        raise ValueError(f"holdout of {holdout_weeks} weeks after {calibration_end.date()} runs past the last "
+                         f"transaction ({last.date()}); shorten --holdout-weeks")
+    fitted = fit(tx, end, H, cfg, progress)
+    ours = predict(fitted, tx, end, H, cfg)
+    actual = labels_after(tx, pd.DataFrame({"customer_id": ours["customer_id"], "cutoff": end}), H)["spend"].to_numpy()
+    out: dict[str, Any] = value_report(actual, ours["value"].to_numpy(), ours["p_buy"].to_numpy())
+    out["model"] = fitted.model
+    baselines: dict[str, dict[str, float]] = {}
+    for name in fitted.validation:
+        pr = predict(fitted, tx, end, H, cfg, model=name)
+        baselines[name] = value_report(actual, pr["value"].to_numpy(), pr["p_buy"].to_numpy())
+    X = features_as_of(tx[tx["ts"] < end], end, cfg.features)
+    n, v = lifetimes_baseline(X, H)
+    baselines["bgnbd_gg_lifetimes"] = value_report(actual, v, n)
+    recency = -X["recency_days"].to_numpy()
+    rec = value_report(actual, recency - recency.min(), recency)
+    rec["total_ratio"] = None  # a rank, not an amount
+    baselines["recency_only"] = rec
+    rate = X["monetary_total"].to_numpy() / np.maximum(X["tenure_days"].to_numpy(), 1.0) * H
+    baselines["past_spend_rate"] = value_report(actual, rate)
+    out["baselines"] = baselines
+    out["setup"] = {
+        "calibration_end": str(calibration_end.date()), "holdout_weeks": holdout_weeks, "customers": int(len(ours)),
+        "holdout_buyers": int((actual > 0).sum()), "train_horizon_days": fitted.train_horizon_days,
+        "train_cutoffs": [str(c.date()) for c in fitted.cutoffs], "validation": fitted.validation,
+        "drift_correction": fitted.level,
+    }
+    return out
