@@ -108,17 +108,21 @@ def evaluate_frame(
 ) -> dict[str, Any]:
     """Default model and ``peers`` on one split of ``df``; the JSON ``portrait evaluate recommender`` prints.
 
-    Weights are binarized unless ``use_weights`` (the reference protocol counts every
-    held-out interaction as relevant). Tuning happens inside the default model's ``fit``
-    on the training part only.
+    The default model reads the weight column (shaded, see ``EASE.weight_mix``); peers see
+    binary interactions, as in the reference anchors, unless ``use_weights``. Every held-out
+    interaction is relevant. Tuning happens inside the default model's ``fit`` on the
+    training part only.
     """
     from models.recommenders import make
     from training.evaluation.ranking import evaluate_recommender
     from training.evaluation.splits import split_matrices
 
+    import dataclasses
+
     split = split_matrices(df, protocol, seed)
-    if not use_weights:
-        split.train.data[:] = 1.0
+    binary = split.train.copy()
+    binary.data[:] = 1.0
+    peer_split = split if use_weights else dataclasses.replace(split, train=binary)
     has_time = split.train_times is not None
     keys = ("precision", "recall", "ndcg", "map", "hit_rate", "coverage", "fit_seconds", "fit_cpu_seconds")
     model = default_model(protocol, seed=seed)
@@ -131,7 +135,7 @@ def evaluate_frame(
         if progress:
             progress(name)
         peer = make(name)
-        r = evaluate_recommender(peer, split, k=k, with_users=name in ("als", "bpr"))
+        r = evaluate_recommender(peer, peer_split, k=k, with_users=name in ("als", "bpr"))
         out["baselines"][name] = {m: r[m] for m in keys}
     out.update(protocol=protocol, seed=seed, k=k, n_users_evaluated=res["n_users"],
                n_users=int(split.train.shape[0]), n_items=int(split.train.shape[1]),

@@ -71,12 +71,16 @@ class EASE(ScoredRecommender):
     prune : int, optional
         Keep only this many largest weights per column (sparse ``B``; fast at scale).
     binary : bool
-        Use 0/1 interactions for the Gram matrix (weights still matter for ordering ties).
+        Read every interaction as 1 (the reference protocol); else ``weight_mix`` applies.
+    weight_mix : float
+        With ``binary=False``, an interaction of weight ``w`` counts ``1 - mix + mix * w / w_max``
+        (``w_max`` = 99th percentile of the training weights): ratings or event-type weights
+        shade the signal without letting one heavy event dominate.
     """
 
     def __init__(
         self, lam: float = 500.0, dropout: float = 0.0, window: int = 20, window_weight: float = 0.0,
-        max_items: int = 20_000, prune: int | None = None, binary: bool = True,
+        max_items: int = 20_000, prune: int | None = None, binary: bool = True, weight_mix: float = 0.8,
     ) -> None:
         self.lam = lam
         self.dropout = dropout
@@ -85,13 +89,29 @@ class EASE(ScoredRecommender):
         self.max_items = max_items
         self.prune = prune
         self.binary = binary
+        self.weight_mix = weight_mix
 
     def _gram(self, X: sp.csr_matrix, times: sp.csr_matrix | None, weight: float) -> np.ndarray:
         G = (X.T @ X).toarray().astype(np.float64)
         if times is not None and weight > 0:
             W = window_matrix(times, self.window)
-            G += weight * (W.T @ W).toarray()
+            # two cuttings count each window pair twice; scale to the typical squared weight
+            scale = float(np.mean(X.data**2)) if X.nnz else 1.0
+            G += (weight * scale / 2.0) * (W.T @ W).toarray()
         return G
+
+    def _transform(self, X: sp.csr_matrix) -> sp.csr_matrix:
+        """Weights as the model reads them: 1 (binary) or ``1 - mix + mix * w / w_max``."""
+        X = X.copy()
+        if self.binary:
+            X.data[:] = 1.0
+        else:
+            X.data = ((1.0 - self.weight_mix) + self.weight_mix * np.minimum(X.data / self.weight_scale_, 1.0)
+                      ).astype(np.float32)
+        return X
+
+    def _query(self, user_items: sp.csr_matrix, times: Any) -> sp.csr_matrix:
+        return self._transform(user_items)
 
     def _solve(self, G: np.ndarray, lam: float, dropout: float) -> np.ndarray:
         diag = np.diag(G).copy()
@@ -107,8 +127,9 @@ class EASE(ScoredRecommender):
 
     def _prepare(self, user_items: Any, times: Any) -> tuple[sp.csr_matrix, sp.csr_matrix | None]:
         X = as_csr(user_items)
-        if self.binary:
-            X.data[:] = 1.0
+        self.weight_scale_ = float(np.quantile(X.data, 0.99)) if X.nnz else 1.0  # robust to a few huge weights
+        self.weight_scale_ = self.weight_scale_ if self.weight_scale_ > 0 else 1.0
+        X = self._transform(X)
         self.n_items_ = X.shape[1]
         pop = np.asarray((X > 0).sum(axis=0)).ravel().astype(np.float64)
         self.popularity_ = pop
@@ -138,7 +159,7 @@ class EASE(ScoredRecommender):
         self.B_ = B
 
     def _score(self, user_items: sp.csr_matrix, users: np.ndarray | None = None) -> np.ndarray:
-        X = user_items[:, self.items_]  # weights as given: recency/event weighting shapes the query
+        X = user_items[:, self.items_]  # already through _query (weights, recency)
         s = X @ self.B_
         s = s.toarray() if sp.issparse(s) else np.asarray(s)
         if len(self.items_) == self.n_items_:
@@ -176,12 +197,17 @@ def inner_split(
 
 
 class WindowEASE(EASE):
-    """portrait's default: EASE + time-window co-occurrence, ``lam``/``window_weight`` tuned on an inner split.
+    """portrait's default: weighted DLAE + time-window co-occurrence, tuned on an inner split.
+
+    Defaults: interactions shaded by their weight (``weight_mix``), DLAE dropout 0.4, windows of
+    20 events; ``lam`` (2 values), ``window_weight`` (on/off) and the query's recency half-life
+    are chosen by inner-split nDCG@k, so on data without useful time order or weights the
+    choice falls back toward plain EASE.
 
     Parameters
     ----------
     lams : tuple of float
-        Candidate ``lam`` values, as multiples of the mean item count (scale-free).
+        Candidate ``lam`` values, as multiples of the mean diagonal of ``X'X`` (scale-free).
     window_weights : tuple of float
         Candidate weights of the window Gram (0 keeps plain EASE in the race).
     inner : {"random", "temporal"}
@@ -198,12 +224,14 @@ class WindowEASE(EASE):
     """
 
     def __init__(
-        self, lams: tuple[float, ...] = (8.0, 16.0), window_weights: tuple[float, ...] = (0.0, 1.0),
-        window: int = 20, dropout: float = 0.0, max_items: int = 20_000, prune: int | None = None,
+        self, lams: tuple[float, ...] = (4.0, 8.0), window_weights: tuple[float, ...] = (0.0, 1.0),
+        window: int = 20, dropout: float = 0.4, max_items: int = 20_000, prune: int | None = None,
+        binary: bool = False, weight_mix: float = 0.8,
         inner: str = "random", inner_fraction: float = 0.25, seed: int = 0, k: int = 10,
         half_lives: tuple[float | None, ...] = (None, 10.0, 30.0),
     ) -> None:
-        super().__init__(dropout=dropout, window=window, max_items=max_items, prune=prune)
+        super().__init__(dropout=dropout, window=window, max_items=max_items, prune=prune, binary=binary,
+                         weight_mix=weight_mix)
         self.lams = lams
         self.inner = inner
         self.window_weights = window_weights
@@ -213,6 +241,7 @@ class WindowEASE(EASE):
         self.half_lives = half_lives
 
     def _query(self, user_items: sp.csr_matrix, times: Any) -> sp.csr_matrix:
+        user_items = self._transform(user_items)
         if times is None or getattr(self, "half_life_", None) is None:
             return user_items
         t = sp.csr_matrix(times)
@@ -234,7 +263,7 @@ class WindowEASE(EASE):
         fit_mask, val_mask = inner_split(Xm, self.inner_fraction, self.seed, by_time)
         Xf, Xv = _masked(Xm, fit_mask), _masked(Xm, val_mask)
         tf = _masked(tm, fit_mask) if tm is not None else None
-        scale = float(np.asarray((Xf > 0).sum(axis=0)).mean()) or 1.0
+        scale = float(Xf.power(2).sum() / Xf.shape[1]) or 1.0  # mean diagonal of the Gram: lams are scale-free
         lives = self.half_lives if tm is not None else (None,)
         queries = {h: Xf if h is None else Xf.multiply(recency_weights(tf, h)).tocsr() for h in lives}
         self.search_ = []
@@ -245,7 +274,7 @@ class WindowEASE(EASE):
                 for h, q in queries.items():
                     self.search_.append((c, w, h, _inner_ndcg(q, Xv, B, self.k)))
         best_c, best_w, best_h, _ = max(self.search_, key=lambda r: r[3])
-        full_scale = float(np.asarray((Xm > 0).sum(axis=0)).mean()) or 1.0
+        full_scale = float(Xm.power(2).sum() / Xm.shape[1]) or 1.0
         self.lam_, self.window_weight_, self.half_life_ = best_c * full_scale, best_w, best_h
         self._set_b(self._solve(self._gram(Xm, tm, best_w), self.lam_, self.dropout))
         return self

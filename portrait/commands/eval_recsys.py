@@ -17,7 +17,7 @@ def evaluate_recommender_cmd(
     seed: int = typer.Option(42, help="Split seed (also seeds the default model's inner validation)."),
     k: int = typer.Option(10, help="Cut-off for the metrics."),
     peers: str = typer.Option("popularity,als,bpr,item_knn,ease", help="Comma-separated peers measured in the same run."),
-    use_weights: bool = typer.Option(False, "--use-weights", help="Feed the weight column to the models (default: binary)."),
+    use_weights: bool = typer.Option(False, "--use-weights", help="Feed the weight column to the peers too (default: peers binary; portrait's default always reads weights)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON to stdout."),
 ) -> None:
     """Split, fit (default model tunes itself on the training part only), rank with seen items removed, score at k."""

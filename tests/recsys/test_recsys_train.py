@@ -71,6 +71,7 @@ def test_read_interactions_formats(tmp_path):
         read_interactions(tmp_path / "noitem.csv")
 
 
+@pytest.mark.slow  # ~10 s; the same command runs in benchmarks/recommenders.py
 def test_evaluate_cli_json_on_movielens(shared_data):
     from portrait.cli import app
 
