@@ -50,9 +50,15 @@ def _codes(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return codes, np.asarray(uniq, np.int64)
 
 
+def _unique_sorted(x: np.ndarray) -> np.ndarray:
+    """Sorted distinct values (a plain sort: numpy's hash-based unique is slower on these keys)."""
+    s = np.sort(x)
+    return s[np.r_[True, s[1:] != s[:-1]]] if len(s) else s
+
+
 def _unique_pairs(a: np.ndarray, b: np.ndarray, nb: int) -> tuple[np.ndarray, np.ndarray]:
     """Distinct (a, b) pairs sorted by a then b (a, b non-negative, b < nb)."""
-    u = np.unique(a.astype(np.int64) * np.int64(nb) + b)
+    u = _unique_sorted(a.astype(np.int64) * np.int64(nb) + b)
     return u // nb, u % nb
 
 
@@ -88,12 +94,12 @@ def resolve_graph(keys: dict[str, np.ndarray], priority: tuple[str, ...], limits
         pv, pc = pv[sel], pc[sel]
         if not len(pv):
             continue
-        cand = np.unique(pv)
+        cand = _unique_sorted(pv)
         st["proposed"] = len(cand)
-        touched = np.unique(pc)
-        in_touched = np.zeros(n, bool)
-        in_touched[touched] = True
-        rec = np.flatnonzero(in_touched[comp])
+        touched = _unique_sorted(pc)
+        tpos = np.full(n, -1, np.int64)  # comp label -> position in touched
+        tpos[touched] = np.arange(len(touched))
+        rec = np.flatnonzero(tpos[comp] >= 0)
         rec_comp = comp[rec]
         ok = np.ones(nv, bool)
         why = np.full(nv, -1, np.int64)
@@ -106,7 +112,7 @@ def resolve_graph(keys: dict[str, np.ndarray], priority: tuple[str, ...], limits
             cnt = np.bincount(qc, minlength=n)
             per_type[u] = (qc, qv, cnt)
             ln = cnt[pc]
-            start = np.searchsorted(qc, pc)
+            start = (np.cumsum(cnt) - cnt)[pc]  # qc is sorted by comp: where each comp's values begin
             rep_v = np.repeat(pv, ln)
             offs = np.repeat(start - (np.cumsum(ln) - ln), ln) + np.arange(int(ln.sum()))
             uv, _ = _unique_pairs(rep_v, qv[offs], max(len(uniques[u]), 1))
@@ -124,10 +130,10 @@ def resolve_graph(keys: dict[str, np.ndarray], priority: tuple[str, ...], limits
                 "reason": [f"limit:{checked[k]}" for k in why[refused_v]]}))
         acc = ok[pv]
         nt = len(touched)
-        acc_vals = np.unique(pv[acc])
+        acc_vals = _unique_sorted(pv[acc])
         if not len(acc_vals):
             continue
-        a = np.searchsorted(touched, pc[acc])
+        a = tpos[pc[acc]]
         b = nt + np.searchsorted(acc_vals, pv[acc])
         size = nt + len(acc_vals)
         graph = coo_matrix((np.ones(len(a), np.int8), (a, b)), shape=(size, size))
@@ -137,7 +143,7 @@ def resolve_graph(keys: dict[str, np.ndarray], priority: tuple[str, ...], limits
             bad_g = np.zeros(n_groups, bool)
             multi = np.bincount(grp, minlength=n_groups) > 1
             for u, (qc, qv, cnt) in per_type.items():
-                g = grp[np.searchsorted(touched, qc)]
+                g = grp[tpos[qc]]
                 ug, _ = _unique_pairs(g, qv, max(len(uniques[u]), 1))
                 union_g = np.bincount(ug, minlength=n_groups)
                 mx = _group_max(grp, cnt[touched], n_groups)
@@ -155,7 +161,7 @@ def resolve_graph(keys: dict[str, np.ndarray], priority: tuple[str, ...], limits
         st["accepted"] = len(acc_vals) - st["refused_chain"]
         new_label = np.full(n_groups, np.iinfo(np.int64).max)
         np.minimum.at(new_label, grp, touched)
-        comp[rec] = new_label[grp[np.searchsorted(touched, rec_comp)]]
+        comp[rec] = new_label[grp[tpos[rec_comp]]]
     label = comp  # each merge keeps the smallest label, so labels are the groups' smallest record index
     cols = {"id_type": pd.Series(dtype=str), "key": pd.Series(dtype=np.int64),
             "n_groups": pd.Series(dtype=np.int64), "reason": pd.Series(dtype=str)}

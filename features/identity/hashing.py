@@ -78,17 +78,18 @@ def _kernel():
     return _sha256_lanes
 
 
-def hmac128(values: pa.Array | pa.ChunkedArray, id_type: str, key: bytes,
+def hmac128(values: pa.Array | pa.ChunkedArray, id_type: str | None, key: bytes,
             engine: str = "auto") -> tuple[np.ndarray, np.ndarray]:
     """128-bit HMAC-SHA256 of ``"<id_type>:<value>"`` per value, as two uint64 arrays (big-endian halves).
 
+    ``id_type=None`` hashes the values as they are (callers that already joined the type prefix).
     ``engine``: ``"auto"`` (compiled kernel for large inputs when numba is importable),
     ``"kernel"`` or ``"hashlib"``.
     """
     offsets, data = string_buffers(values)
     n = len(offsets) - 1
     k1, k2 = np.empty(n, np.uint64), np.empty(n, np.uint64)
-    prefix = f"{id_type}:".encode()
+    prefix = f"{id_type}:".encode() if id_type is not None else b""
     lengths = np.diff(offsets) + len(prefix)
     lanes = _kernel() if engine == "kernel" or (engine == "auto" and n >= SMALL) else None
     if engine == "kernel" and lanes is None:

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from features.identity.config import Rules
-from features.identity.hashing import hash_keys, hash64, record_keys
+from features.identity.hashing import hash64, hmac128, record_keys
 from features.identity.normalize import normalize_column
 from features.schema import IDENTIFIER_TYPES, SchemaError
 
@@ -80,25 +80,35 @@ def hash_records(table: pa.Table, rules: Rules, key: bytes, keep_dropped: bool =
     rkey = hash64(record_keys(source, record_id)[0])
     keys: dict[str, np.ndarray] = {}
     dropped: dict[str, dict[str, int]] = {}
-    rows = []
+    rows, pending = [], []
     for t in rules.priority:
+        if t not in table.column_names:
+            keys[t] = np.zeros(len(rkey), np.int64)
+            dropped[t] = {}
+            continue
+        col = normalize_column(table.column(t), t, rules)
+        valid = col.values.is_valid().to_numpy(zero_copy_only=False)
+        distinct = pc.unique(col.values.filter(pa.array(valid))) if valid.any() else pa.array([], pa.string())
+        pending.append((t, col, valid, distinct))
+        dropped[t] = col.reasons
+        has = col.indices >= 0
+        if keep_dropped and col.reasons:
+            bad = np.flatnonzero(has & ~valid[np.maximum(col.indices, 0)])
+            rows.append(pd.DataFrame({"row": bad, "id_type": t, "reason": col.entry_reason[col.indices[bad]]}))
+    # one HMAC pass over every type's distinct values ("<type>:<value>"), so the compiled kernel pays off
+    joined = [pc.binary_join_element_wise(pa.scalar(t), d.cast(pa.string()), ":") for t, _, _, d in pending]
+    all_keys = hash64(hmac128(pa.concat_arrays(joined), None, key)[0]) if joined else np.zeros(0, np.int64)
+    start = 0
+    for t, col, valid, distinct in pending:
+        dkeys = all_keys[start:start + len(distinct)]
+        start += len(distinct)
+        entry_key = np.zeros(len(col.values), np.int64)
+        if len(distinct):
+            pos = pc.index_in(col.values, value_set=distinct).to_numpy(zero_copy_only=False)
+            entry_key[valid] = dkeys[pos[valid].astype(np.int64)]
         out = np.zeros(len(rkey), np.int64)
-        if t in table.column_names:
-            col = normalize_column(table.column(t), t, rules)
-            valid = col.values.is_valid().to_numpy(zero_copy_only=False)
-            entry_key = np.zeros(len(col.values), np.int64)
-            if valid.any():
-                distinct = pc.unique(col.values.filter(pa.array(valid)))
-                dkeys = hash_keys(distinct, t, key)
-                pos = pc.index_in(col.values, value_set=distinct).to_numpy(zero_copy_only=False)
-                entry_key[valid] = dkeys[pos[valid].astype(np.int64)]
-            has = col.indices >= 0
-            out[has] = entry_key[col.indices[has]]
-            dropped[t] = col.reasons
-            if keep_dropped and col.reasons:
-                bad = np.flatnonzero(has & ~valid[np.maximum(col.indices, 0)])
-                reason = col.entry_reason[col.indices[bad]]
-                rows.append(pd.DataFrame({"row": bad, "id_type": t, "reason": reason}))
+        has = col.indices >= 0
+        out[has] = entry_key[col.indices[has]]
         keys[t] = out
     dropped_rows = pd.concat(rows, ignore_index=True) if rows else None
     return HashedRecords(rkey, source, record_id, _timestamps(table), keys, dropped, dropped_rows)

@@ -41,8 +41,12 @@ def _kcol(t: str) -> str:
 
 def _dedupe(hr: HashedRecords) -> HashedRecords:
     """One row per record key (the latest observation), sorted by record key."""
-    order = np.lexsort((hr.observed_at, hr.rkey))
-    last = np.r_[hr.rkey[order][1:] != hr.rkey[order][:-1], True]
+    order = np.argsort(hr.rkey, kind="stable")
+    srt = hr.rkey[order]
+    if len(srt) and (srt[1:] == srt[:-1]).any():  # rare: the same record twice in one input
+        order = np.lexsort((hr.observed_at, hr.rkey))
+        srt = hr.rkey[order]
+    last = np.r_[srt[1:] != srt[:-1], True] if len(srt) else np.zeros(0, bool)
     return hr.take(order[last])
 
 

@@ -32,7 +32,9 @@ from features.identity.hashing import hex64
 from features.identity.stable import format_ids
 from features.io import atomic_write
 
-PARQUET = {"compression": "lz4"}  # fast to write and read; these files are rewritten every run
+PARQUET = {"compression": "lz4", "write_statistics": False}  # fast: these files are rewritten every run
+LOW_CARDINALITY = {"source", "id_type", "reason", "change", "run_id", "gender", "city", "reg_channel", "occupation",
+                   "sources"}  # dictionary-encoded; unique strings (ids, hashes) are not
 
 
 class StateError(RuntimeError):
@@ -42,7 +44,8 @@ class StateError(RuntimeError):
 def write_table(table: pa.Table | pd.DataFrame, path: Path) -> Path:
     if isinstance(table, pd.DataFrame):
         table = pa.Table.from_pandas(table, preserve_index=False)
-    return atomic_write(path, lambda tmp: pq.write_table(table, tmp, **PARQUET))
+    dictionary = [c for c in table.column_names if c in LOW_CARDINALITY]
+    return atomic_write(path, lambda tmp: pq.write_table(table, tmp, use_dictionary=dictionary, **PARQUET))
 
 
 def write_json(obj: dict, path: Path) -> Path:

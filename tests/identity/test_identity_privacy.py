@@ -1,0 +1,118 @@
+"""HMAC everywhere: no raw phone or email in any identity output, log or CLI answer; key handling."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from features.identity.hashing import DEMO_HMAC_KEY, MissingKeyError, hash_identifier, hmac128, require_key
+from features.identity.index import IdentityIndex
+
+PHONES = ["13912345678", "15088887777", "18600001111"]
+EMAILS = ["wang.wei@163.com", "li_na_88@qq.com"]
+
+
+def _rows():
+    return [
+        {"source": "crm", "record_id": "c1", "phone": "+86 139-1234-5678", "email": "Wang.Wei@163.com", "member_id": "M77"},
+        {"source": "app", "record_id": "a1", "phone": "13912345678", "device_id": "D-1"},
+        {"source": "web", "record_id": "w1", "email": " li_na_88@qq.com", "cookie_id": "GA1.2.3"},
+        {"source": "pos", "record_id": "p1", "phone": "150 8888 7777"},
+        {"source": "miniprogram", "record_id": "m1", "phone": "0086 18600001111", "unionid": "oU1", "openid": "oM1"},
+    ]
+
+
+def _all_text(identity_dir) -> str:
+    """Every value of every output file as text (Parquet decoded, so compression cannot hide a value)."""
+    parts = []
+    for path in sorted(identity_dir.rglob("*")):
+        if path.suffix == ".parquet":
+            parts.append(pq.read_table(path).to_pandas().astype(str).to_csv())
+        elif path.is_file():
+            parts.append(path.read_bytes().decode("utf-8", "replace"))
+    return "\n".join(parts)
+
+
+def _raw_forms() -> list[str]:
+    digits = [p for p in PHONES] + [p[3:] for p in PHONES] + ["139-1234-5678", "150 8888 7777"]
+    return digits + EMAILS + [e.split("@")[0] for e in EMAILS] + ["Wang.Wei"]
+
+
+def test_no_raw_phone_or_email_in_any_output(run):
+    run(_rows())
+    run([{"source": "app", "record_id": "a9", "phone": "15088887777", "email": "LI_NA_88@QQ.COM"}], incremental=True)
+    text = _all_text(run.identity_dir)
+    assert text  # the outputs exist and were read
+    for raw in _raw_forms():
+        assert raw not in text, f"raw identifier {raw!r} leaked into the identity outputs"
+    assert not re.search(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])", text), "an 11-digit mobile number appears"
+
+
+def test_identifiers_are_hmac_of_the_normalized_value(run, key):
+    run(_rows())
+    ids = pd.read_parquet(run.identity_dir / "identifiers.parquet")
+    expected = hash_identifier("phone", "13912345678", key.encode())[:16]
+    assert expected in set(ids.loc[ids["id_type"] == "phone", "id_hash"])
+    assert expected == hmac.new(key.encode(), b"phone:13912345678", hashlib.sha256).hexdigest()[:16]
+
+
+def test_cli_resolve_and_explain_never_print_raw_values(tmp_path, monkeypatch, records):
+    from portrait.cli import app
+
+    raw = tmp_path / "data" / "raw"
+    raw.mkdir(parents=True)
+    pq.write_table(records(_rows()), raw / "identity_records.parquet")
+    monkeypatch.setenv("PORTRAIT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("PORTRAIT_HMAC_KEY", raising=False)
+    cli = CliRunner()
+    missing = cli.invoke(app, ["identity", "resolve"])
+    assert missing.exit_code == 2 and "PORTRAIT_HMAC_KEY" in missing.output
+    done = cli.invoke(app, ["identity", "resolve", "--demo-key", "--json"])
+    assert done.exit_code == 0, done.output
+    summary = json.loads(done.stdout[done.stdout.index("{"):])
+    assert summary["records"] == 5 and summary["people"] == 4
+    shown = cli.invoke(app, ["identity", "explain", "+86 13912345678", "--demo-key", "--json"])
+    assert shown.exit_code == 0, shown.output
+    out = json.loads(shown.stdout[shown.stdout.index("{"):])
+    assert {r["record_id"] for r in out["records"]} == {"c1", "a1"}
+    assert out["links"] and out["links"][0]["id_type"] in ("phone", "member_id")
+    for raw in _raw_forms():
+        assert raw not in shown.stdout and raw not in done.stdout
+    unknown = cli.invoke(app, ["identity", "explain", "19900000000", "--demo-key"])
+    assert unknown.exit_code == 1
+
+
+def test_key_is_required_outside_the_demo():
+    with pytest.raises(MissingKeyError, match="PORTRAIT_HMAC_KEY"):
+        require_key(None)
+    assert require_key(None, demo=True) == DEMO_HMAC_KEY.encode()
+    assert require_key("s3cret", demo=True) == b"s3cret"
+
+
+def test_hashlib_engine_matches_python_hmac():
+    values = ["13912345678", "", "é" * 30, "x" * 48, "x" * 49, "y" * 300, "a@b.cn"]
+    k1, k2 = hmac128(pa.array(values), "email", b"key", engine="hashlib")
+    for v, a, b in zip(values, k1, k2):
+        digest = hmac.new(b"key", f"email:{v}".encode(), hashlib.sha256).digest()
+        assert int(a) == int.from_bytes(digest[:8], "big") and int(b) == int.from_bytes(digest[8:16], "big")
+
+
+def test_index_resolves_every_form(run, key):
+    run(_rows())
+    index = IdentityIndex.load(run.identity_dir, key)
+    person = run.record_map()["crm:c1"]
+    for text in ["13912345678", "+86 139 1234 5678", "0086-139-1234-5678", "WANG.WEI@163.COM ", "M77",
+                 "crm:c1", "app:a1", person, person.lower()]:
+        assert index.resolve(text) == person, text
+    assert index.resolve("null") is None and index.resolve("") is None and index.resolve("OID9999999999") is None
+    assert index.resolve("19900000000") is None
+    with pytest.raises(Exception, match="another HMAC key"):
+        IdentityIndex.load(run.identity_dir, "wrong-key")
