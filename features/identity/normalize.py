@@ -59,6 +59,16 @@ def _any_match(values: pa.Array, patterns: tuple[str, ...]) -> pa.Array:
 
 
 def _phone(trimmed: pa.Array, rules: Rules) -> pa.Array:
+    plain = pc.fill_null(pc.match_substring_regex(trimmed, rules.phone_valid), False)
+    if pc.all(plain).as_py() is not False:
+        return trimmed
+    rest = pc.filter(trimmed, pc.invert(plain))  # only formatted values need the regex work
+    fixed = _phone_formatted(rest, rules)
+    out = pc.replace_with_mask(trimmed, pc.invert(plain), fixed) if len(rest) else trimmed
+    return out
+
+
+def _phone_formatted(trimmed: pa.Array, rules: Rules) -> pa.Array:
     digits = pc.replace_substring_regex(trimmed, r"[\s\-().]", "")
     cc = rules.phone_country_code
     prefixed = pc.replace_substring_regex(digits, rf"^(\+|00){cc}", "")
