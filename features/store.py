@@ -66,16 +66,17 @@ def _repo_config(cfg: StoreConfig):
     raw = yaml.safe_load((cfg.repo_dir / "feature_store.yaml").read_text())
     feast_dir = Path(cfg.data_dir) / "feast"
     raw["registry"] = {**raw["registry"], "path": str(feast_dir / "registry.db")}
-    if cfg.stock:
+    if cfg.redis:
+        kind = "redis" if cfg.stock else "features.feast_ext.redis_store.PortraitRedisOnlineStore"
+        raw["online_store"] = {"type": kind, "connection_string": cfg.redis}
+    elif cfg.stock:
         raw["online_store"] = {"type": "sqlite", "path": str(feast_dir / "online_stock.db")}
+    else:
+        raw["online_store"] = {**raw["online_store"], "path": str(feast_dir / "online.db")}
+    if cfg.stock:  # Feast as shipped: local engine, per-row online writes
         raw["batch_engine"] = {"type": "local"}
         raw["registry"]["path"] = str(feast_dir / "registry_stock.db")
         raw.pop("materialization", None)
-    elif cfg.redis:
-        raw["online_store"] = {"type": "features.feast_ext.redis_store.PortraitRedisOnlineStore",
-                               "connection_string": cfg.redis}
-    else:
-        raw["online_store"] = {**raw["online_store"], "path": str(feast_dir / "online.db")}
     config = RepoConfig(**raw)
     config.repo_path = cfg.repo_dir
     return config

@@ -23,13 +23,13 @@ def snap() -> SimpleNamespace:
     return SimpleNamespace(cutoffs=CUTOFFS, end=END, n=N_CUSTOMERS)
 
 
-@pytest.fixture()
-def feast_data(tmp_path: Path) -> Path:
-    """A data folder with two customer snapshots and two item snapshots."""
+@pytest.fixture(scope="module")
+def feast_data(tmp_path_factory) -> Path:
+    """A data folder with two customer snapshots and two item snapshots (one per test module)."""
     from features.feast_ext.sample import customer_table, item_table
     from features.io import write_parquet
 
-    data = tmp_path / "data"
+    data = tmp_path_factory.mktemp("feast") / "data"
     write_parquet(customer_table(N_CUSTOMERS, CUTOFFS, seed=3), data / "features" / "customer_features.parquet")
     write_parquet(item_table(20, CUTOFFS), data / "features" / "item_features.parquet")
     return data

@@ -19,7 +19,7 @@ def redis_store(feast_data, redis_url, snap):
     redis.Redis(host=host, port=int(port)).flushall()
     store = open_store(feast_data, redis=redis_url)
     store.apply()
-    store.materialize(snap.end)
+    store.materialize(snap.end, start=snap.cutoffs[0])  # a full load: Redis was flushed, the registry was not
     return store
 
 

@@ -27,7 +27,7 @@ def _assert_same(got: pd.DataFrame, want: pd.DataFrame, columns: list[str]) -> N
             assert list(g[~g_null]) == list(w[~w_null]), col
 
 
-@pytest.fixture()
+@pytest.fixture(scope="module")
 def store(feast_data, snap):
     store = open_store(feast_data)
     store.apply()
