@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from features.identity.hashing import hex64
 from features.identity.index import IdentityIndex
 from features.identity.stable import format_ids
-from features.identity.store import state_dir
+from features.identity.store import aliases_frame, state_dir
 
 
 def _oid(num: int) -> str:
@@ -48,19 +48,19 @@ def explain(index: IdentityIndex, identity_dir: Path | str, text: str) -> dict |
             where = mine.index[col == k]
             links.append({"id_type": t, "id_hash": hex64(np.array([k]))[0].as_py(), "records": int(n),
                           "record_ids": [f"{rmap.at[j, 'source']}:{rmap.at[j, 'record_id']}" for j in where]})
-    refused = pd.read_parquet(sd / "refused.parquet")
-    mine_ref = refused[refused["one_num"] == num]
+    me = _oid(num)
+    refused = pd.read_parquet(identity_dir / "refused.parquet")
+    mine_ref = refused[refused["one_id"] == me]
     refusals = []
     for _, r in mine_ref.iterrows():
-        others = refused[(refused["id_type"] == r["id_type"]) & (refused["key"] == r["key"]) & (refused["one_num"] != num)]
-        refusals.append({"id_type": r["id_type"], "id_hash": hex64(np.array([r["key"]]))[0].as_py(),
-                         "reason": r["reason"], "also_held_by": [_oid(o) for o in others["one_num"].head(20)],
-                         "holders": int(len(others) + 1)})
-    golden = pd.read_parquet(sd / "golden.parquet")
-    g = golden[golden["one_num"] == num]
+        others = refused[(refused["id_type"] == r["id_type"]) & (refused["id_hash"] == r["id_hash"]) & (refused["one_id"] != me)]
+        refusals.append({"id_type": r["id_type"], "id_hash": r["id_hash"], "reason": r["reason"],
+                         "also_held_by": others["one_id"].head(20).tolist(), "holders": int(len(others) + 1)})
+    golden = pd.read_parquet(identity_dir / "golden.parquet")
+    g = golden[golden["one_id"] == me]
     profile = {k: (None if pd.isna(v) else (v if isinstance(v, (int, float, str)) else str(v)))
-               for k, v in g.drop(columns=["one_num"]).iloc[0].items()} if len(g) else {}
-    aliases = pd.read_parquet(sd / "aliases.parquet")
+               for k, v in g.drop(columns=["one_id"]).iloc[0].items()} if len(g) else {}
+    aliases = aliases_frame(pq.read_table(identity_dir / "aliases.parquet"))
     return {"one_id": _oid(num), "query_was_alias": text.strip().upper() != _oid(num) and text.strip().upper().startswith("OID"),
             "aliases": [_oid(a) for a in aliases.loc[aliases["one_num"] == num, "alias_num"]],
             "golden": profile, "records": records, "links": links, "refused_links": refusals}

@@ -162,6 +162,26 @@ def hex64(keys: np.ndarray) -> pa.Array:
     return fixed_width_strings(_HEX2[raw].view(np.uint8).reshape(-1), 16)
 
 
+_NIBBLE = np.full(256, 255, np.uint8)
+_NIBBLE[np.frombuffer(b"0123456789abcdef", np.uint8)] = np.arange(16, dtype=np.uint8)
+
+
+def keys_of_hex(hashes: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """int64 keys of 16-digit ``id_hash`` strings (vectorized inverse of :func:`hex64`)."""
+    if len(hashes) == 0:
+        return np.zeros(0, np.int64)
+    offsets, data = string_buffers(hashes)
+    if not (np.diff(offsets) == 16).all():
+        raise ValueError("keys_of_hex: not all values are 16-digit id_hashes")
+    nib = _NIBBLE[data[offsets[0]:offsets[-1]]].reshape(-1, 16)
+    if (nib == 255).any():
+        raise ValueError("keys_of_hex: not all values are lowercase hex")
+    out = np.zeros(len(nib), np.uint64)
+    for i in range(16):
+        out = (out << np.uint64(4)) | nib[:, i].astype(np.uint64)
+    return out.view(np.int64)
+
+
 def key_of_hex(text: str) -> int:
     """Inverse of :func:`hex64` for one value (ValueError when not 16 hex digits)."""
     if len(text) != 16:

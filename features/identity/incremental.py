@@ -30,8 +30,10 @@ from features.identity.prepare import hash_records, read_profiles
 from features.identity.resolve import (
     Step, _dedupe, _follow, _golden, _identifiers, _kcol, _prepare, _refused_holders, _summary, dropped_table,
 )
-from features.identity.stable import assign_ids
-from features.identity.store import State, StateError, save, write_table
+from features.identity.stable import assign_ids, parse_ids
+from features.identity.store import (
+    State, StateError, aliases_frame, aliases_table, golden_table, identifiers_table, refused_table, save, write_table,
+)
 
 
 def resolve_incremental(cfg: ResolveConfig, records: pa.Table | None = None, profiles: pd.DataFrame | None = None,
@@ -118,13 +120,16 @@ def resolve_incremental(cfg: ResolveConfig, records: pa.Table | None = None, pro
     sub_rows = np.flatnonzero(pd.Series(out["one_num"]).isin(np.unique(a.one_num)).to_numpy())
     sub = records_df.iloc[sub_rows].reset_index(drop=True)
     sub_prof = prof_state[prof_state["rkey"].isin(sub["rkey"]).to_numpy()] if len(prof_state) else None
-    golden = pd.concat([prev.golden[~prev.golden["one_num"].isin(touched).to_numpy()],
-                        _golden(sub, source.take(pa.array(sub_rows)), sub_prof, rules)], ignore_index=True)
-    identifiers = pd.concat([prev.identifiers[~prev.identifiers["one_num"].isin(touched).to_numpy()],
-                             _identifiers(sub, types)], ignore_index=True)
-    refused = pd.concat([prev.refused[~prev.refused["one_num"].isin(touched).to_numpy()],
-                         _refused_holders(graph.refused, sub)], ignore_index=True)
-    aliases = _follow(pd.concat([prev.aliases, a.aliases.assign(run_id=run_id)], ignore_index=True))
+
+    def splice(old: pa.Table, new: pa.Table) -> pa.Table:
+        keep = ~pd.Series(parse_ids(old.column("one_id"))).isin(touched).to_numpy()
+        return pa.concat_tables([old.filter(pa.array(keep)), new.cast(old.schema)]) if old.num_rows else new
+
+    golden = splice(prev.golden, golden_table(_golden(sub, source.take(pa.array(sub_rows)), sub_prof, rules)))
+    identifiers = splice(prev.identifiers, identifiers_table(_identifiers(sub, types)))
+    refused = splice(prev.refused, refused_table(_refused_holders(graph.refused, sub)))
+    aliases = aliases_table(_follow(pd.concat([aliases_frame(prev.aliases), a.aliases.assign(run_id=run_id)],
+                                              ignore_index=True)))
     timings["splice_golden"] = time.perf_counter() - t
     t = time.perf_counter()
 
@@ -133,7 +138,8 @@ def resolve_incremental(cfg: ResolveConfig, records: pa.Table | None = None, pro
     st = State(records_df, source, record_id, prof_state, golden, identifiers, refused, aliases, meta)
     extra = {"batch_records": int(len(hr)), "new_records": int(fresh.sum()), "updated_records": int(found.sum()),
              "affected_people": int(len(aff)), "subset_records": int(len(keep_old) + len(hr))}
-    summary = _summary("incremental", run_id, n_in, hr, records_df, graph, a.changes, timings, extra, people=len(golden))
+    summary = _summary("incremental", run_id, n_in, hr, records_df, graph, a.changes, timings, extra,
+                       people=golden.num_rows)
     old_dropped = Path(cfg.identity_dir) / "dropped.parquet"
     if old_dropped.exists() and dropped.num_rows:
         import pyarrow.parquet as pq

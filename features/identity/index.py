@@ -24,10 +24,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features.identity.config import Rules, load_rules
-from features.identity.hashing import hash_key, key_fingerprint, record_key, require_key
+from features.identity.hashing import hash_key, key_fingerprint, keys_of_hex, record_key, require_key
 from features.identity.normalize import normalize_one
-from features.identity.stable import format_ids, parse_id
-from features.identity.store import StateError, has_state, state_dir
+from features.identity.stable import format_ids, parse_id, parse_ids
+from features.identity.store import StateError, aliases_frame, has_state, state_dir
 
 
 def _lookup(sorted_keys: np.ndarray, values: np.ndarray, key: int) -> int | None:
@@ -65,13 +65,16 @@ class IdentityIndex:
         rec = pq.read_table(sd / "records.parquet", columns=["rkey", "one_num"])
         rk, rn = rec.column("rkey").to_numpy(), rec.column("one_num").to_numpy()
         order = np.argsort(rk, kind="stable")
-        ids = pd.read_parquet(sd / "identifiers.parquet")
+        it = pq.read_table(identity_dir / "identifiers.parquet")
+        ids = pd.DataFrame({"id_type": it.column("id_type").to_pandas(), "key": keys_of_hex(it.column("id_hash")),
+                            "one_num": parse_ids(it.column("one_id")), "n_records": it.column("n_records").to_numpy(),
+                            "last_seen": it.column("last_seen").to_numpy()})
         ident = {}
         for t, g in ids.groupby("id_type", sort=False):
             g = g.sort_values(["key", "last_seen", "n_records"], kind="stable").drop_duplicates("key", keep="last")
             ident[str(t)] = (g["key"].to_numpy(np.int64), g["one_num"].to_numpy(np.int64))
-        al = pd.read_parquet(sd / "aliases.parquet")
-        golden = pq.read_table(sd / "golden.parquet", columns=["one_num"]).column("one_num").to_numpy()
+        al = aliases_frame(pq.read_table(identity_dir / "aliases.parquet"))
+        golden = parse_ids(pq.read_table(identity_dir / "golden.parquet", columns=["one_id"]).column("one_id"))
         src = pq.read_table(identity_dir / "record_map.parquet", columns=["source"]).column("source")
         return cls(key, load_rules(rules_path), np.sort(golden),
                    dict(zip(al["alias_num"].tolist(), al["one_num"].tolist())), rk[order], rn[order], ident,

@@ -30,7 +30,10 @@ from features.identity.graph import resolve_graph
 from features.identity.hashing import key_fingerprint, require_key
 from features.identity.prepare import HashedRecords, hash_records, read_identity_records, read_profiles
 from features.identity.stable import assign_ids
-from features.identity.store import State, StateError, has_state, load_state, save, write_table
+from features.identity.store import (
+    State, StateError, aliases_frame, aliases_table, golden_table, has_state, identifiers_table, load_state,
+    refused_table, save, write_table,
+)
 
 Step = Callable[[str], None]
 
@@ -192,14 +195,15 @@ def resolve(cfg: ResolveConfig, records: pa.Table | None = None, profiles: pd.Da
     refused = _refused_holders(graph.refused, recs)
     aliases = a.aliases.assign(run_id=run_id)
     if prev is not None:
-        aliases = pd.concat([prev.aliases, aliases], ignore_index=True)
+        aliases = pd.concat([aliases_frame(prev.aliases), aliases], ignore_index=True)
     timings["golden_identifiers"] = time.perf_counter() - t
     t = time.perf_counter()
     step("writing outputs")
     meta = {"next_id": int(a.next_id), "key_fingerprint": key_fingerprint(key), "types": list(rules.priority),
             "rules": rules.fingerprint(), "last_run": run_id}
     prof_state = profiles if profiles is not None else pd.DataFrame(columns=["rkey", "source", "observed_at"])
-    st = State(recs, hr.source, hr.record_id, prof_state, golden, identifiers, refused, _follow(aliases), meta)
+    st = State(recs, hr.source, hr.record_id, prof_state, golden_table(golden), identifiers_table(identifiers),
+               refused_table(refused), aliases_table(_follow(aliases)), meta)
     summary = _summary("full", run_id, n_in, hr, recs, graph, a.changes, timings, people=len(golden))
     write_table(dropped, Path(cfg.identity_dir) / "dropped.parquet")
     save(cfg.identity_dir, st, a.changes, run_id, summary, timings, t)

@@ -41,6 +41,22 @@ def format_ids(nums: np.ndarray) -> pa.Array:
     return pa.StringArray.from_buffers(len(nums), pa.py_buffer(offsets), pa.py_buffer(out.reshape(-1)))
 
 
+def parse_ids(ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Id numbers of one_id strings written by :func:`format_ids` (vectorized; ValueError otherwise)."""
+    from features.identity.hashing import string_buffers
+
+    width = len(PREFIX) + DIGITS
+    if len(ids) == 0:
+        return np.zeros(0, np.int64)
+    offsets, data = string_buffers(ids)
+    if not (np.diff(offsets) == width).all():
+        raise ValueError("parse_ids: not all values are one_ids")
+    digits = data[offsets[0]:offsets[-1]].reshape(-1, width)[:, len(PREFIX):].astype(np.int64) - 48
+    if (digits < 0).any() or (digits > 9).any():
+        raise ValueError("parse_ids: not all values are one_ids")
+    return digits @ (10 ** np.arange(DIGITS - 1, -1, -1, dtype=np.int64))
+
+
 def parse_id(text: str) -> int | None:
     """The number of a one_id string, or None when ``text`` is not one."""
     text = text.strip()

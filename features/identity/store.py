@@ -13,8 +13,9 @@ Public (the contract other areas read; no raw phone/email anywhere)::
     summary.json          the last run's counts and timings
 
 Private (``state/``): ``records.parquet`` (rkey, one_num, observed_at, k_<type> per identifier
-type, row order = record_map's), ``profiles.parquet`` (golden inputs), ``golden.parquet`` and
-``identifiers.parquet`` keyed by one_num, and ``meta.json`` (next id, key fingerprint).
+type, sorted by rkey, row order = record_map's), ``profiles.parquet`` (golden inputs) and
+``meta.json`` (next id, key fingerprint, identifier types). The other tables are read back
+from the public files (one_ids and id_hashes parse back to numbers without per-value work).
 """
 
 from __future__ import annotations
@@ -41,27 +42,75 @@ class StateError(RuntimeError):
     """The identity state cannot be used with this run (other key, missing, corrupt)."""
 
 
-def write_table(table: pa.Table | pd.DataFrame, path: Path) -> Path:
+def write_table(table: pa.Table | pd.DataFrame, path: Path, compression: str = "lz4") -> Path:
     if isinstance(table, pd.DataFrame):
         table = pa.Table.from_pandas(table, preserve_index=False)
     dictionary = [c for c in table.column_names if c in LOW_CARDINALITY]
-    return atomic_write(path, lambda tmp: pq.write_table(table, tmp, use_dictionary=dictionary, **PARQUET))
+    opts = {**PARQUET, "compression": compression}
+    return atomic_write(path, lambda tmp: pq.write_table(table, tmp, use_dictionary=dictionary, **opts))
 
 
 def write_json(obj: dict, path: Path) -> Path:
     return atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(obj, indent=2, default=str)))
 
 
+TS = pa.timestamp("us", tz="UTC")
+
+
+def _ts(values) -> pa.Array:
+    return pa.array(np.asarray(values, "datetime64[us]")).cast(TS)
+
+
+def _text(values) -> pa.Array:
+    return pa.array(pd.Series(values).astype("string"), pa.string())
+
+
+def golden_table(g: pd.DataFrame) -> pa.Table:
+    """Public golden records from a frame keyed by ``one_num``."""
+    from features.identity.golden import ATTRS
+
+    cols = {"one_id": format_ids(g["one_num"].to_numpy())}
+    for a in ATTRS:
+        cols[a] = pa.array(g[a].astype("Int64"), pa.int64()) if a == "birth_year" else _text(g[a])
+    cols.update(first_seen=_ts(g["first_seen"]), last_seen=_ts(g["last_seen"]),
+                n_records=pa.array(g["n_records"].to_numpy(np.int64)), sources=_text(g["sources"]))
+    return pa.table(cols)
+
+
+def identifiers_table(ids: pd.DataFrame) -> pa.Table:
+    return pa.table({"id_type": _text(ids["id_type"]), "id_hash": hex64(ids["key"].to_numpy()),
+                     "one_id": format_ids(ids["one_num"].to_numpy()),
+                     "n_records": pa.array(ids["n_records"].to_numpy(np.int64)), "last_seen": _ts(ids["last_seen"])})
+
+
+def refused_table(ref: pd.DataFrame) -> pa.Table:
+    return pa.table({"id_type": _text(ref["id_type"]), "id_hash": hex64(ref["key"].to_numpy()),
+                     "one_id": format_ids(ref["one_num"].to_numpy()), "reason": _text(ref["reason"])})
+
+
+def aliases_table(al: pd.DataFrame) -> pa.Table:
+    return pa.table({"alias_id": format_ids(al["alias_num"].to_numpy()), "one_id": format_ids(al["one_num"].to_numpy()),
+                     "run_id": _text(al["run_id"])})
+
+
+def aliases_frame(table: pa.Table) -> pd.DataFrame:
+    """alias_num, one_num, run_id of a public aliases table."""
+    from features.identity.stable import parse_ids
+
+    return pd.DataFrame({"alias_num": parse_ids(table.column("alias_id")), "one_num": parse_ids(table.column("one_id")),
+                         "run_id": table.column("run_id").to_pandas()})
+
+
 @dataclass
 class State:
-    records: pd.DataFrame  # rkey, one_num, observed_at, k_<type>...
+    records: pd.DataFrame  # rkey (sorted), one_num, observed_at, k_<type>... (private)
     source: pa.Array  # per record, aligned with records
     record_id: pa.Array
-    profiles: pd.DataFrame  # rkey, source, observed_at, attributes
-    golden: pd.DataFrame  # one_num + golden columns
-    identifiers: pd.DataFrame  # id_type, key, one_num, n_records, last_seen
-    refused: pd.DataFrame  # id_type, key, one_num, reason
-    aliases: pd.DataFrame  # alias_num, one_num, run_id
+    profiles: pd.DataFrame  # rkey, source, observed_at, attributes (private: golden inputs)
+    golden: pa.Table  # public form (one_id strings)
+    identifiers: pa.Table
+    refused: pa.Table
+    aliases: pa.Table
     meta: dict
 
 
@@ -73,18 +122,21 @@ def has_state(identity_dir: Path) -> bool:
     return (state_dir(identity_dir) / "meta.json").exists()
 
 
+def read_public(identity_dir: Path, name: str) -> pa.Table:
+    return pq.read_table(Path(identity_dir) / f"{name}.parquet")
+
+
 def load_state(identity_dir: Path) -> State:
     sd = state_dir(identity_dir)
     try:
         meta = json.loads((sd / "meta.json").read_text())
         rec = pq.read_table(sd / "records.parquet")
-        rmap = pq.read_table(Path(identity_dir) / "record_map.parquet", columns=["source", "record_id"])
+        rmap = read_public(identity_dir, "record_map")
         return State(
             records=rec.to_pandas(), source=rmap.column("source").combine_chunks(),
-            record_id=rmap.column("record_id").combine_chunks(),
-            profiles=pd.read_parquet(sd / "profiles.parquet"), golden=pd.read_parquet(sd / "golden.parquet"),
-            identifiers=pd.read_parquet(sd / "identifiers.parquet"), refused=pd.read_parquet(sd / "refused.parquet"),
-            aliases=pd.read_parquet(sd / "aliases.parquet"), meta=meta)
+            record_id=rmap.column("record_id").combine_chunks(), profiles=pd.read_parquet(sd / "profiles.parquet"),
+            golden=read_public(identity_dir, "golden"), identifiers=read_public(identity_dir, "identifiers"),
+            refused=read_public(identity_dir, "refused"), aliases=read_public(identity_dir, "aliases"), meta=meta)
     except (OSError, ValueError, KeyError) as exc:
         raise StateError(f"{sd}: identity state unreadable ({type(exc).__name__}: {exc}); "
                          "run `portrait identity resolve` without --incremental to rebuild it") from exc
@@ -97,31 +149,16 @@ def save(identity_dir: Path, st: State, changes: pd.DataFrame, run_id: str, summ
     With ``timings``/``t_start`` the write time is added as ``timings["write"]`` before the summary is written.
     """
     d, sd = Path(identity_dir), state_dir(identity_dir)
-    write_table(st.records, sd / "records.parquet")
-    write_table(st.profiles, sd / "profiles.parquet")
-    write_table(st.golden, sd / "golden.parquet")
-    write_table(st.identifiers, sd / "identifiers.parquet")
-    write_table(st.refused, sd / "refused.parquet")
-    write_table(st.aliases, sd / "aliases.parquet")
+    write_table(st.records, sd / "records.parquet", compression="none")
+    write_table(st.profiles, sd / "profiles.parquet", compression="none")
     one_id = format_ids(st.records["one_num"].to_numpy())
     write_table(pa.table({"source": st.source, "record_id": st.record_id, "one_id": one_id}), d / "record_map.parquet")
-    g = st.golden
-    gold = pa.Table.from_pandas(g.drop(columns=["one_num"]), preserve_index=False)
-    write_table(gold.add_column(0, "one_id", format_ids(g["one_num"].to_numpy())), d / "golden.parquet")
-    ids = st.identifiers
-    write_table(pa.table({"id_type": pa.array(ids["id_type"].astype(str)), "id_hash": hex64(ids["key"].to_numpy()),
-                          "one_id": format_ids(ids["one_num"].to_numpy()),
-                          "n_records": pa.array(ids["n_records"].to_numpy()),
-                          "last_seen": pa.array(ids["last_seen"].to_numpy())}), d / "identifiers.parquet")
-    ref = st.refused
-    write_table(pa.table({"id_type": pa.array(ref["id_type"].astype(str), pa.string()),
-                          "id_hash": hex64(ref["key"].to_numpy()), "one_id": format_ids(ref["one_num"].to_numpy()),
-                          "reason": pa.array(ref["reason"].astype(str), pa.string())}), d / "refused.parquet")
-    al = st.aliases
-    write_table(pa.table({"alias_id": format_ids(al["alias_num"].to_numpy()), "one_id": format_ids(al["one_num"].to_numpy()),
-                          "run_id": pa.array(al["run_id"].astype(str), pa.string())}), d / "aliases.parquet")
+    write_table(st.golden, d / "golden.parquet")
+    write_table(st.identifiers, d / "identifiers.parquet")
+    write_table(st.refused, d / "refused.parquet")
+    write_table(st.aliases, d / "aliases.parquet")
     write_table(pa.table({"run_id": pa.array([run_id] * len(changes), pa.string()),
-                          "change": pa.array(changes["change"].astype(str), pa.string()),
+                          "change": pa.array(changes["change"].astype(str).tolist(), pa.string()),
                           "one_id": format_ids(changes["one_num"].to_numpy()),
                           "from_one_id": _optional_ids(changes["from_num"].to_numpy()),
                           "n_records": pa.array(changes["n_records"].to_numpy(), pa.int64())}),
