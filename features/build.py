@@ -264,6 +264,12 @@ def _source(con, path: Path, name: str) -> str | None:
     return f"(SELECT {', '.join(sel)} FROM read_parquet('{path}'))"
 
 
+# UTC hour and ISO weekday by integer arithmetic (ICU calendar functions on TIMESTAMPTZ cost 3x more);
+# 1970-01-01 was a Thursday (ISO weekday 4)
+_HR = "((epoch_us({0}) // 3600000000) % 24)::UTINYINT"
+_DOW = "((epoch_us({0}) // 86400000000 + 3) % 7 + 1)::UTINYINT"
+
+
 def _ch(col: str) -> str:
     whens = " ".join(f"WHEN '{c}' THEN {i + 1}" for i, c in enumerate(CHANNELS))
     return f"(CASE {col} {whens} ELSE 0 END)::UTINYINT"
@@ -274,7 +280,7 @@ def stage(raw_dir: Path, identity_dir: Path, config: FeatureConfig, record_map: 
     """Open DuckDB and load the inputs as compact tables keyed by integers; ``(connection, Staged)``.
 
     Tables: ``cust(cid, one_id)``, ``item(iid, item_id, cat, category, brand, price, launch_date, in_stock)``,
-    ``ev(cid, et, iid, cat, ch, ts, sess, value, hr, dow)``, ``od(cid, oid, ts, amount, discount, coupon, ch, hr, dow)``,
+    ``ev(cid, et, iid, cat, ch, unknown_item, ts, sess, value, hr, dow)``, ``od(cid, oid, ts, amount, discount, coupon, ch, hr, dow)``,
     ``oli(cid, iid, ts, quantity, unit_price)``, ``cc(cid, sent_at, responded_at)``, ``gold(cid, ...)``.
     """
     import duckdb
@@ -314,6 +320,9 @@ def stage(raw_dir: Path, identity_dir: Path, config: FeatureConfig, record_map: 
     }
     s = {k: v or empty[k] for k, v in src.items()}
     et = " ".join(f"WHEN '{k}' THEN {v}" for k, v in ET_CODES.items())
+    # with a catalog, events naming an unknown item keep counting for the customer but not for items
+    # (counted in unmapped["event_items_not_in_catalog"]); without one, the events define the items
+    event_items = "" if src["items"] else f"UNION SELECT DISTINCT item_id FROM {s['events']} WHERE item_id IS NOT NULL"
     ddl = [
         f"CREATE TABLE cust AS SELECT (row_number() OVER (ORDER BY one_id))::INTEGER cid, one_id FROM "
         f"(SELECT DISTINCT one_id FROM {s['record_map']} UNION SELECT one_id FROM {s['golden']}) WHERE one_id IS NOT NULL",
@@ -322,15 +331,14 @@ def stage(raw_dir: Path, identity_dir: Path, config: FeatureConfig, record_map: 
         f"FROM (SELECT DISTINCT category FROM {s['items']} WHERE category IS NOT NULL)",
         f"CREATE TABLE item AS SELECT (row_number() OVER (ORDER BY d.item_id))::INTEGER iid, d.item_id, c.cat, i.category, "
         f"i.brand, i.price, i.launch_date, i.in_stock, i.item_id IS NOT NULL AS in_catalog FROM "
-        f"(SELECT item_id FROM {s['items']} UNION SELECT DISTINCT item_id FROM {s['events']} WHERE item_id IS NOT NULL "
-        f"UNION SELECT DISTINCT item_id FROM {s['order_lines']}) d "
+        f"(SELECT item_id FROM {s['items']} UNION SELECT DISTINCT item_id FROM {s['order_lines']} {event_items}) d "
         f"LEFT JOIN {s['items']} i USING (item_id) LEFT JOIN cats c USING (category)",
         f"CREATE TABLE ev AS SELECT r.cid, (CASE e.event_type {et} ELSE 0 END)::UTINYINT et, i.iid, i.cat, "
-        f"{_ch('e.channel')} ch, e.ts, CASE WHEN e.session_id IS NULL THEN NULL ELSE hash(e.session_id) END sess, "
-        f"e.value, hour(e.ts)::UTINYINT hr, isodow(e.ts)::UTINYINT dow "
+        f"{_ch('e.channel')} ch, e.item_id IS NOT NULL AND i.iid IS NULL unknown_item, e.ts, CASE WHEN e.session_id IS NULL THEN NULL ELSE hash(e.session_id) END sess, "
+        f"e.value, {_HR.format('e.ts')} hr, {_DOW.format('e.ts')} dow "
         f"FROM {s['events']} e JOIN rec r USING (source, record_id) LEFT JOIN item i USING (item_id)",
         f"CREATE TABLE od AS SELECT r.cid, o.order_id, o.ts, o.amount, coalesce(o.discount, 0) discount, "
-        f"coalesce(o.coupon_used, false) coupon, {_ch('o.channel')} ch, hour(o.ts)::UTINYINT hr, isodow(o.ts)::UTINYINT dow "
+        f"coalesce(o.coupon_used, false) coupon, {_ch('o.channel')} ch, {_HR.format('o.ts')} hr, {_DOW.format('o.ts')} dow "
         f"FROM {s['orders']} o JOIN rec r USING (source, record_id)",
         f"CREATE TABLE oli AS SELECT o.cid, i.iid, o.ts, l.quantity, l.unit_price "
         f"FROM {s['order_lines']} l JOIN od o USING (order_id) JOIN item i USING (item_id)",
@@ -342,7 +350,8 @@ def stage(raw_dir: Path, identity_dir: Path, config: FeatureConfig, record_map: 
         con.execute(q)
     n = lambda q: con.sql(q).fetchall()[0][0]  # noqa: E731
     unmapped = {"events": n(f"SELECT count(*) FROM {s['events']}") - n("SELECT count(*) FROM ev"),
-                "orders": n(f"SELECT count(*) FROM {s['orders']}") - n("SELECT count(*) FROM od")}
+                "orders": n(f"SELECT count(*) FROM {s['orders']}") - n("SELECT count(*) FROM od"),
+                "event_items_not_in_catalog": n("SELECT count(*) FROM ev WHERE unknown_item")}
     last = n("SELECT max(ts) FROM (SELECT max(ts) ts FROM ev UNION ALL SELECT max(ts) FROM od)")
     if last is None:
         raise SchemaError(f"{raw_dir}: no event or order belongs to a known one_id (check {rm_path})")

@@ -17,27 +17,31 @@ from features.build import ET_CODES, FeatureConfig
 ITEM_EVENTS = ("view", "click", "favorite", "rate", "add_to_cart", "purchase")
 
 
-def interactions_sql(config: FeatureConfig = FeatureConfig()) -> str:
+def _until(con) -> str:
+    """The last cutoff as a SQL literal (a literal lets DuckDB push the filter into the scans)."""
+    last = con.sql("SELECT max(cutoff) FROM cuts").fetchall()[0][0]
+    return f"'{pd.Timestamp(last).isoformat()}'::TIMESTAMPTZ"
+
+
+def interactions_sql(until: str, config: FeatureConfig = FeatureConfig()) -> str:
+    """The interactions query over the staged tables; ``until`` is a SQL timestamp literal (exclusive)."""
     codes = {t: ET_CODES[t] for t in ITEM_EVENTS}
-    names = " ".join(f"WHEN {c} THEN '{t}'" for t, c in codes.items())
-    weights = " ".join(f"WHEN {codes[t]} THEN {float(config.weights.get(t, 1.0))}" for t in ITEM_EVENTS)
-    p = codes["purchase"]
+    kinds = ", ".join(f"({c}::UTINYINT, '{t}', {float(config.weights.get(t, 1.0))})" for t, c in codes.items())
+    p, rate = codes["purchase"], codes["rate"]
     return (
-        "WITH m AS (SELECT max(cutoff) m FROM cuts), x AS ("
-        f"SELECT cid, iid, et, ts, CASE WHEN et = {codes['rate']} AND value IS NOT NULL THEN value "
-        f"ELSE CASE et {weights} END END w FROM ev, m WHERE iid IS NOT NULL AND et IN ({', '.join(map(str, codes.values()))}) "
-        "AND ts < m.m "
-        f"UNION ALL SELECT o.cid, o.iid, {p} et, o.ts, {float(config.weights.get('purchase', 1.0))} w FROM oli o, m "
-        f"WHERE o.ts < m.m AND NOT EXISTS (SELECT 1 FROM ev e WHERE e.et = {p} AND e.cid = o.cid AND e.iid = o.iid AND e.ts = o.ts)) "
-        f"SELECT k.one_id, i.item_id, (CASE et {names} END)::VARCHAR event_type, x.ts, x.w::DOUBLE weight "
-        "FROM x JOIN cust k USING (cid) JOIN item i USING (iid)"
+        f"WITH k(et, event_type, w) AS (VALUES {kinds}), x AS ("
+        f"SELECT cid, iid, et, ts, value FROM ev WHERE iid IS NOT NULL AND ts < {until} "
+        f"UNION ALL SELECT o.cid, o.iid, {p}::UTINYINT et, o.ts, NULL value FROM oli o WHERE o.ts < {until} "
+        f"AND NOT EXISTS (SELECT 1 FROM ev e WHERE e.et = {p} AND e.cid = o.cid AND e.iid = o.iid AND e.ts = o.ts)) "
+        f"SELECT c.one_id, i.item_id, k.event_type, x.ts, CASE WHEN x.et = {rate} AND x.value IS NOT NULL "
+        "THEN x.value ELSE k.w END::DOUBLE weight FROM x JOIN k USING (et) JOIN cust c USING (cid) JOIN item i USING (iid)"
     )
 
 
 def write(con, path: Path, config: FeatureConfig = FeatureConfig()) -> None:
     """COPY the interactions before the last cutoff to Parquet at ``path``."""
-    con.execute(f"COPY ({interactions_sql(config)}) TO '{path}' (FORMAT parquet)")
+    con.execute(f"COPY ({interactions_sql(_until(con), config)}) TO '{path}' (FORMAT parquet)")
 
 
 def frame(con, config: FeatureConfig = FeatureConfig()) -> pd.DataFrame:
-    return con.sql(interactions_sql(config)).df()
+    return con.sql(interactions_sql(_until(con), config)).df()

@@ -15,30 +15,39 @@ from features.build import ET_CODES, ITEM_COLUMNS
 _CAST = {"int64": "BIGINT", "float64": "DOUBLE", "string": "VARCHAR", "bool": "BOOLEAN"}
 
 
-def _d(w: int) -> str:
-    return f"c.cutoff - INTERVAL {int(w)} DAY"
+DAY_US = 86_400_000_000
+
+
+def _in(w: int) -> str:
+    """``ts >= cutoff - w days`` on the age ``a = cutoff - ts`` in microseconds."""
+    return f"a <= {int(w) * DAY_US}"
+
+
+def _base(table: str, days: int) -> str:
+    return (f"(SELECT x.*, c.cutoff, epoch_us(c.cutoff) - epoch_us(x.ts) a FROM {table} x "
+            f"JOIN cuts c ON x.ts < c.cutoff AND x.ts >= c.cutoff - INTERVAL {int(days)} DAY)")
 
 
 def items_sql() -> str:
     """The item table query over ``item``, ``ev``, ``oli`` and ``cuts``; typed per ``ITEM_COLUMNS``."""
     v, a, p = ET_CODES["view"], ET_CODES["add_to_cart"], ET_CODES["purchase"]
     iv = (
-        "SELECT e.iid, c.cutoff, "
-        + ", ".join(f"count(*) FILTER (WHERE et = {v} AND ts >= {_d(w)}) views_{w}d" for w in (7, 30, 90))
-        + f", count(*) FILTER (WHERE et = {a} AND ts >= {_d(30)}) carts_30d"
-        + f", count(*) FILTER (WHERE et = {p}) purchase_events_90d"
-        + f" FROM ev e JOIN cuts c ON e.ts < c.cutoff AND e.ts >= {_d(90)} WHERE e.iid IS NOT NULL GROUP BY e.iid, c.cutoff"
+        "SELECT iid, cutoff, "
+        + ", ".join(f"count(*) FILTER (WHERE et = {v} AND {_in(w)}) views_{w}d" for w in (7, 30, 90))
+        + f", count(*) FILTER (WHERE et = {a} AND {_in(30)}) carts_30d, count(*) FILTER (WHERE et = {p}) purchase_events_90d"
+        + f" FROM {_base('ev', 90)} WHERE iid IS NOT NULL GROUP BY iid, cutoff"
     )
     io = (
-        "SELECT l.iid, c.cutoff, "
-        + ", ".join(f"coalesce(sum(quantity) FILTER (WHERE ts >= {_d(w)}), 0) units_{w}d" for w in (7, 30, 90))
-        + f", count(DISTINCT cid) buyers_90d, coalesce(sum(quantity * unit_price) FILTER (WHERE ts >= {_d(30)}), 0) revenue_30d"
-        + f" FROM oli l JOIN cuts c ON l.ts < c.cutoff AND l.ts >= {_d(90)} GROUP BY l.iid, c.cutoff"
+        "SELECT iid, cutoff, "
+        + ", ".join(f"coalesce(sum(quantity) FILTER (WHERE {_in(w)}), 0) units_{w}d" for w in (7, 30, 90))
+        + f", count(DISTINCT cid) buyers_90d, coalesce(sum(quantity * unit_price) FILTER (WHERE {_in(30)}), 0) revenue_30d"
+        + f" FROM {_base('oli', 90)} GROUP BY iid, cutoff"
     )
+    # distinct (item, customer) pairs first: cheaper than count(DISTINCT) over every event
     users = (
-        "SELECT x.iid, c.cutoff, count(DISTINCT x.cid) users_30d FROM "
-        "(SELECT cid, iid, ts FROM ev WHERE iid IS NOT NULL UNION ALL SELECT cid, iid, ts FROM oli) x "
-        f"JOIN cuts c ON x.ts < c.cutoff AND x.ts >= {_d(30)} GROUP BY x.iid, c.cutoff"
+        "SELECT iid, cutoff, count(*) users_30d FROM (SELECT DISTINCT iid, cutoff, cid FROM "
+        f"(SELECT iid, cutoff, cid FROM {_base('ev', 30)} WHERE iid IS NOT NULL "
+        f"UNION ALL SELECT iid, cutoff, cid FROM {_base('oli', 30)})) GROUP BY iid, cutoff"
     )
     band = (
         "SELECT iid, ['low', 'mid', 'high'][ntile(3) OVER (PARTITION BY category ORDER BY price)] band "

@@ -51,7 +51,8 @@ def build_(
     for name, n in result.rows.items():
         console.print(f"{name}: {n:,} rows -> {result.paths[name]} ({result.seconds[name]:.1f} s)")
     if any(result.unmapped.values()):
-        console.print(f"[yellow]rows without a one_id (dropped):[/] {result.unmapped}")
+        console.print(f"[yellow]rows not mapped (no one_id: dropped; item not in catalog: customer features only):[/] "
+                      f"{result.unmapped}")
 
 
 @app.command("tags")

@@ -65,3 +65,15 @@ def test_cli_build_default_cutoff_and_json(tmp_settings, h, monkeypatch):
     assert summary["cutoffs"] == ["2026-03-06T00:00:00+00:00"]  # midnight after the last fact
     assert summary["rows"]["customer_features"] == 2
     assert (tmp_settings.features_dir / "customer_features.parquet").exists()
+
+
+def test_event_items_outside_the_catalog_count_for_customers_only(tmp_path, h):
+    w = h.World(tmp_path / "data")
+    w.event("p1", "view", h.ago(2), item="I1")
+    w.event("p1", "view", h.ago(1), item="GHOST")
+    res = build(*w.write(), tmp_path / "features", [h.CUTOFF])
+    assert res.unmapped["event_items_not_in_catalog"] == 1
+    cust = pd.read_parquet(res.paths["customer_features"]).set_index("one_id")
+    assert cust.loc["p1", "n_view_7d"] == 2
+    assert pd.read_parquet(res.paths["interactions"])["item_id"].tolist() == ["I1"]
+    assert "GHOST" not in set(pd.read_parquet(res.paths["item_features"])["item_id"])
