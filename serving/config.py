@@ -35,6 +35,7 @@ class ServeConfig:
     poll_seconds: float = 30.0  # how often a worker asks the registry for a new champion; 0 = never
     feast_push: bool = True  # write-back pushes predicted tags to Feast (online + offline) besides the history
     # issue 10 knobs: applied inside the worker by serving.runtime.tune_worker()
+    omp_passive: bool = True  # OMP_WAIT_POLICY=passive before models load: OpenMP threads sleep, not spin
     gc_freeze: bool = True  # gc.freeze() once models are loaded: the collector stops re-walking them
     gc_threshold0: int = 50_000  # young-generation threshold (CPython default 700)
 
@@ -61,6 +62,7 @@ class ServeConfig:
             model_names=names,
             poll_seconds=float(env.get("PORTRAIT_POLL_SECONDS", "30")),
             feast_push=_flag(env.get("PORTRAIT_FEAST_PUSH"), True),
+            omp_passive=_flag(env.get("PORTRAIT_OMP_PASSIVE"), True),
             gc_freeze=_flag(env.get("PORTRAIT_GC_FREEZE"), True),
             gc_threshold0=int(env.get("PORTRAIT_GC_THRESHOLD0", "50000")),
         )

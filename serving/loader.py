@@ -97,6 +97,7 @@ class Loader:
         self.load_model = load_model
         self.load_resources = load_resources
         self.prepare = prepare  # runs on the next bundle before it is published (e.g. tag cut points)
+        self.on_change: Callable[[], None] | None = None  # called after a new bundle is published
         self._bundle = Bundle(generation=0)
         self._refresh_lock = threading.Lock()  # one refresh at a time; readers never take it
         self._stop = threading.Event()
@@ -142,7 +143,8 @@ class Loader:
                 if cur is not None and (cur.name, cur.version) == (name, version):
                     continue
                 try:
-                    obj = self.load_model(kind, f"models:/{name}/{version}")
+                    # the version's own artifact URI: loading never depends on MLflow's global registry URI
+                    obj = self.load_model(kind, self._client().get_model_version_download_uri(name, version))
                 except Exception as exc:  # a broken new version must not take the old one down
                     errors[kind] = f"loading {name} v{version} failed: {type(exc).__name__}: {exc}"
                     log.error("%s", errors[kind])
@@ -170,6 +172,8 @@ class Loader:
                 self._bundle = replace(old, generation=old.generation + 1, models=MappingProxyType(models),
                                        resources=resources, errors=MappingProxyType(errors))
             self.loaded_once = True
+            if self._bundle is not old and self.on_change is not None:
+                self.on_change()
             for kind in changed:
                 log.info("serving %s v%s", models[kind].name, models[kind].version)
             return changed

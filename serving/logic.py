@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from serving.adapters import TAG_NAMES, PredictorAdapter, RecommenderAdapter
+from serving.adapters import TAG_NAMES, PredictorAdapter, recommender_bundle
 from serving.config import ServeConfig
 from serving.errors import NotFound, NotLoaded
 from serving.loader import Bundle, Loader, ServedModel, load_pyfunc
@@ -32,7 +32,7 @@ def load_model(kind: str, uri: str) -> Any:
     """Load one registry version and adapt it to what the endpoints call."""
     obj = load_pyfunc(kind, uri)
     if kind == "recommender":
-        return RecommenderAdapter.from_model(obj)
+        return recommender_bundle(obj)
     if kind in PREDICTORS:
         return PredictorAdapter.from_model(kind, obj)
     return obj  # lookalike: used as the audience area's model object
@@ -68,95 +68,69 @@ def readiness(loader: Loader) -> dict[str, Any]:
 
 # ---- recommendations ---------------------------------------------------------------------------
 
-
-def _allowed(rec: RecommenderAdapter, res: Resources | None, filters: ItemFilters | None,
-             exclude: list[str]) -> np.ndarray | None:
-    """Boolean mask over the model's items, or None when nothing is filtered."""
-    mask = None
-    if filters is not None and filters.model_dump(exclude_none=True):
-        attrs = rec.aligned(res.items if res is not None else None)
-        if attrs is None:
-            raise NotLoaded("item attributes are not loaded (raw/items.parquet missing): filters cannot be applied")
-        cat, price, stock, launch = attrs
-        mask = np.ones(len(rec.item_ids), dtype=bool)
-        if filters.categories is not None:
-            mask &= np.isin(cat, filters.categories)
-        if filters.exclude_categories:
-            mask &= ~np.isin(cat, filters.exclude_categories)
-        if filters.price_min is not None:
-            mask &= price >= filters.price_min
-        if filters.price_max is not None:
-            mask &= price <= filters.price_max
-        if filters.in_stock:
-            mask &= stock
-        if filters.launched_after is not None:
-            mask &= launch >= np.datetime64(filters.launched_after)
-        if filters.launched_before is not None:
-            mask &= launch <= np.datetime64(filters.launched_before)
-    if exclude:
-        rows = [rec.item_row[i] for i in exclude if i in rec.item_row]
-        if rows:
-            mask = np.ones(len(rec.item_ids), dtype=bool) if mask is None else mask
-            mask[rows] = False
-    return mask
+SEGMENT_SOURCES = {"age_band": "tag_age_band", "gender": "gender", "city": "city",
+                   "lifecycle": "tag_lifecycle_stage"}  # cold-start profile field -> golden/tag column
+FALLBACK = {"history": None, "segment": "cold_start", "popular": "cold_start"}
 
 
-def _popular(rec: RecommenderAdapter, k: int, mask: np.ndarray | None, skip: Any = ()) -> list[ScoredItem]:
-    order = rec.popular if mask is None else rec.popular[mask[rec.popular]]
-    skip = set(skip)
-    out = []
-    for i in order[: k + len(skip)].tolist():
-        if i not in skip:
-            out.append(ScoredItem(item_id=rec.item_ids[i], score=float(rec.pop_score[i])))
-        if len(out) == k:
-            break
-    return out
+def _filters(f: ItemFilters | None, exclude: list[str]) -> Any:
+    """The request's filters as the recommender bundle's ``ItemFilters`` (None when nothing is filtered)."""
+    from models.recommenders.serving import ItemFilters as BundleFilters
+
+    given = f.model_dump(exclude_none=True) if f is not None else {}
+    if not given and not exclude:
+        return None
+    f = f or ItemFilters()
+    day = lambda d: d.isoformat() if d is not None else None  # noqa: E731
+    return BundleFilters(
+        categories_allow=tuple(f.categories) if f.categories is not None else None,
+        categories_deny=tuple(f.exclude_categories) if f.exclude_categories else None,
+        price_min=f.price_min, price_max=f.price_max, in_stock_only=bool(f.in_stock),
+        launched_after=day(f.launched_after), launched_before=day(f.launched_before), exclude_items=tuple(exclude))
 
 
-def _items(rec: RecommenderAdapter, ids: np.ndarray, scores: np.ndarray, k: int) -> list[ScoredItem]:
-    keep = ids >= 0
-    return [ScoredItem(item_id=rec.item_ids[i], score=float(s))
-            for i, s in zip(ids[keep][:k].tolist(), scores[keep][:k].tolist())]
+def _profile_fields(res: Resources | None, one_id: str | None) -> dict[str, Any] | None:
+    """The cold-start profile (age band, gender, city, lifecycle) of a known customer."""
+    if res is None or one_id is None:
+        return None
+    out: dict[str, Any] = {}
+    ident, feats = res.identity, res.features
+    g = ident.golden_row.get(one_id) if ident is not None else None
+    r = feats.row.get(one_id) if feats is not None else None
+    for field, col in SEGMENT_SOURCES.items():
+        if g is not None and col in ident.golden_cols:
+            out[field] = _plain(ident.golden_cols[col][g])
+        elif r is not None and col in feats.tags:
+            out[field] = _plain(feats.tags[col][r])
+    return out or None
 
 
 def recommend(bundle: Bundle, req: RecommendRequest) -> RecommendResponse:
     served = bundle.model("recommender")
-    rec: RecommenderAdapter = served.model
+    rec = served.model  # models.recommenders.serving.RecommenderBundle
     res: Resources | None = bundle.resources
     one_id = res.resolve(req.user_id) if res is not None and res.identity is not None else None
-    if one_id is None and req.user_id in rec.user_row:  # identity not loaded: the model's own ids still work
+    if one_id is None and rec.users.get_indexer([req.user_id])[0] >= 0:  # identity not loaded: model ids work
         one_id = req.user_id
-    mask = _allowed(rec, res, req.filters, req.exclude)
-    if one_id is None or (one_id not in rec.user_row and not req.recent_items):
-        seen = rec.history(one_id, req.recent_items).indices if req.exclude_seen else ()
-        items = _popular(rec, req.k, mask, seen)
-        fallback = "unknown_user" if one_id is None else "cold_start"
-    else:
-        ids, scores = rec.model.recommend(rec.history(one_id, req.recent_items), k=req.k,
-                                          exclude_seen=req.exclude_seen, allowed=mask)
-        items, fallback = _items(rec, np.asarray(ids).reshape(-1), np.asarray(scores).reshape(-1), req.k), None
-    return RecommendResponse(one_id=one_id, items=items, model=served.name, model_version=served.version,
-                             fallback=fallback)
+    recent = [(i, "view", None) for i in req.recent_items]
+    got = rec.recommend(one_id, k=req.k, filters=_filters(req.filters, req.exclude), recent=recent,
+                        profile=_profile_fields(res, one_id), exclude_seen=req.exclude_seen)
+    source = rec.last_source
+    fallback = "unknown_user" if one_id is None else FALLBACK.get(source, "cold_start")
+    return RecommendResponse(one_id=one_id, items=[ScoredItem(item_id=i, score=s) for i, s in got],
+                             model=served.name, model_version=served.version, fallback=fallback, source=source)
 
 
 def similar_items(bundle: Bundle, req: SimilarItemsRequest) -> SimilarItemsResponse:
     served = bundle.model("recommender")
-    rec: RecommenderAdapter = served.model
-    mask = _allowed(rec, bundle.resources, req.filters, [req.item_id])
-    i = rec.item_row.get(req.item_id)
-    if i is None:
-        return SimilarItemsResponse(item_id=req.item_id, items=_popular(rec, req.k, mask), model=served.name,
-                                    model_version=served.version, fallback="unknown_item")
-    want = req.k if mask is None else min(len(rec.item_ids), req.k * 4 + 10)
-    ids, scores = rec.model.similar_items(np.array([i]), k=min(want, len(rec.item_ids) - 1))
-    ids, scores = np.asarray(ids).reshape(-1), np.asarray(scores).reshape(-1)
-    if mask is not None:
-        keep = (ids >= 0) & mask[np.where(ids >= 0, ids, 0)]
-        ids, scores = ids[keep], scores[keep]
-    items = _items(rec, ids, scores, req.k)
-    if len(items) < req.k:  # pad a narrow filter's answer with popular items that pass it
-        items += _popular(rec, req.k - len(items), mask, {rec.item_row[x.item_id] for x in items} | {i})
-    return SimilarItemsResponse(item_id=req.item_id, items=items, model=served.name, model_version=served.version)
+    rec = served.model
+    f = _filters(req.filters, [])
+    try:
+        got, fallback = rec.similar_items(req.item_id, k=req.k, filters=f), None
+    except KeyError:  # an item the model has never seen: popular items instead
+        got, fallback = rec.recommend_cold(None, k=req.k, filters=f), "unknown_item"
+    return SimilarItemsResponse(item_id=req.item_id, items=[ScoredItem(item_id=i, score=s) for i, s in got],
+                                model=served.name, model_version=served.version, fallback=fallback)
 
 
 # ---- scores and profiles -----------------------------------------------------------------------

@@ -124,11 +124,11 @@ def _load_identity(cfg: ServeConfig) -> Identity | None:
 def _identity_index(cfg: ServeConfig) -> Any:
     """The identity area's IdentityIndex (raw identifiers -> one_id), when it and a key exist."""
     try:
-        from features.identity import IdentityIndex  # type: ignore[attr-defined]
+        from features.identity.index import IdentityIndex
     except ImportError:
         return None
-    try:
-        return IdentityIndex.load(cfg.data_dir / "identity", cfg.hmac_key)
+    try:  # without a key only the public demo key can match (the index refuses state made with another key)
+        return IdentityIndex.load(cfg.data_dir / "identity", cfg.hmac_key, demo_key=cfg.hmac_key is None)
     except Exception as exc:  # noqa: BLE001 - raw-identifier lookups degrade to one_id/source:record_id
         log.warning("IdentityIndex unavailable (%s); resolving one_id and source:record_id only", type(exc).__name__)
         return None

@@ -71,6 +71,7 @@ class RecommendResponse(BaseModel):
     model: str
     model_version: str
     fallback: str | None = Field(None, description="null, 'cold_start' or 'unknown_user'")
+    source: str = Field("history", description="how the list was made: history, segment (cold start) or popular")
 
 
 class SimilarItemsRequest(Strict):

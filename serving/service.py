@@ -52,8 +52,9 @@ class Portrait:
         self.loader = Loader(self.config, load_model=logic.load_model, load_resources=logic.load_resources,
                              prepare=logic.prepare)
         self.loader.refresh()
-        self.loader.start()
         runtime.tune_worker(self.config)  # after the models are in memory: gc.freeze() and thresholds
+        self.loader.on_change = lambda: runtime.refreeze(self.config)  # a hot-swapped model is frozen too
+        self.loader.start()
 
     def __is_ready__(self) -> bool:
         return logic.readiness(self.loader)["ready"]

@@ -2,7 +2,7 @@
 
 The service runs in ``bentoml serve serving.service:Portrait`` worker processes;
 this command hands them the data directory, the MLflow URI, the API key and the
-runtime knobs through the environment (see ``serving/README.md``), waits until
+runtime knobs through the environment (see README, section Serving), waits until
 the server answers, prints ready-to-paste curl examples, and stays in the
 foreground until interrupted.
 """
@@ -28,7 +28,8 @@ SERVICE = "serving.service:Portrait"
 
 def server_env(data_dir: Path, mlflow_uri: str, api_key: str, *, open_reads: bool = True,
                poll_seconds: float = 30.0, tracing: bool = False, metrics: bool = False,
-               access_log: bool = False, workers: int = 1, base: dict[str, str] | None = None) -> dict[str, str]:
+               access_log: bool = False, workers: int = 1, stock: bool = False,
+               base: dict[str, str] | None = None) -> dict[str, str]:
     """The environment ``bentoml serve`` runs with (settings + runtime knobs)."""
     from serving.runtime import server_env as knobs_env
 
@@ -40,7 +41,10 @@ def server_env(data_dir: Path, mlflow_uri: str, api_key: str, *, open_reads: boo
         "PORTRAIT_OPEN_READS": "true" if open_reads else "false",
         "PORTRAIT_POLL_SECONDS": str(poll_seconds),
     })
-    env.update(knobs_env(tracing=tracing, metrics=metrics, access_log=access_log, workers=workers, env=env))
+    for k in ("OTEL_SDK_DISABLED", "BENTOML_CONFIG_OVERRIDES", "PORTRAIT_GC_FREEZE", "PORTRAIT_GC_THRESHOLD0",
+              "PORTRAIT_OMP_PASSIVE"):
+        env.pop(k, None)  # the knobs below decide these, not a leftover shell variable
+    env.update(knobs_env(tracing=tracing, metrics=metrics, access_log=access_log, workers=workers, stock=stock))
     return env
 
 

@@ -14,18 +14,6 @@ with warnings.catch_warnings():
 KEY = "test-key-123"
 
 
-@pytest.fixture(scope="module")
-def client(world) -> Iterator[TestClient]:  # noqa: ANN001
-    mp = pytest.MonkeyPatch()
-    for k, v in {"PORTRAIT_DATA_DIR": str(world.data_dir), "PORTRAIT_MLFLOW_URI": world.uri, "PORTRAIT_API_KEY": KEY,
-                 "PORTRAIT_POLL_SECONDS": "0", "PORTRAIT_FEAST_PUSH": "false"}.items():
-        mp.setenv(k, v)
-    from serving.service import Portrait
-
-    with TestClient(Portrait.to_asgi(), raise_server_exceptions=False) as c:
-        yield c
-    mp.undo()
-
 
 def test_health_ready_and_status(client: TestClient) -> None:
     assert client.get("/healthz").status_code == 200

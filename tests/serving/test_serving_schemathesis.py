@@ -10,17 +10,14 @@ this registry); anything else >= 500 is a failure.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
 
-import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-KEY = "fuzz-key"
+KEY = "test-key-123"  # the conftest client's key
 SKIP = {
     "/admin/reload",  # reloads are covered elsewhere; here they only slow the run down
     "/metrics",  # BentoML's Prometheus endpoint needs the `bentoml serve` runtime; off by default (see README)
@@ -31,23 +28,11 @@ def _given(value):  # noqa: ANN001, ANN202 - schemathesis marks absent parts wit
     return None if type(value).__name__ == "NotSet" else value
 
 
-@pytest.fixture(scope="module")
-def fuzz_client(world) -> Iterator[TestClient]:  # noqa: ANN001
-    mp = pytest.MonkeyPatch()
-    for k, v in {"PORTRAIT_DATA_DIR": str(world.data_dir), "PORTRAIT_MLFLOW_URI": world.uri, "PORTRAIT_API_KEY": KEY,
-                 "PORTRAIT_POLL_SECONDS": "0", "PORTRAIT_FEAST_PUSH": "false"}.items():
-        mp.setenv(k, v)
-    from serving.service import Portrait
 
-    with TestClient(Portrait.to_asgi(), raise_server_exceptions=False) as c:
-        yield c
-    mp.undo()
-
-
-def test_generated_requests_never_get_a_5xx(fuzz_client: TestClient) -> None:
+def test_generated_requests_never_get_a_5xx(client: TestClient) -> None:
     import schemathesis
 
-    spec = fuzz_client.get("/docs.json").json()
+    spec = client.get("/docs.json").json()
     schema = schemathesis.openapi.from_dict(spec)
     ops = [op.ok() for op in schema.get_all_operations() if op.ok().path not in SKIP]
     assert len(ops) >= 10
@@ -61,7 +46,7 @@ def test_generated_requests_never_get_a_5xx(fuzz_client: TestClient) -> None:
             headers = {**(_given(case.headers) or {}), "X-API-Key": KEY}
             body = _given(case.body)
             kw = {} if body is None else {"content": body} if isinstance(body, bytes) else {"json": body}
-            r = fuzz_client.request(case.method, case.formatted_path, params=_given(case.query), headers=headers, **kw)
+            r = client.request(case.method, case.formatted_path, params=_given(case.query), headers=headers, **kw)
             allowed_503 = case.path == "/lookalike" and r.status_code == 503
             if r.status_code >= 500 and not allowed_503:
                 failures.append(f"{case.method} {case.formatted_path} -> {r.status_code}: {r.text[:200]}")

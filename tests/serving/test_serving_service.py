@@ -87,7 +87,8 @@ def test_writeback_is_idempotent_and_shows_in_profile(svc, world) -> None:  # no
     again = svc.tags_writeback(WritebackRequest(models=["churn"], date=day)).batches
     assert again[0].status == "skipped"
     hist = pd.read_parquet(world.data_dir / "tags" / "history.parquet")
-    assert len(hist) == len(world.one_ids) and set(hist["tag"]) == {"churn_tier"}
+    batch = hist[(hist["date"] == day.isoformat()) & (hist["model"] == "churn") & (hist["version"] == "1")]
+    assert len(batch) == len(world.one_ids) and set(batch["tag"]) == {"churn_tier"}  # once, not twice
     p = _run(svc.profile, world.one_ids[0])
     tags = {t.name: t for t in p.tags}
     assert tags["churn_tier"].source == "model" and tags["churn_tier"].version == "1"
