@@ -86,12 +86,32 @@ def feature_store(s: Settings, o: DemoOptions) -> str:
     return f"applied and materialized ({out})" if out is not None else "applied and materialized"
 
 
+def _champion_after(name: str, run_id: str) -> str:
+    """Make the version trained by ``run_id`` champion when the registry has none yet (first run of the demo)."""
+    from training import registry
+
+    if registry.champion_version(name) is None:
+        mine = [v for v in registry.list_versions(name) if v.get("run_id") == run_id]
+        if mine:
+            registry.promote(name, mine[0]["version"], "demo: first model")
+    return registry.champion_version(name) or "none"
+
+
+def recommender(s: Settings, o: DemoOptions) -> str:
+    from training.recommender import RecommenderConfig, train
+
+    run_id = train(RecommenderConfig(data_dir=str(s.data_dir), mlflow_uri=s.mlflow_uri,
+                                     mlflow_artifacts=s.mlflow_artifacts, seed=o.seed))
+    return f"run {run_id[:8]}, champion v{_champion_after('recommender', run_id)}"
+
+
 STEPS: list[tuple[str, Step]] = [
     ("generate synthetic multi-source data", generate),
     ("validate canonical tables", validate),
     ("resolve identities (OneID)", identity),
     ("build features and rule tags", features),
     ("Feast apply and materialize", feature_store),
+    ("train the recommender", recommender),
 ]
 
 
