@@ -80,6 +80,7 @@ def build_world(config: GeneratorConfig) -> dict:
 
 
 def items_table(config: GeneratorConfig, world: dict) -> pa.Table:
+    """The catalog as it stands at ``now``: items launching later exist only in the simulated future."""
     cat = world["catalog"]
     n = len(cat["category"])
     brand_names = _brand_names(cat["n_brands"])
@@ -90,7 +91,7 @@ def items_table(config: GeneratorConfig, world: dict) -> pa.Table:
         "launch_date": pa.array(world["day0_us"] + cat["launch_day"] * DAY_US, type=pa.int64()).cast(TS),
         "in_stock": cat["in_stock"],
         "title": ids.join(ids.pick(brand_names, cat["brand"]), " ", ids.pick(CAT_NAMES, cat["category"]), " #", title_no),
-    }, schema=SCHEMAS["items"])
+    }, schema=SCHEMAS["items"]).filter(pa.array(cat["launch_day"] < world["now_day"]))
 
 
 def _brand_names(n_brands: np.ndarray) -> list[str]:
@@ -188,7 +189,7 @@ def generate(config: GeneratorConfig, out_dir: Path,
     names = {**{n: raw / f"{n}.parquet" for n in CANONICAL}, **{n: truth / f"{n}.parquet" for n in TRUTH}}
     schemas = {**SCHEMAS, "events": EVENTS_CODED}
     counts = {n: 0 for n in names}
-    future = {"events": 0, "orders": 0}
+    future = {"sessions": 0, "orders": 0}
     out = _Outputs(names, schemas | _truth_schemas(config, world))
     try:
         items = items_table(config, world)
@@ -198,7 +199,7 @@ def generate(config: GeneratorConfig, out_dir: Path,
             for name, table in result["tables"].items():
                 out.write(name, table)
                 counts[name] += len(table)
-            future["events"] += result["future_events"]
+            future["sessions"] += result["future_sessions"]
             future["orders"] += result["future_orders"]
             if on_block:
                 on_block(b + 1, n_blocks)

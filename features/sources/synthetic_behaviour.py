@@ -10,8 +10,9 @@ for buying sessions a coupon use and one purchase event per order line. Store
 visits are purchases at POS. Orders carry ``amount = sum(lines) - discount`` in
 exact cents.
 
-Events are simulated ``future_days`` past ``now``: only those before ``now`` are
-returned as raw rows; the rest become the ground truth's future behaviour.
+Sessions and orders are simulated ``future_days`` past ``now``: only those before ``now``
+become raw rows; the rest become the ground truth's future behaviour. Future sessions skip
+the browsing funnel (nobody sees it) and keep their purchases.
 """
 
 from __future__ import annotations
@@ -109,25 +110,27 @@ def simulate(config: GeneratorConfig, rng: np.random.Generator, block: int, peop
     rec_idx[~store] = on_rows[_pick(rng, person[on_rows], SOURCE_WEIGHT[src[on_rows]], n, who[~store])]
     rec_idx[store] = st_rows[_pick(rng, person[st_rows], np.ones(len(st_rows)), n, who[store])]
 
-    # the funnel
+    # the funnel; sessions after now only need their orders (their clicks would never be written)
+    future = start_us >= day0_us + now_day * DAY_US
+    shelf = store | future  # lines picked directly, without simulated views
     buy = store | (rng.random(s) < np.minimum(0.95, people["conv"][who] * cal["conv_boost"][day]))
     buy[s - n_cv:] = True
     spend = people["spend"][who]
     lines = np.where(buy, 1 + np.minimum(rng.poisson(0.15 + 0.25 * spend), 4), 0)
     lines[s - n_cv:] = 1
-    views = np.where(store, 0, np.maximum(lines + rng.poisson(config.views_per_session, s), 1))
-    search = ~store & (rng.random(s) < 0.35)
-    abandon = ~store & ~buy & (rng.random(s) < config.cart_abandon_rate)
+    views = np.where(shelf, 0, np.maximum(lines + rng.poisson(config.views_per_session, s), 1))
+    search = ~shelf & (rng.random(s) < 0.35)
+    abandon = ~shelf & ~buy & (rng.random(s) < config.cart_abandon_rate)
     p_coupon = config.coupon_rate * (0.3 + 2 * people["price_sens"][who]) * (1 + 4 * cal["markdown"][day])
     coupon = buy & (rng.random(s) < np.minimum(0.9, p_coupon))
     coupon[s - n_cv:] |= cv["coupon"]
 
-    # views and the purchased lines (online: the first viewed items; store: picked at the shelf)
+    # views and the purchased lines (online: the first viewed items; store and future: picked at the shelf)
     v_sess = np.repeat(np.arange(s), views)
     v_j = np.arange(len(v_sess)) - np.repeat(np.cumsum(views) - views, views)
     v_item = _items(rng, catalog, cat[v_sess], day[v_sess])
     on_line = v_j < lines[v_sess]
-    st_sess = np.repeat(np.flatnonzero(store), lines[store])
+    st_sess = np.repeat(np.flatnonzero(shelf), lines[shelf])
     l_sess = np.concatenate([v_sess[on_line], st_sess])
     l_item = np.concatenate([v_item[on_line], _items(rng, catalog, cat[st_sess], day[st_sess])])
     n_items = np.int64(len(catalog["category"]))
@@ -142,7 +145,7 @@ def simulate(config: GeneratorConfig, rng: np.random.Generator, block: int, peop
     ab = np.flatnonzero(abandon)
     first_view = np.cumsum(views) - views
     cp = np.flatnonzero(coupon & ordered)
-    on_l = ~store[l_sess]
+    on_l = ~shelf[l_sess]
     parts = [
         (np.flatnonzero(search), 0, SEARCH, -1),
         (v_sess, 1 + 4 * v_j, VIEW, v_item),
@@ -157,7 +160,7 @@ def simulate(config: GeneratorConfig, rng: np.random.Generator, block: int, peop
     e_key = np.concatenate([np.broadcast_to(p[1], len(p[0])) for p in parts]).astype(np.int64)
     e_type = np.concatenate([np.full(len(p[0]), p[2], dtype=np.int8) for p in parts])
     e_item = np.concatenate([np.broadcast_to(p[3], len(p[0])) for p in parts]).astype(np.int64)
-    order = np.argsort(e_sess * 8192 + e_key, kind="stable")
+    order = np.argsort(e_sess * 8192 + e_key)  # keys are unique per (session, step), so any sort gives one order
     e_sess, e_type, e_item, e_key = e_sess[order], e_type[order], e_item[order], e_key[order]
     m = len(e_sess)
     first = np.r_[True, e_sess[1:] != e_sess[:-1]]

@@ -129,7 +129,7 @@ def build_block(config: GeneratorConfig, block: int, world: dict) -> dict:
         "tables": {"identity_records": identity, "profiles": profiles, "events": events, "orders": orders,
                    "order_lines": lines, "campaign_contacts": contacts, "truth_records": truth_records,
                    "truth_people": truth_people, "truth_campaigns": truth_campaigns},
-        "future_events": int(len(sim["e_ts"]) - len(past)), "future_orders": int(len(sim["o_ts"]) - len(o_past)),
+        "future_sessions": int((sim["sess_start"] >= now_us).sum()), "future_orders": int(len(sim["o_ts"]) - len(o_past)),
     }
 
 
