@@ -105,6 +105,52 @@ def anchor_scan(raw: Path) -> float:
     return time.perf_counter() - t
 
 
+def truth_check(people: int, root: Path) -> str:
+    """Do the tags mean what they say? Rule tags on generator data against its ground truth (markdown table)."""
+    import pandas as pd
+
+    from features.build import build
+
+    data = root / f"truth_{people}"
+    if not (data / "identity" / "record_map.parquet").exists():
+        make_generator(data, people)
+    res = build(data / "raw", data / "identity", data / "features")
+    c = pd.read_parquet(res.paths["customer_features"])
+    rm = pd.read_parquet(data / "identity" / "record_map.parquet")
+    tr = pd.read_parquet(data / "raw" / "_truth" / "truth_records.parquet", columns=["source", "record_id", "person_id"])
+    person = rm.merge(tr, on=["source", "record_id"]).groupby("one_id")["person_id"].agg(lambda s: s.mode().iloc[0])
+    tp = pd.read_parquet(data / "raw" / "_truth" / "truth_people.parquet")
+    x = c.join(person, on="one_id").merge(tp.add_prefix("true_"), left_on="person_id", right_on="true_person_id")
+    act = x["true_future_active_90d"]
+    by = lambda col, v: act[x[col] == v].mean()  # noqa: E731
+    top_base = (x["true_top_category"] == x["true_top_category"].mode().iloc[0]).mean()
+    owl, t_owl = x["tag_night_owl"], x["true_night_owl"].astype(bool)
+    hp_base = act[(x["frequency_90d"] == 0) & (x["events_90d"] > 0)].mean()
+    rows = [
+        ("P(buys in next 90 d) given lifecycle active / dormant / churned",
+         f"{by('tag_lifecycle_stage', 'active'):.2f} / {by('tag_lifecycle_stage', 'dormant'):.2f} / "
+         f"{by('tag_lifecycle_stage', 'churned'):.2f}", f"all customers {act.mean():.2f}"),
+        ("P(buys in next 90 d) given RFM important_value / general_winback / no_purchase",
+         f"{by('tag_rfm_segment', 'important_value'):.2f} / {by('tag_rfm_segment', 'general_winback'):.2f} / "
+         f"{by('tag_rfm_segment', 'no_purchase'):.2f}", f"all customers {act.mean():.2f}"),
+        ("P(buys in next 90 d) given high_potential", f"{act[x['tag_high_potential']].mean():.2f}",
+         f"browsed, no order in 90 d: {hp_base:.2f}"),
+        ("top_category = true top interest", f"{(x['top_category'] == x['true_top_category']).mean():.2f}",
+         f"most common category for all: {top_base:.2f}"),
+        ("tag_top_category = true top interest (where set)",
+         f"{(x['tag_top_category'] == x['true_top_category'])[x['tag_top_category'].notna()].mean():.2f}", ""),
+        ("night_owl precision / recall vs truth", f"{t_owl[owl].mean():.2f} / {owl[t_owl].mean():.2f}",
+         f"prevalence {t_owl.mean():.2f}"),
+        ("latent price sensitivity given price_sensitive / not",
+         f"{x.loc[x['tag_price_sensitive'], 'true_price_sensitivity'].mean():.2f} / "
+         f"{x.loc[~x['tag_price_sensitive'], 'true_price_sensitivity'].mean():.2f}", ""),
+    ]
+    head = (f"Rule tags against the generator's ground truth ({people:,} people, seed 42, OneID-resolved, "
+            f"cutoff {res.cutoffs[0]:%Y-%m-%d} = the data's end; the future is the simulated 90 days after it):\n\n")
+    return head + "\n".join(["| check | measured | anchor |", "| --- | --- | --- |",
+                              *(f"| {a} | {b} | {c} |" for a, b, c in rows)])
+
+
 def child(args: argparse.Namespace) -> None:
     """Run the build (the measured part) and print a JSON line with timings and peak RSS."""
     import pandas as pd
@@ -133,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--memory-limit", default="10GB")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--no-write", action="store_true", help="do not write RESULTS.md")
+    p.add_argument("--truth-people", type=int, default=20_000, help="generator size for the tag-vs-truth check (0: skip)")
     args = p.parse_args(argv)
     size = f"{args.source}_{args.customers}_{args.events if args.source == 'direct' else 'gen'}"
     args.data = args.data or f"/tmp/portrait/bench_features/{size}"
@@ -175,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
         f"| rows written | {', '.join(f'{k} {v:,}' for k, v in r['rows'].items())} | |",
     ]
     md = "\n".join(lines)
+    if args.truth_people:
+        md += "\n\n" + truth_check(args.truth_people, Path("/tmp/portrait/bench_features"))
     print(md)
     if not args.no_write:
         from benchmarks._report import write_section
