@@ -246,6 +246,7 @@ _OPTIONAL = {  # optional columns and the SQL used when a file lacks them
 @dataclass
 class Staged:
     default_cutoff: pd.Timestamp  # midnight UTC after the last event or order
+    data_end: pd.Timestamp  # the last event or order
     unmapped: dict[str, int]  # fact rows dropped because OneID has no one_id for their record
 
 
@@ -276,10 +277,10 @@ def _ch(col: str) -> str:
 
 
 def stage(raw_dir: Path, identity_dir: Path, config: FeatureConfig, record_map: Path | None = None,
-          temp_dir: str | None = None):
+          temp_dir: str | None = None, events: bool = True):
     """Open DuckDB and load the inputs as compact tables keyed by integers; ``(connection, Staged)``.
 
-    Tables: ``cust(cid, one_id)``, ``item(iid, item_id, cat, category, brand, price, launch_date, in_stock)``,
+    ``events=False`` leaves ``ev`` empty (labels need orders only). Tables: ``cust(cid, one_id)``, ``item(iid, item_id, cat, category, brand, price, launch_date, in_stock)``,
     ``ev(cid, et, iid, cat, ch, unknown_item, ts, sess, value, hr, dow)``, ``od(cid, oid, ts, amount, discount, coupon, ch, hr, dow)``,
     ``oli(cid, iid, ts, quantity, unit_price)``, ``cc(cid, sent_at, responded_at)``, ``gold(cid, ...)``.
     """
@@ -319,6 +320,11 @@ def stage(raw_dir: Path, identity_dir: Path, config: FeatureConfig, record_map: 
                   "NULL::VARCHAR reg_channel, NULL::VARCHAR occupation, NULL::TIMESTAMPTZ first_seen, 1 n_records LIMIT 0)",
     }
     s = {k: v or empty[k] for k, v in src.items()}
+    events_last = None
+    if not events:  # labels need orders only: skip the big table, keep its last timestamp for the data end
+        if src["events"]:
+            events_last = f"(SELECT max(ts) FROM read_parquet('{raw_dir / 'events.parquet'}'))"
+        s["events"] = empty["events"]
     et = " ".join(f"WHEN '{k}' THEN {v}" for k, v in ET_CODES.items())
     # with a catalog, events naming an unknown item keep counting for the customer but not for items
     # (counted in unmapped["event_items_not_in_catalog"]); without one, the events define the items
@@ -352,11 +358,12 @@ def stage(raw_dir: Path, identity_dir: Path, config: FeatureConfig, record_map: 
     unmapped = {"events": n(f"SELECT count(*) FROM {s['events']}") - n("SELECT count(*) FROM ev"),
                 "orders": n(f"SELECT count(*) FROM {s['orders']}") - n("SELECT count(*) FROM od"),
                 "event_items_not_in_catalog": n("SELECT count(*) FROM ev WHERE unknown_item")}
-    last = n("SELECT max(ts) FROM (SELECT max(ts) ts FROM ev UNION ALL SELECT max(ts) FROM od)")
+    last = n("SELECT max(ts) FROM (SELECT max(ts) ts FROM ev UNION ALL SELECT max(ts) FROM od"
+             + (f" UNION ALL SELECT {events_last}" if events_last else "") + ")")
     if last is None:
         raise SchemaError(f"{raw_dir}: no event or order belongs to a known one_id (check {rm_path})")
     default = pd.Timestamp(last).tz_convert("UTC").normalize() + pd.Timedelta(days=1)
-    return con, Staged(default, unmapped)
+    return con, Staged(default, pd.Timestamp(last).tz_convert("UTC"), unmapped)
 
 
 def read_meta(features_dir: Path) -> dict:

@@ -60,7 +60,8 @@ def future_labels(
     ent, cuts = _entities(entities)
     if not cuts:
         raise SchemaError("future_labels: no cutoff given")
-    con, _ = stage(Path(raw_dir), Path(identity_dir), FeatureConfig(), record_map=record_map)
+    # an entity frame needs orders only; cutoffs alone need events too (the population is everyone active before)
+    con, staged = stage(Path(raw_dir), Path(identity_dir), FeatureConfig(), record_map=record_map, events=ent is None)
     try:
         set_cutoffs(con, cuts)
         if ent is None:
@@ -82,7 +83,7 @@ def future_labels(
             cols += [f"count(o.ts) FILTER (WHERE {win(h)}) > 0 AS purchased_{h}d",
                      f"count(o.ts) FILTER (WHERE {win(h)}) AS orders_{h}d",
                      f"coalesce(sum(o.amount) FILTER (WHERE {win(h)}), 0)::DOUBLE AS spend_{h}d"]
-        last = con.sql("SELECT max(ts) FROM (SELECT max(ts) ts FROM ev UNION ALL SELECT max(ts) FROM od)").fetchall()[0][0]
+        last = staged.data_end
         base = (
             f"SELECT e.one_id, e.event_timestamp, {', '.join(cols)} FROM ent e LEFT JOIN cust k USING (one_id) "
             f"LEFT JOIN od o ON o.cid = k.cid AND o.ts >= e.event_timestamp AND o.ts < e.event_timestamp + INTERVAL {hmax} DAY "
