@@ -222,25 +222,26 @@ def build(
 
 
 ET_CODES = {"view": 1, "click": 2, "search": 3, "add_to_cart": 4, "purchase": 5, "coupon_use": 6, "favorite": 7, "rate": 8}
-_NEEDS = {  # file -> columns the build reads (the canonical schemas in features.schema hold more)
-    "record_map": ("source", "record_id", "one_id"),
-    "events": ("source", "record_id", "event_type", "item_id", "ts"),
-    "orders": ("order_id", "source", "record_id", "ts", "amount"),
-    "order_lines": ("order_id", "item_id", "quantity"),
-    "items": ("item_id", "category"),
-    "campaign_contacts": ("source", "record_id", "sent_at"),
-    "golden": ("one_id",),
+V, D, T, B, I = "VARCHAR", "DOUBLE", "TIMESTAMPTZ", "BOOLEAN", "BIGINT"
+# file -> {column: (SQL type, value when the file lacks the column; None = required)}; the canonical schemas
+# in features.schema hold more columns, these are the ones the build reads
+_INPUTS: dict[str, dict[str, tuple[str, str | None]]] = {
+    "record_map": {"source": (V, None), "record_id": (V, None), "one_id": (V, None)},
+    "events": {"source": (V, None), "record_id": (V, None), "event_type": (V, None), "item_id": (V, None),
+               "ts": (T, None), "channel": (V, "NULL"), "session_id": (V, "NULL"), "value": (D, "NULL")},
+    "orders": {"order_id": (V, None), "source": (V, None), "record_id": (V, None), "ts": (T, None),
+               "amount": (D, None), "discount": (D, "0.0"), "coupon_used": (B, "false"), "channel": (V, "NULL")},
+    "order_lines": {"order_id": (V, None), "item_id": (V, None), "quantity": (I, None), "unit_price": (D, "NULL")},
+    "items": {"item_id": (V, None), "category": (V, None), "brand": (V, "NULL"), "price": (D, "NULL"),
+              "launch_date": (T, "NULL"), "in_stock": (B, "NULL")},
+    "campaign_contacts": {"source": (V, None), "record_id": (V, None), "sent_at": (T, None), "responded_at": (T, "NULL")},
+    "golden": {"one_id": (V, None), "birth_year": (I, "NULL"), "gender": (V, "NULL"), "city": (V, "NULL"),
+               "reg_channel": (V, "NULL"), "occupation": (V, "NULL"), "first_seen": (T, "NULL"), "n_records": (I, "1")},
 }
-_OPTIONAL = {  # optional columns and the SQL used when a file lacks them
-    "events": {"channel": "NULL::VARCHAR", "session_id": "NULL::VARCHAR", "value": "NULL::DOUBLE"},
-    "orders": {"discount": "0.0", "coupon_used": "false", "channel": "NULL::VARCHAR"},
-    "order_lines": {"unit_price": "NULL::DOUBLE"},
-    "items": {"brand": "NULL::VARCHAR", "price": "NULL::DOUBLE", "launch_date": "NULL::TIMESTAMPTZ", "in_stock": "NULL::BOOLEAN"},
-    "campaign_contacts": {"responded_at": "NULL::TIMESTAMPTZ"},
-    "golden": {"birth_year": "NULL::BIGINT", "gender": "NULL::VARCHAR", "city": "NULL::VARCHAR",
-               "reg_channel": "NULL::VARCHAR", "occupation": "NULL::VARCHAR", "first_seen": "NULL::TIMESTAMPTZ",
-               "n_records": "1"},
-}
+
+
+def _empty(name: str) -> str:
+    return "(SELECT " + ", ".join(f"NULL::{t} {c}" for c, (t, _) in _INPUTS[name].items()) + " LIMIT 0)"
 
 
 @dataclass
@@ -258,10 +259,10 @@ def _source(con, path: Path, name: str) -> str | None:
         cols = [r[0] for r in con.sql(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()]
     except Exception as exc:  # duckdb raises several types; the user needs the file name
         raise SchemaError(f"{path}: cannot be read as Parquet ({exc})") from exc
-    missing = [c for c in _NEEDS[name] if c not in cols]
+    missing = [c for c, (_, default) in _INPUTS[name].items() if default is None and c not in cols]
     if missing:
         raise SchemaError(f"{path}: table '{name}' is missing column(s) {missing}; found {cols}")
-    sel = [*_NEEDS[name], *(c if c in cols else f"{sql} AS {c}" for c, sql in _OPTIONAL.get(name, {}).items())]
+    sel = [c if c in cols else f"{default}::{t} AS {c}" for c, (t, default) in _INPUTS[name].items()]
     return f"(SELECT {', '.join(sel)} FROM read_parquet('{path}'))"
 
 
@@ -280,7 +281,8 @@ def stage(raw_dir: Path, identity_dir: Path, config: FeatureConfig, record_map: 
           temp_dir: str | None = None, events: bool = True):
     """Open DuckDB and load the inputs as compact tables keyed by integers; ``(connection, Staged)``.
 
-    ``events=False`` leaves ``ev`` empty (labels need orders only). Tables: ``cust(cid, one_id)``, ``item(iid, item_id, cat, category, brand, price, launch_date, in_stock)``,
+    ``events=False`` leaves ``ev`` empty (labels need orders only). Tables: ``cust(cid, one_id)``,
+    ``item(iid, item_id, cat, category, brand, price, launch_date, in_stock)``,
     ``ev(cid, et, iid, cat, ch, unknown_item, ts, sess, value, hr, dow)``, ``od(cid, oid, ts, amount, discount, coupon, ch, hr, dow)``,
     ``oli(cid, iid, ts, quantity, unit_price)``, ``cc(cid, sent_at, responded_at)``, ``gold(cid, ...)``.
     """
@@ -306,25 +308,12 @@ def stage(raw_dir: Path, identity_dir: Path, config: FeatureConfig, record_map: 
         raise SchemaError(f"{rm_path}: no OneID record map; run `portrait identity resolve` first")
     if src["events"] is None and src["orders"] is None:
         raise SchemaError(f"{raw_dir}: neither events.parquet nor orders.parquet found")
-    empty = {
-        "events": "(SELECT NULL::VARCHAR source, NULL::VARCHAR record_id, NULL::VARCHAR event_type, NULL::VARCHAR item_id, "
-                  "NULL::TIMESTAMPTZ ts, NULL::VARCHAR channel, NULL::VARCHAR session_id, NULL::DOUBLE value LIMIT 0)",
-        "orders": "(SELECT NULL::VARCHAR order_id, NULL::VARCHAR source, NULL::VARCHAR record_id, NULL::TIMESTAMPTZ ts, "
-                  "NULL::DOUBLE amount, NULL::DOUBLE discount, NULL::BOOLEAN coupon_used, NULL::VARCHAR channel LIMIT 0)",
-        "order_lines": "(SELECT NULL::VARCHAR order_id, NULL::VARCHAR item_id, NULL::BIGINT quantity, NULL::DOUBLE unit_price LIMIT 0)",
-        "items": "(SELECT NULL::VARCHAR item_id, NULL::VARCHAR category, NULL::VARCHAR brand, NULL::DOUBLE price, "
-                 "NULL::TIMESTAMPTZ launch_date, NULL::BOOLEAN in_stock LIMIT 0)",
-        "campaign_contacts": "(SELECT NULL::VARCHAR source, NULL::VARCHAR record_id, NULL::TIMESTAMPTZ sent_at, "
-                             "NULL::TIMESTAMPTZ responded_at LIMIT 0)",
-        "golden": "(SELECT NULL::VARCHAR one_id, NULL::BIGINT birth_year, NULL::VARCHAR gender, NULL::VARCHAR city, "
-                  "NULL::VARCHAR reg_channel, NULL::VARCHAR occupation, NULL::TIMESTAMPTZ first_seen, 1 n_records LIMIT 0)",
-    }
-    s = {k: v or empty[k] for k, v in src.items()}
+    s = {k: v or _empty(k) for k, v in src.items()}
     events_last = None
     if not events:  # labels need orders only: skip the big table, keep its last timestamp for the data end
         if src["events"]:
             events_last = f"(SELECT max(ts) FROM read_parquet('{raw_dir / 'events.parquet'}'))"
-        s["events"] = empty["events"]
+        s["events"] = _empty("events")
     et = " ".join(f"WHEN '{k}' THEN {v}" for k, v in ET_CODES.items())
     # with a catalog, events naming an unknown item keep counting for the customer but not for items
     # (counted in unmapped["event_items_not_in_catalog"]); without one, the events define the items
