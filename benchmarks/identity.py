@@ -83,7 +83,7 @@ def quality(people: int, seed: int) -> tuple[str, dict]:
     naive = resolve_graph(hash_records(table, loose, KEY.encode()).keys, rules.priority, rules.limits, use_limits=False)
     rows = [("OneID rules (blocklist + priority + limits)", ours),
             ("blocklist, no limits (connected components)", _with_overmerge(no_limits.label, person)),
-            ("naive: connected components over all identifiers", _with_overmerge(naive.label, person))]
+            ("naive: connected components over all raw identifiers (trimmed only)", _with_overmerge(naive.label, person))]
     refused = {t: s["refused_limit"] + s["refused_chain"] for t, s in summary["links"].items() if s["refused_limit"] + s["refused_chain"]}
     md = (f"### Quality: default synthetic data ({people:,} people, seed {seed}, {summary['records']:,} records)\n\n"
           + _quality_table(rows) + "\n\n"
@@ -148,7 +148,8 @@ def _child(mode: str, data: str, ident: str, records: str) -> None:
     s = resolve(ResolveConfig(identity_dir=Path(ident), raw_dir=Path(data), hmac_key=KEY, incremental=mode == "inc"),
                 records=table, profiles=pd.DataFrame())
     took = time.perf_counter() - t
-    print(json.dumps({"seconds": took, "rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({"seconds": took, "rss_gb": use.ru_maxrss / 1e6, "cpu_s": use.ru_utime + use.ru_stime,
                       "people": s["people"], "records": s["records"], "steps": s["seconds"],
                       **{k: s.get(k) for k in ("batch_records", "affected_people", "subset_records")}}))
 

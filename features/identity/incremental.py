@@ -36,6 +36,18 @@ from features.identity.store import (
 )
 
 
+def _unseen(table: pa.Table, rk: np.ndarray, obs: np.ndarray) -> np.ndarray:
+    """Rows whose record key is not in the state (``rk`` sorted) or whose observed_at is newer."""
+    from features.identity.hashing import hash64, record_keys
+    from features.identity.prepare import _text, _timestamps
+
+    keys = hash64(record_keys(_text(table, "source"), _text(table, "record_id"))[0])
+    if not len(rk):
+        return np.ones(len(keys), bool)
+    pos = np.minimum(np.searchsorted(rk, keys), len(rk) - 1)
+    return (rk[pos] != keys) | (_timestamps(table) > obs[pos].astype("datetime64[us]"))
+
+
 def resolve_incremental(cfg: ResolveConfig, records: pa.Table | None = None, profiles: pd.DataFrame | None = None,
                         step: Step | None = None) -> dict:
     """Incremental run (module docstring); ``records``/``profiles`` may be the new batch or the full tables."""
@@ -48,15 +60,17 @@ def resolve_incremental(cfg: ResolveConfig, records: pa.Table | None = None, pro
                          "without --incremental first")
     run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
     types = rules.priority
-    step("normalizing and hashing identifiers")
-    hr = hash_records(table, rules, key)
-    n_in = table.num_rows
-    dropped = dropped_table(hr)
-    hr = _dedupe(hr)
     R = prev.records
     n = len(R)
     rk = R["rkey"].to_numpy()
     obs = R["observed_at"].to_numpy()
+    n_in = table.num_rows
+    step("selecting new and updated records")
+    table = table.filter(pa.array(_unseen(table, rk, obs)))  # only these are normalized and hashed
+    step("normalizing and hashing identifiers")
+    hr = hash_records(table, rules, key)
+    dropped = dropped_table(hr)
+    hr = _dedupe(hr)
     pos = np.searchsorted(rk, hr.rkey)
     posc = np.minimum(pos, max(n - 1, 0))
     found = (rk[posc] == hr.rkey) if n else np.zeros(len(hr), bool)
