@@ -117,6 +117,24 @@ def tag_sql(cfg: TagConfig = TagConfig()) -> tuple[str, dict[str, str]]:
     return thr, cols
 
 
+def load_tag_config(path: Path) -> TagConfig:
+    """A :class:`TagConfig` from a YAML mapping of field: value; ``ValueError`` naming the file and a bad key."""
+    import yaml
+    from dataclasses import fields
+
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of TagConfig fields, e.g. 'dormant_days: 120'")
+    known = {f.name for f in fields(TagConfig)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"{path}: unknown tag threshold(s) {unknown}; known: {sorted(known)}")
+    bad = [k for k, v in data.items() if v is not None and not isinstance(v, (int, float))]
+    if bad:
+        raise ValueError(f"{path}: threshold(s) {bad} must be numbers")
+    return TagConfig(**data)
+
+
 def load_catalog(path: Path = CATALOG) -> list[dict]:
     """The tag catalog entries; ``ValueError`` naming the file and entry when one is malformed."""
     import yaml

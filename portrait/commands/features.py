@@ -21,6 +21,8 @@ def build_(
     n_categories: int = typer.Option(20, help="Affinity columns for this many top categories."),
     threads: int = typer.Option(None, help="DuckDB threads (default: all cores)."),
     memory_limit: str = typer.Option(None, help="DuckDB memory limit, e.g. 8GB (default: DuckDB's)."),
+    tag_config: Path = typer.Option(None, "--tag-config", help="YAML of rule-tag thresholds (TagConfig fields), "
+                                    "e.g. 'dormant_days: 120'."),
     json_: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
 ) -> None:
     """Compute customer features + rule tags, item features and interactions as of each cutoff.
@@ -29,16 +31,18 @@ def build_(
     """
     from features.build import FeatureConfig, build, parse_cutoffs
     from features.schema import SchemaError
+    from features.tags import load_tag_config
 
     s = settings()
     config = FeatureConfig(n_categories=n_categories, threads=threads, memory_limit=memory_limit)
     try:
         cutoffs = parse_cutoffs(as_of) if as_of else None
+        tags = load_tag_config(tag_config) if tag_config else None
         with progress("features", total=5) as advance:
             result = build(raw or s.raw_dir, identity or s.identity_dir, out or s.features_dir, cutoffs, config,
-                           on_step=lambda msg: advance(1, description=msg))
+                           on_step=lambda msg: advance(1, description=msg), tag_config=tags)
             advance(1, description="features written")
-    except SchemaError as exc:
+    except (SchemaError, ValueError, OSError) as exc:
         fail(str(exc))
     summary = {
         "cutoffs": [c.isoformat() for c in result.cutoffs], "rows": result.rows,

@@ -48,3 +48,22 @@ def test_cli_reports_bad_input_with_exit_2(tmp_settings, monkeypatch):
     assert r.exit_code == 2 and "yesterday-ish" in r.output
     r = CliRunner().invoke(app, ["features", "build", "--as-of", "2026-06-01"])
     assert r.exit_code == 2 and "record_map.parquet" in r.output.replace("\n", "")
+
+
+def test_tag_config_file(tmp_path, tmp_settings, monkeypatch, h):
+    from portrait.cli import app
+
+    w = h.World(tmp_settings.data_dir)
+    w.person("p1", first_seen=h.ago(400))
+    w.event("p1", "view", h.ago(40))
+    w.write()
+    monkeypatch.setenv("PORTRAIT_DATA_DIR", str(tmp_settings.data_dir))
+    cfg = tmp_path / "tags.yaml"
+    cfg.write_text("active_days: 45\n")
+    r = CliRunner().invoke(app, ["features", "build", "--as-of", "2026-06-01", "--tag-config", str(cfg)])
+    assert r.exit_code == 0, r.output
+    cust = pd.read_parquet(tmp_settings.features_dir / "customer_features.parquet")
+    assert cust["tag_lifecycle_stage"].tolist() == ["active"]  # 40 days: dormant by default, active with 45
+    cfg.write_text("dormant_dayz: 10\n")
+    r = CliRunner().invoke(app, ["features", "build", "--tag-config", str(cfg)])
+    assert r.exit_code == 2 and "dormant_dayz" in r.output
