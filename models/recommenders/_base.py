@@ -107,13 +107,29 @@ class ScoredRecommender(Recommender):
                 raise ValueError("users must give one training row per history row")
         ids = np.empty((X.shape[0], k), dtype=np.int64)
         vals = np.empty((X.shape[0], k), dtype=np.float32)
+        cols = self._candidates()  # None: every item; else only these columns are scored in bulk
+        seen = X if cols is None else X[:, cols]
+        exc = ex if (ex is None or cols is None) else ex[:, cols]
+        allow = allowed if (allowed is None or cols is None) else allowed[cols]
         for start in range(0, X.shape[0], self.batch_size):
             stop = min(start + self.batch_size, X.shape[0])
-            block = X[start:stop]
-            s = self._score(Q[start:stop], None if users is None else users[start:stop])
+            ub = None if users is None else users[start:stop]
+            s = self._score(Q[start:stop], ub) if cols is None else self._score_candidates(Q[start:stop], ub)
             ids[start:stop], vals[start:stop] = masked_topk(
-                s, k, block if exclude_seen else None, allowed, None if ex is None else ex[start:stop])
+                s, k, seen[start:stop] if exclude_seen else None, allow, None if exc is None else exc[start:stop])
+        if cols is not None:
+            ids = np.where(ids >= 0, cols[ids.clip(0)], -1)
+            for r in np.flatnonzero((ids < 0).any(axis=1)):  # rare: filters left too few candidates
+                ids[r], vals[r] = masked_topk(self._score(Q[r], None if users is None else users[r:r + 1]), k,
+                                              X[r] if exclude_seen else None, allowed, None if ex is None else ex[r])
         return ids, vals
+
+    def _candidates(self) -> np.ndarray | None:
+        """Columns scored in bulk (None = all); models with a restricted catalog override it."""
+        return None
+
+    def _score_candidates(self, user_items: sp.csr_matrix, users: np.ndarray | None = None) -> np.ndarray:
+        return self._score(user_items, users)[:, self._candidates()]
 
 
 def masked_topk(

@@ -13,10 +13,11 @@ solve. ``lam`` and ``window_weight`` are chosen on an inner per-user random spli
 the *training* matrix only (never on a caller's held-out data).
 
 Large catalogs: the solve is dense and cubic in the number of items, so only the
-``max_items`` most popular items (default 20,000: 1.6 GB float32, a few minutes on
+``max_items`` most popular items (default 10,000: 0.4 GB float32, about a minute on
 2 cores) are modelled; the tail gets scores below every modelled item, ordered by
-popularity. ``prune`` keeps the ``prune`` largest weights per item column as a sparse
-matrix, which makes batch scoring at 100k-item scale cheap.
+popularity, and is reached only when filters leave too few modelled items. ``prune``
+keeps the largest weights per item column as a sparse matrix ("auto": 256 per item
+above 5,000 modelled items), which makes batch scoring at 100k-item scale cheap.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import scipy.sparse as sp
 from models.recommenders._base import ScoredRecommender, as_csr, check_item_ids, recency_weights, topk_rows
 
 TAIL = -1.0e4  # base score of items outside the modelled set: below any EASE score
+AUTO_PRUNE, AUTO_PRUNE_FROM = 256, 5_000  # prune="auto": keep 256 weights per item above 5,000 modelled items
 
 
 def window_matrix(times: sp.csr_matrix, window: int) -> sp.csr_matrix:
@@ -80,7 +82,7 @@ class EASE(ScoredRecommender):
 
     def __init__(
         self, lam: float = 500.0, dropout: float = 0.0, window: int = 20, window_weight: float = 0.0,
-        max_items: int = 20_000, prune: int | None = None, binary: bool = True, weight_mix: float = 0.8,
+        max_items: int = 10_000, prune: int | str | None = "auto", binary: bool = True, weight_mix: float = 0.8,
     ) -> None:
         self.lam = lam
         self.dropout = dropout
@@ -117,7 +119,8 @@ class EASE(ScoredRecommender):
         diag = np.diag(G).copy()
         ridge = lam + (dropout / (1.0 - dropout)) * diag if dropout > 0 else np.full(len(diag), lam)
         G[np.diag_indices_from(G)] += ridge
-        P = np.linalg.inv(G)
+        # single precision halves the cubic solve on big catalogs; the ridge keeps G well conditioned
+        P = np.linalg.inv(G if len(G) <= 3000 else G.astype(np.float32)).astype(np.float64, copy=False)
         if dropout > 0:
             B = -P * ridge[None, :]  # DLAE: B = I - P diag(ridge); the diagonal is zeroed below
         else:
@@ -151,17 +154,26 @@ class EASE(ScoredRecommender):
         return self
 
     def _set_b(self, B: np.ndarray) -> None:
-        if self.prune is not None and self.prune < B.shape[0]:
-            keep = np.argpartition(-np.abs(B), self.prune - 1, axis=0)[: self.prune]
-            cols = np.tile(np.arange(B.shape[1]), self.prune)
+        prune = self.prune
+        if prune == "auto":
+            prune = AUTO_PRUNE if B.shape[0] > AUTO_PRUNE_FROM else None
+        if prune is not None and prune < B.shape[0]:
+            keep = np.argpartition(-np.abs(B), prune - 1, axis=0)[:prune]
+            cols = np.repeat(np.arange(B.shape[1])[None, :], prune, axis=0).ravel()
             rows = keep.ravel()
             B = sp.csc_matrix((B[rows, cols], (rows, cols)), shape=B.shape).tocsr()
         self.B_ = B
 
+    def _candidates(self) -> np.ndarray | None:
+        return None if len(self.items_) == self.n_items_ else self.items_
+
+    def _score_candidates(self, user_items: sp.csr_matrix, users: np.ndarray | None = None) -> np.ndarray:
+        s = user_items[:, self.items_] @ self.B_  # the history already went through _query (weights, recency)
+        return s.toarray() if sp.issparse(s) else np.asarray(s)
+
     def _score(self, user_items: sp.csr_matrix, users: np.ndarray | None = None) -> np.ndarray:
-        X = user_items[:, self.items_]  # already through _query (weights, recency)
-        s = X @ self.B_
-        s = s.toarray() if sp.issparse(s) else np.asarray(s)
+        X = user_items[:, self.items_]
+        s = self._score_candidates(user_items)
         if len(self.items_) == self.n_items_:
             return s
         out = np.broadcast_to(self.tail_, (X.shape[0], self.n_items_)).copy()
@@ -221,14 +233,17 @@ class WindowEASE(EASE):
         ``recommend`` gets ``times``.
     k : int
         Cut-off of the inner nDCG used to choose.
+    tune_users, tune_items : int
+        The inner search runs on at most this many users (random sample) and most popular items;
+        the final solve uses every modelled item and user.
     """
 
     def __init__(
         self, lams: tuple[float, ...] = (4.0, 8.0), window_weights: tuple[float, ...] = (0.0, 1.0),
-        window: int = 20, dropout: float = 0.4, max_items: int = 20_000, prune: int | None = None,
+        window: int = 20, dropout: float = 0.4, max_items: int = 10_000, prune: int | str | None = "auto",
         binary: bool = False, weight_mix: float = 0.8,
         inner: str = "random", inner_fraction: float = 0.25, seed: int = 0, k: int = 10,
-        half_lives: tuple[float | None, ...] = (None, 10.0, 30.0),
+        half_lives: tuple[float | None, ...] = (None, 10.0, 30.0), tune_users: int = 50_000, tune_items: int = 3_000,
     ) -> None:
         super().__init__(dropout=dropout, window=window, max_items=max_items, prune=prune, binary=binary,
                          weight_mix=weight_mix)
@@ -239,6 +254,8 @@ class WindowEASE(EASE):
         self.seed = seed
         self.k = k
         self.half_lives = half_lives
+        self.tune_users = tune_users
+        self.tune_items = tune_items
 
     def _query(self, user_items: sp.csr_matrix, times: Any) -> sp.csr_matrix:
         user_items = self._transform(user_items)
@@ -259,10 +276,18 @@ class WindowEASE(EASE):
             raise ValueError(f"inner must be 'random' or 'temporal', got {self.inner!r}")
         if self.inner == "temporal" and tm is None:
             raise ValueError("inner='temporal' needs times")
-        by_time = tm if self.inner == "temporal" else None
-        fit_mask, val_mask = inner_split(Xm, self.inner_fraction, self.seed, by_time)
-        Xf, Xv = _masked(Xm, fit_mask), _masked(Xm, val_mask)
-        tf = _masked(tm, fit_mask) if tm is not None else None
+        # large data: tune on a sample of users and the most popular items (the choice is scale-free)
+        rng = np.random.default_rng(self.seed)
+        rows = (np.arange(Xm.shape[0]) if Xm.shape[0] <= self.tune_users
+                else np.sort(rng.choice(Xm.shape[0], self.tune_users, replace=False)))
+        pop = np.asarray((Xm > 0).sum(axis=0)).ravel()
+        cols = (np.arange(Xm.shape[1]) if Xm.shape[1] <= self.tune_items
+                else np.sort(np.argsort(-pop, kind="stable")[: self.tune_items]))
+        Xs = Xm[rows][:, cols]
+        ts = tm[rows][:, cols] if tm is not None else None
+        fit_mask, val_mask = inner_split(Xs, self.inner_fraction, self.seed, ts if self.inner == "temporal" else None)
+        Xf, Xv = _masked(Xs, fit_mask), _masked(Xs, val_mask)
+        tf = _masked(ts, fit_mask) if ts is not None else None
         scale = float(Xf.power(2).sum() / Xf.shape[1]) or 1.0  # mean diagonal of the Gram: lams are scale-free
         lives = self.half_lives if tm is not None else (None,)
         queries = {h: Xf if h is None else Xf.multiply(recency_weights(tf, h)).tocsr() for h in lives}
@@ -274,7 +299,7 @@ class WindowEASE(EASE):
                 for h, q in queries.items():
                     self.search_.append((c, w, h, _inner_ndcg(q, Xv, B, self.k)))
         best_c, best_w, best_h, _ = max(self.search_, key=lambda r: r[3])
-        full_scale = float(Xm.power(2).sum() / Xm.shape[1]) or 1.0
+        full_scale = float(Xm[:, cols].power(2).sum() / len(cols)) or 1.0  # same columns, all the data
         self.lam_, self.window_weight_, self.half_life_ = best_c * full_scale, best_w, best_h
         self._set_b(self._solve(self._gram(Xm, tm, best_w), self.lam_, self.dropout))
         return self

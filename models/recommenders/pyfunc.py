@@ -23,6 +23,11 @@ class RecommenderPyfunc(mlflow.pyfunc.PythonModel):
 
     def __init__(self, bundle: Any) -> None:
         self.bundle = bundle
+        # the plain attributes serving reads (see serving's handoff): model and its matrices
+        self.recommender = bundle.model
+        self.user_ids = bundle.users
+        self.item_ids = bundle.items
+        self.user_items = bundle.history
 
     def predict(self, context, model_input, params=None):  # untyped: MLflow infers no signature from hints
         import pandas as pd
