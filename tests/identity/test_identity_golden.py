@@ -34,3 +34,18 @@ def test_source_priority_then_most_recent(run):
     assert row["occupation"] == "teacher"  # only web has it
     assert row["n_records"] == 4 and row["sources"] == "app,crm,web"
     assert str(row["first_seen"])[:10] == "2025-01-01" and str(row["last_seen"])[:10] == "2026-05-01"
+
+
+def test_incremental_run_updates_the_golden_record(run):
+    base = [{"source": "app", "record_id": "a1", "phone": "13900000001", "observed_at": "2026-01-01"},
+            {"source": "web", "record_id": "w1", "email": "x@qq.com", "observed_at": "2026-01-01"}]
+    run(base, profiles=_profiles([{"source": "app", "record_id": "a1", "city": "Beijing", "observed_at": "2026-01-01"}]))
+    new = [{"source": "crm", "record_id": "c1", "phone": "13900000001", "member_id": "M1", "observed_at": "2026-02-01"}]
+    run(new, incremental=True,
+        profiles=_profiles([{"source": "crm", "record_id": "c1", "city": "Hangzhou", "gender": "F", "observed_at": "2026-02-01"}]))
+    g = pd.read_parquet(run.identity_dir / "golden.parquet").set_index("one_id")
+    person = run.record_map()["crm:c1"]
+    assert person == run.record_map()["app:a1"] and len(g) == 2
+    assert g.loc[person, "city"] == "Hangzhou" and g.loc[person, "gender"] == "F"
+    assert g.loc[person, "n_records"] == 2 and g.loc[person, "sources"] == "app,crm"
+    assert g.loc[run.record_map()["web:w1"], "n_records"] == 1
