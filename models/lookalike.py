@@ -50,16 +50,14 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / n
 
 
-def _auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Rank AUC (ties averaged) without sklearn."""
-    from scipy.stats import rankdata
-
-    pos = labels.astype(bool)
-    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
-    if n_pos == 0 or n_neg == 0:
+def _auc(positives: np.ndarray, negatives: np.ndarray) -> float:
+    """AUC of positive vs negative scores (ties count one half), by binary search."""
+    if len(positives) == 0 or len(negatives) == 0:
         return 0.5
-    r = rankdata(scores)
-    return float((r[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    ordered = np.sort(negatives)
+    below = np.searchsorted(ordered, positives, side="left")
+    not_above = np.searchsorted(ordered, positives, side="right")
+    return float(((below + not_above) / 2).mean() / len(ordered))
 
 
 class Lookalike(Model):
@@ -223,10 +221,8 @@ class Lookalike(Model):
             hidden = order[f::self.folds]
             train = np.setdiff1d(seeds, hidden)
             W = self._ridge_weights(train, grid)
-            rows = np.concatenate([hidden, sample])
-            labels = np.r_[np.ones(len(hidden)), np.zeros(len(sample))]
-            S = self.X_[rows] @ W
-            total += [_auc(S[:, j], labels) for j in range(len(grid))]
+            pos, neg = self.X_[hidden] @ W, self.X_[sample] @ W
+            total += [_auc(pos[:, j], neg[:, j]) for j in range(len(grid))]
         self.validation_auc_ = dict(zip((float(g) for g in grid), (t / self.folds for t in total)))
         return float(grid[int(np.argmax(total))])
 
@@ -274,3 +270,48 @@ class Lookalike(Model):
         ordered = np.sort(cand_scores)
         pct = 100.0 * np.searchsorted(ordered, cand_scores[top], side="left") / len(ordered)
         return candidates[top], cand_scores[top], pct
+
+
+class LookalikePopulation(Model):
+    """A fitted :class:`Lookalike` with the customer ids of its rows (what training ships).
+
+    Parameters
+    ----------
+    one_ids : array of str
+        Customer id of each row, in the order the model was fitted.
+    model : Lookalike
+        The fitted scorer.
+    index : AnnIndex, optional
+        FAISS index over the customer embeddings (similar-customer lookups).
+    info : dict
+        Provenance: embedding kind, evaluation figures, feature names, model version.
+    """
+
+    def __init__(self, one_ids: Any, model: Lookalike, index: Any | None = None, info: dict | None = None) -> None:
+        self.one_ids = np.asarray(one_ids).astype(str)
+        self.model = model
+        self.index = index
+        self.info = dict(info or {})
+        order = np.argsort(self.one_ids, kind="stable")
+        self._sorted = self.one_ids[order]
+        self._order = order
+
+    def __len__(self) -> int:
+        return len(self.one_ids)
+
+    def rows_of(self, one_ids: Any) -> np.ndarray:
+        """Row index of each known id (unknown ids dropped, duplicates kept once)."""
+        ids = np.unique(np.asarray(list(one_ids)).astype(str))
+        if len(ids) == 0 or len(self._sorted) == 0:
+            return np.zeros(0, dtype=np.int64)
+        loc = np.clip(np.searchsorted(self._sorted, ids), 0, len(self._sorted) - 1)
+        hit = self._sorted[loc] == ids
+        return np.sort(self._order[loc[hit]]).astype(np.int64)
+
+    def predict(self, X: Any) -> Any:
+        """Scores for every customer given seeds: ``X`` holds seed ``one_id``s (DataFrame or list)."""
+        import pandas as pd
+
+        ids = X["one_id"] if isinstance(X, pd.DataFrame) else X
+        scores = self.model.score(self.rows_of(ids))
+        return pd.DataFrame({"one_id": self.one_ids, "score": scores})

@@ -2,9 +2,209 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
+from portrait.commands._common import console, emit_json, fail, settings
+
 app = typer.Typer(help="Audiences: create by rule or id list, list, show (TGI profile), export, overlap.", no_args_is_help=True)
+
+
+def _store():
+    from features.audience import AudienceStore
+
+    return AudienceStore(settings().audiences_dir)
+
+
+def _features(required: bool = True):
+    from features.audience import AudienceError, latest_features
+
+    try:
+        return latest_features(settings().features_dir)
+    except AudienceError as exc:
+        if required:
+            fail(str(exc))
+        return None
+
+
+def _resolver():
+    """IdentityIndex.resolve_many when identity resolution has run, else None (ids taken as one_ids)."""
+    s = settings()
+    if not (s.identity_dir / "record_map.parquet").exists():
+        return None
+    try:
+        from features.identity.index import IdentityIndex
+
+        return IdentityIndex.load(s.identity_dir, s.hmac_key).resolve_many
+    except Exception as exc:  # noqa: BLE001 - fall back to one_ids, but say why
+        console.print(f"[yellow]identity index unavailable ({exc}); ids are taken as one_ids[/]")
+        return None
+
+
+@app.command("create")
+def create_cmd(
+    name: str = typer.Argument(..., help="Audience name (letters, digits, '_', '-', '.')."),
+    rule: str = typer.Option(None, "--rule", "-r", help='Rule over tags/features, e.g. \'age < 30 and gender == "F"\'.'),
+    ids: Path = typer.Option(None, "--ids", help="File with one identifier per line (one_id, source:record_id, phone, "
+                             "email or member id) or a CSV whose first column holds them."),
+    dynamic: bool = typer.Option(False, "--dynamic", help="Re-evaluate the rule on the latest features when read."),
+    description: str = typer.Option("", help="Free text shown by list/show."),
+    replace: bool = typer.Option(False, "--replace", help="Overwrite an existing audience of that name."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON to stdout."),
+) -> None:
+    """Create a static or dynamic audience from a rule, or a static one from an id list."""
+    from dataclasses import asdict
+
+    from features.audience import AudienceError, RuleError
+
+    if (rule is None) == (ids is None):
+        fail("give exactly one of --rule or --ids")
+    if ids is not None and dynamic:
+        fail("--dynamic needs --rule (an id list is static)")
+    try:
+        if rule is not None:
+            meta = _store().create_rule(name, rule, _features(), dynamic=dynamic, description=description,
+                                        overwrite=replace)
+        else:
+            if not ids.exists():
+                fail(f"{ids}: no such file")
+            lines = [ln.split(",")[0].strip() for ln in ids.read_text(encoding="utf-8").splitlines()]
+            lines = [ln for ln in lines if ln and ln.lower() not in ("one_id", "id", "identifier")]
+            feats = _features(required=False)
+            resolve = _resolver()
+            known = feats["one_id"].astype(str) if resolve is None and feats is not None else None
+            meta = _store().create_ids(name, lines, resolve=resolve, known=known, description=description,
+                                       overwrite=replace)
+    except (RuleError, AudienceError) as exc:
+        fail(str(exc))
+    if as_json:
+        emit_json(asdict(meta))
+        return
+    extra = f", {meta.unresolved} id(s) not found" if meta.unresolved else ""
+    console.print(f"audience [bold]{meta.name}[/] ({meta.kind}): {meta.size:,} customers{extra}")
+
+
+@app.command("list")
+def list_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON to stdout.")) -> None:
+    """List saved audiences."""
+    from dataclasses import asdict
+
+    from rich.table import Table
+
+    audiences = _store().list()
+    if as_json:
+        emit_json([asdict(a) for a in audiences])
+        return
+    table = Table(title=f"audiences in {settings().audiences_dir}")
+    for col in ("name", "kind", "source", "size", "created", "rule / lineage"):
+        table.add_column(col)
+    for a in audiences:
+        what = a.rule or (f"lookalike of {a.lineage.get('seed_audience')}" if a.lineage else "")
+        table.add_row(a.name, a.kind, a.source, f"{a.size:,}", a.created_at, what)
+    console.print(table)
+
+
+@app.command("show")
+def show_cmd(
+    name: str = typer.Argument(..., help="Audience name."),
+    columns: str = typer.Option(None, help="Comma-separated columns to profile (default: every tag and feature)."),
+    top: int = typer.Option(15, help="Traits shown, highest TGI first."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON to stdout."),
+) -> None:
+    """Metadata and TGI profile (audience share / population share x 100 per tag value)."""
+    from dataclasses import asdict
+
+    from features.audience import AudienceError
+    from features.audience_profile import profile, top_traits
+
+    store = _store()
+    feats = _features()
+    try:
+        meta = store.get(name)
+        cols = [c.strip() for c in columns.split(",")] if columns else None
+        table = top_traits(profile(store.members(name, feats), feats, columns=cols), n=top)
+    except AudienceError as exc:
+        fail(str(exc))
+    if as_json:
+        emit_json({**asdict(meta), "traits": table.to_dict(orient="records")})
+        return
+    from rich.table import Table
+
+    console.print(f"[bold]{meta.name}[/] ({meta.kind}, {meta.source}) {meta.size:,} customers, created {meta.created_at}")
+    if meta.rule:
+        console.print(f"rule: {meta.rule}")
+    if meta.lineage:
+        console.print(f"lineage: {meta.lineage}")
+    out = Table(title="most over-represented traits (TGI)")
+    for col in ("column", "value", "audience share", "population share", "TGI"):
+        out.add_column(col)
+    for r in table.itertuples():
+        out.add_row(r.column, str(r.value), f"{r.audience_share:.1%}", f"{r.population_share:.1%}", f"{r.tgi:.0f}")
+    console.print(out)
+
+
+@app.command("export")
+def export_cmd(
+    name: str = typer.Argument(..., help="Audience name."),
+    out: Path = typer.Option(..., "--out", "-o", help="CSV file to write."),
+    columns: str = typer.Option("", help="Comma-separated feature columns to add (e.g. city,tag_value_tier)."),
+) -> None:
+    """Export members (one_id[, score, percentile] + chosen columns) to CSV for a channel."""
+    from features.audience import AudienceError
+
+    cols = [c.strip() for c in columns.split(",") if c.strip()]
+    store = _store()
+    try:
+        dynamic = store.get(name).kind == "dynamic"
+        feats = _features() if cols or dynamic else None
+        path = store.export_csv(name, out, feats, cols)
+    except AudienceError as exc:
+        fail(str(exc))
+    console.print(f"wrote {path}")
+
+
+@app.command("overlap")
+def overlap_cmd(
+    names: list[str] = typer.Argument(..., help="Two or more audience names."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON to stdout."),
+) -> None:
+    """Pairwise intersection, shares and Jaccard index."""
+    from features.audience import AudienceError, overlap
+
+    if len(names) < 2:
+        fail("give at least two audiences")
+    store = _store()
+    feats = None
+    try:
+        if any(store.get(n).kind == "dynamic" for n in names):
+            feats = _features()
+        table = overlap({n: store.members(n, feats) for n in names})
+    except AudienceError as exc:
+        fail(str(exc))
+    if as_json:
+        emit_json(table.to_dict(orient="records"))
+        return
+    from rich.table import Table
+
+    out = Table(title="audience overlap")
+    for col in table.columns:
+        out.add_column(col)
+    for row in table.itertuples(index=False):
+        out.add_row(*(f"{v:.3f}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int) else str(v) for v in row))
+    console.print(out)
+
+
+@app.command("delete")
+def delete_cmd(name: str = typer.Argument(..., help="Audience name.")) -> None:
+    """Delete a saved audience."""
+    from features.audience import AudienceError
+
+    try:
+        _store().delete(name)
+    except AudienceError as exc:
+        fail(str(exc))
+    console.print(f"deleted {name}")
 
 
 def register(root: typer.Typer) -> None:

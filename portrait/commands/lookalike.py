@@ -4,7 +4,77 @@ from __future__ import annotations
 
 import typer
 
+from portrait.commands._common import console, emit_json, fail, settings
+
 app = typer.Typer(help="Lookalike expansion of a seed audience.", no_args_is_help=True)
+
+
+def load_champion(alias: str = "champion"):
+    """The registered lookalike population (trained by `portrait train lookalike`) and its version."""
+    from training import registry
+    from training.lookalike import load_population_model
+
+    s = settings()
+    registry.setup(s.mlflow_uri, s.mlflow_artifacts)
+    version = registry.champion_version("lookalike") if alias == "champion" else None
+    try:
+        return load_population_model(f"models:/lookalike@{alias}"), version
+    except Exception as exc:  # noqa: BLE001 - MLflow raises several types for "not there"
+        fail(f"no lookalike model @{alias} in {s.mlflow_uri} ({type(exc).__name__}); run `portrait train lookalike` first")
+
+
+@app.command("expand")
+def expand_cmd(
+    seed: str = typer.Option(..., "--seed", "-s", help="Seed audience name (see `portrait audience list`)."),
+    reach: str = typer.Option("5%", "--reach", "-r", help="A count (5000) or 1-10% of the eligible population."),
+    filter_rule: str = typer.Option(None, "--filter", "-f", help="Eligibility rule, e.g. 'age >= 18 and tag_value_tier != \"none\"'."),
+    method: str = typer.Option(None, help="auto (default: by seed size), items, centroid, knn or pu."),
+    name: str = typer.Option(None, "--name", help="Name of the saved result (default <seed>_lookalike)."),
+    replace: bool = typer.Option(False, "--replace", help="Overwrite an existing audience of that name."),
+    explain_columns: str = typer.Option(None, "--explain", help="Columns for the TGI explanation (default: the tag_* columns)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON to stdout."),
+) -> None:
+    """Expand a seed audience to similar customers; saves a static audience with lineage and explains it."""
+    from dataclasses import asdict
+
+    from features.audience import AudienceError, AudienceStore, RuleError, latest_features
+    from features.audience_lookalike import expand_audience, explain
+    from models.lookalike import SeedTooSmall
+
+    if method not in (None, "auto", "items", "centroid", "knn", "pu"):
+        fail(f"--method must be auto, items, centroid, knn or pu, got {method!r}")
+    s = settings()
+    store = AudienceStore(s.audiences_dir)
+    try:
+        feats = latest_features(s.features_dir)
+        store.get(seed)
+    except AudienceError as exc:
+        fail(str(exc))
+    population, version = load_champion()
+    try:
+        meta, result = expand_audience(store, population, seed, reach, feats, filter_rule, name=name, method=method,
+                                       model_version=version, overwrite=replace)
+    except (AudienceError, RuleError, SeedTooSmall) as exc:
+        fail(str(exc))
+    cols = [c.strip() for c in explain_columns.split(",")] if explain_columns else \
+        [c for c in feats.columns if c.startswith("tag_")] or None
+    why = explain(store.members(seed, feats), result.members["one_id"], feats, columns=cols)
+    if as_json:
+        emit_json({"audience": asdict(meta), "method": result.method, "seeds": result.n_seeds,
+                   "seeds_unknown": result.n_seeds_unknown, "eligible": result.eligible, "reach": result.reach,
+                   "seconds": result.seconds, "explanation": why.to_dict(orient="records")})
+        return
+    from rich.table import Table
+
+    console.print(f"[bold]{meta.name}[/]: {meta.size:,} customers like [bold]{seed}[/] ({result.n_seeds:,} seeds, "
+                  f"method {result.method}, eligible {result.eligible:,}, {result.seconds * 1000:.0f} ms)")
+    table = Table(title="why: seed vs expansion TGI")
+    for col in ("column", "value", "seed share", "seed TGI", "expansion share", "expansion TGI"):
+        table.add_column(col)
+    for r in why.itertuples():
+        table.add_row(r.column, str(r.value), f"{r.seed_share:.1%}", f"{r.seed_tgi:.0f}",
+                      f"{r.expansion_share:.1%}", f"{r.expansion_tgi:.0f}")
+    console.print(table)
 
 
 def register(root: typer.Typer) -> None:
