@@ -251,17 +251,32 @@ class Staged:
     unmapped: dict[str, int]  # fact rows dropped because OneID has no one_id for their record
 
 
+def _fits(found: str, want: str) -> bool:
+    found = found.upper().strip('"')
+    if found == "NULL":  # an all-null column (e.g. written from pandas None)
+        return True
+    if want == T:
+        return found.startswith(("TIMESTAMP", "DATE"))
+    if want in (D, I):
+        return any(k in found for k in ("INT", "DOUBLE", "FLOAT", "DECIMAL", "REAL")) and (want == D or "INT" in found)
+    return found.startswith(want)
+
+
 def _source(con, path: Path, name: str) -> str | None:
     """SQL selecting the needed + optional columns of ``path``, or None when the file is absent."""
     if not path.exists():
         return None
     try:
-        cols = [r[0] for r in con.sql(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()]
+        types = {r[0]: r[1] for r in con.sql(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()}
     except Exception as exc:  # duckdb raises several types; the user needs the file name
         raise SchemaError(f"{path}: cannot be read as Parquet ({exc})") from exc
+    cols = list(types)
     missing = [c for c, (_, default) in _INPUTS[name].items() if default is None and c not in cols]
     if missing:
         raise SchemaError(f"{path}: table '{name}' is missing column(s) {missing}; found {cols}")
+    for c, (t, _) in _INPUTS[name].items():
+        if c in types and not _fits(types[c], t):
+            raise SchemaError(f"{path}: column '{c}' has type {types[c]}, expected {t} (write it with portrait data import)")
     sel = [c if c in cols else f"{default}::{t} AS {c}" for c, (t, default) in _INPUTS[name].items()]
     return f"(SELECT {', '.join(sel)} FROM read_parquet('{path}'))"
 

@@ -67,3 +67,14 @@ def test_tag_config_file(tmp_path, tmp_settings, monkeypatch, h):
     cfg.write_text("dormant_dayz: 10\n")
     r = CliRunner().invoke(app, ["features", "build", "--tag-config", str(cfg)])
     assert r.exit_code == 2 and "dormant_dayz" in r.output
+
+
+def test_wrong_column_type_names_file_column_and_type(tmp_path, h):
+    w = h.World(tmp_path / "data")
+    w.order("p1", h.ago(1), 10.0)
+    raw, ident = w.write()
+    od = pd.read_parquet(raw / "orders.parquet")
+    od["ts"] = od["ts"].astype(str)
+    od.to_parquet(raw / "orders.parquet")
+    with pytest.raises(SchemaError, match=r"orders\.parquet: column 'ts' has type VARCHAR"):
+        build(raw, ident, tmp_path / "features", [h.CUTOFF])
