@@ -78,6 +78,11 @@ def resolve_incremental(cfg: ResolveConfig, records: pa.Table | None = None, pro
     hr = hr.take(np.flatnonzero(batch))
     pos, posc, found = pos[batch], posc[batch], found[batch]
     timings["read_hash"] = time.perf_counter() - t
+    if not len(hr):  # nothing new: the state and the outputs stay as they are
+        return {"run_id": run_id, "mode": "incremental", "input_records": n_in, "records": n,
+                "people": int(prev.golden.num_rows), "changes": {}, "dropped_identifiers": hr.dropped, "links": {},
+                "refused_values": 0, "seconds": timings, "batch_records": 0, "new_records": 0, "updated_records": 0,
+                "affected_people": 0, "subset_records": 0}
     t = time.perf_counter()
 
     step("finding affected persons")
