@@ -34,6 +34,8 @@ def _pick(rng: np.random.Generator, owner: np.ndarray, weight: np.ndarray, n_peo
 
     ``owner`` must be sorted and contain every person in ``who``.
     """
+    if len(who) == 0:
+        return np.zeros(0, dtype=np.int64)
     total = np.bincount(owner, weights=weight, minlength=n_people)
     cum = np.cumsum(weight)
     first = np.searchsorted(owner, owner)

@@ -106,3 +106,11 @@ def test_cli_generate_prints_row_counts(tmp_path, monkeypatch):
     assert f"{len(events):,}" in res.output
     bad = CliRunner().invoke(app, ["data", "generate", "--people", "10", "--now", "someday"])
     assert bad.exit_code == 2 and "now" in bad.output
+
+
+@pytest.mark.parametrize("people", [1, 2, 5])
+def test_tiny_populations_work(people, tmp_path):
+    summary = generate(GeneratorConfig(people=people, seed=people), tmp_path)
+    assert summary["rows"]["truth_people"] == people
+    assert summary["rows"]["identity_records"] >= people
+    assert all(len(r.rejects) == 0 for r in validate_folder(tmp_path / "raw").values())
