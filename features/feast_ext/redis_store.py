@@ -55,6 +55,18 @@ def _stored_us(raw: Optional[bytes]) -> int:
     return ts.seconds * 1_000_000 + ts.nanos // 1000
 
 
+def _latest_per_key(data: pa.Table, join_key: str, ts_field: str) -> pa.Table:
+    """``data`` with one row per key, the newest (materialization normally delivers that already)."""
+    if pc.count_distinct(data.column(join_key)).as_py() == data.num_rows:
+        return data
+    import pandas as pd
+
+    frame = pd.DataFrame({"k": data.column(join_key).to_numpy(zero_copy_only=False),
+                          "t": pc.cast(data.column(ts_field), pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_numpy()})
+    keep = frame.sort_values("t", kind="stable").drop_duplicates("k", keep="last").index.sort_values()
+    return data.take(pa.array(keep.to_numpy()))
+
+
 class PortraitRedisOnlineStore(RedisOnlineStore):
     """Feast's Redis online store with a bulk write for materialization (see module doc)."""
 
@@ -72,6 +84,7 @@ class PortraitRedisOnlineStore(RedisOnlineStore):
         missing = [c for c in [join_key, ts_field, *names] if c not in data.column_names]
         if missing:
             raise ValueError(f"{table.name}: rows to write lack column(s) {missing}")
+        data = _latest_per_key(data, join_key, ts_field)
         client = self._get_client(config.online_store)
         fv_name = _versioned_fv_name(table, config)
         ts_key = f"_ts:{fv_name}".encode()

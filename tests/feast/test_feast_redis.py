@@ -66,3 +66,25 @@ def test_redis_push_write_back(redis_store):
                                                        "predicted_tags:churn_risk"],
                                              entity_rows=[{"one_id": "c0000009"}]).to_dict()
     assert got["ltv"] == [123.5] and got["ltv_tier"] == ["high"] and got["churn_risk"] == [None]
+
+
+def test_redis_bulk_write_keeps_the_newest_row(redis_store):
+    """Duplicate keys in one write, or an older row than Redis holds: the newest value wins."""
+    import pyarrow as pa
+
+    fv = redis_store.fs.get_feature_view("customer_features")
+    online_store = redis_store.fs._get_provider().online_store
+    base = redis_store.online("lookalike_v1", ["c0000011"]).drop(columns="one_id").iloc[0]
+    ts = pd.Timestamp("2026-06-01T00:00:00Z")
+    rows = pd.DataFrame([base.to_dict()] * 3)
+    rows.insert(0, "one_id", "c0000011")
+    rows["event_timestamp"] = [ts, ts + pd.Timedelta(days=2), ts + pd.Timedelta(days=1)]
+    rows["monetary_90d"] = [1.0, 2.0, 3.0]
+    table = pa.Table.from_pandas(rows, preserve_index=False)
+    table = table.cast(pa.schema([pa.field(f.name, pa.timestamp("us", tz="UTC")) if f.name == "event_timestamp"
+                                  else f for f in table.schema]))
+    assert online_store.write_arrow(redis_store.fs.config, fv, table) == 1
+    assert redis_store.online("lookalike_v1", ["c0000011"])["monetary_90d"].tolist() == [2.0]
+    older = table.slice(0, 1)  # 2026-06-01 < the stored 2026-06-03: skipped
+    assert online_store.write_arrow(redis_store.fs.config, fv, older) == 0
+    assert redis_store.online("lookalike_v1", ["c0000011"])["monetary_90d"].tolist() == [2.0]

@@ -100,3 +100,22 @@ def test_rematerialize_keeps_latest(store, feast_data, snap):
     got = store.online("lookalike_v1", ["c0000005"]).set_index("one_id")
     assert got.loc["c0000005", "aov_365d"] == pytest.approx(latest.loc["c0000005", "aov_365d"])
     assert len(latest) == snap.n
+
+
+def test_bulk_sqlite_write_keeps_the_newest_row(store):
+    """Duplicate keys in one bulk write, or an older row than stored: the newest value wins."""
+    import pyarrow as pa
+
+    fv = store.fs.get_feature_view("customer_features")
+    online_store = store.fs._get_provider().online_store
+    base = store.online("lookalike_v1", ["c0000200"]).drop(columns="one_id").iloc[0]
+    ts = pd.Timestamp("2026-06-01T00:00:00Z")
+    rows = pd.DataFrame([base.to_dict()] * 3)
+    rows.insert(0, "one_id", "c0000200")
+    rows["event_timestamp"] = pd.Series([ts, ts + pd.Timedelta(days=2), ts + pd.Timedelta(days=1)]).astype("datetime64[us, UTC]")
+    rows["monetary_90d"] = [1.0, 2.0, 3.0]
+    table = pa.Table.from_pandas(rows, preserve_index=False)
+    online_store.write_arrow(store.fs.config, fv, table)
+    assert store.online("lookalike_v1", ["c0000200"])["monetary_90d"].tolist() == [2.0]
+    online_store.write_arrow(store.fs.config, fv, table.slice(0, 1))  # older than what is stored
+    assert store.online("lookalike_v1", ["c0000200"])["monetary_90d"].tolist() == [2.0]
