@@ -2,7 +2,7 @@
 
 Policy, by path:
 
-* write/admin (``/tags/writeback``, ``/admin/reload``, ``/lookalike`` which saves an
+* write/admin (``/tags/writeback``, ``/admin/reload``, ``/admin/memory``, ``/lookalike`` which saves an
   audience): the key is always required;
 * read (``/recommend``, ``/score``, ``/profile/...``, ...): open unless the server
   runs with ``PORTRAIT_OPEN_READS=false``;
@@ -20,7 +20,7 @@ import hmac
 import json
 from typing import Any
 
-WRITE_PATHS = frozenset({"/tags/writeback", "/admin/reload", "/lookalike"})
+WRITE_PATHS = frozenset({"/tags/writeback", "/admin/reload", "/admin/memory", "/lookalike"})
 READ_PATHS = frozenset({"/recommend", "/similar_items", "/score", "/noop", "/status"})
 READ_PREFIXES = ("/profile/", "/audiences/")
 HEADER = b"x-api-key"

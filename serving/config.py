@@ -36,6 +36,7 @@ class ServeConfig:
     feast_push: bool = True  # write-back pushes predicted tags to Feast (online + offline) besides the history
     # issue 10 knobs: applied inside the worker by serving.runtime.tune_worker()
     omp_passive: bool = True  # OMP_WAIT_POLICY=passive before models load: OpenMP threads sleep, not spin
+    fix_timeout_timers: bool = True  # cancel BentoML's per-request 60 s timeout timer when the request ends
     gc_freeze: bool = True  # gc.freeze() once models are loaded: the collector stops re-walking them
     gc_threshold0: int = 50_000  # young-generation threshold (CPython default 700)
 
@@ -63,6 +64,7 @@ class ServeConfig:
             poll_seconds=float(env.get("PORTRAIT_POLL_SECONDS", "30")),
             feast_push=_flag(env.get("PORTRAIT_FEAST_PUSH"), True),
             omp_passive=_flag(env.get("PORTRAIT_OMP_PASSIVE"), True),
+            fix_timeout_timers=_flag(env.get("PORTRAIT_FIX_TIMEOUT_TIMERS"), True),
             gc_freeze=_flag(env.get("PORTRAIT_GC_FREEZE"), True),
             gc_threshold0=int(env.get("PORTRAIT_GC_THRESHOLD0", "50000")),
         )

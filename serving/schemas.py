@@ -221,3 +221,9 @@ class ReloadResponse(BaseModel):
 
 class Empty(Strict):
     """No fields."""
+
+
+class NoopResponse(BaseModel):
+    """The no-op's answer: a pydantic model like every endpoint's, so the baseline pays the same framework path."""
+
+    ok: bool = True

@@ -27,7 +27,7 @@ from serving.errors import ServingError
 from serving.loader import Loader
 from serving.schemas import (
     MAX_ID_LEN, MAX_K, LookalikeRequest, LookalikeResponse, MembersPage, ProfileResponse, RecommendRequest,
-    RecommendResponse, ReloadResponse, ScoreRequest, ScoreResponse, SimilarItemsRequest, SimilarItemsResponse,
+    NoopResponse, RecommendResponse, ReloadResponse, ScoreRequest, ScoreResponse, SimilarItemsRequest, SimilarItemsResponse,
     WritebackRequest, WritebackResponse,
 )
 
@@ -64,9 +64,9 @@ class Portrait:
         self.loader.stop()
 
     @bentoml.api(route="/noop")
-    async def noop(self) -> dict:
+    async def noop(self) -> NoopResponse:
         """Does nothing: the latency baseline of this server (HTTP, routing, JSON) for the benchmarks."""
-        return {}
+        return NoopResponse()
 
     @bentoml.api(route="/recommend")
     async def recommend(self, req: RecommendRequest, /) -> RecommendResponse:
@@ -120,6 +120,11 @@ class Portrait:
             self.loader.refresh()  # this worker's /profile shows the new tags at once (others on their next poll)
             return WritebackResponse(batches=result)
         return result
+
+    @bentoml.api(route="/admin/memory")
+    def admin_memory(self) -> dict:
+        """Collector and allocation state of this worker (tracked objects, gc stats, RSS, tracemalloc growth)."""
+        return runtime.memory_report()
 
     @bentoml.api(route="/admin/reload")
     def admin_reload(self) -> ReloadResponse:

@@ -1,0 +1,124 @@
+"""Serving latency and load: /recommend and /score against the same server's no-op, plus a promotion under load.
+
+Run: ``flock /tmp/portrait/bench.lock .venv/bin/python -m benchmarks.serving [--users 20000 --items 2000]``
+
+What it does, all against one ``bentoml serve serving.service:Portrait`` on 127.0.0.1
+started with portrait's configuration (as ``portrait serve`` does):
+
+1. builds a world (contract-shaped data + real models registered in a temporary
+   MLflow: the value area's LightGBM churn/ltv/propensity, the recsys area's EASE bundle),
+   or uses ``--data-dir``/``--mlflow-uri`` of a real pipeline run;
+2. one wrk connection (one thread) per endpoint: ``/noop`` (the anchor: HTTP, routing,
+   JSON of this very server), ``/recommend``, ``/score`` (one customer, three models);
+3. 16 connections (2 wrk threads): throughput and p99 per endpoint;
+4. a 16-connection ``/score`` run while the churn champion is promoted back and forth
+   every few seconds: every request must succeed and both versions must be served.
+
+Load tool: ``wrk`` (C, epoll). With one connection it uses a few percent of one core,
+so it does not take the server's CPU; with 16 connections wrk and the server share
+the 2 cores, which is said beside the figures. Targets (issue 8): p50 <= 1.5x the
+no-op's p50 and p99 <= 30 ms with one connection; zero errors during the promotion.
+"""
+
+from __future__ import annotations
+
+import argparse
+import threading
+import time
+
+from benchmarks._report import write_section
+from benchmarks._serving_run import HEADER, Server, make_world, row, wrk
+
+COMMAND = "flock /tmp/portrait/bench.lock .venv/bin/python -m benchmarks.serving"
+
+
+def promote_loop(uri: str, stop: threading.Event, every: float, log: list[str]) -> None:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(uri, uri)
+    version = "1"
+    while not stop.wait(every):
+        version = "2" if version == "1" else "1"
+        client.set_registered_model_alias("churn", "champion", version)
+        log.append(version)
+    client.set_registered_model_alias("churn", "champion", "1")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--users", type=int, default=20_000)
+    ap.add_argument("--items", type=int, default=2_000)
+    ap.add_argument("--seconds", type=float, default=30.0, help="length of each wrk run")
+    ap.add_argument("--data-dir", default=None, help="a pipeline's data dir instead of the generated world")
+    ap.add_argument("--mlflow-uri", default=None)
+    args = ap.parse_args()
+
+    t0 = time.time()
+    if args.data_dir:
+        from pathlib import Path
+
+        import pandas as pd
+
+        data, uri = Path(args.data_dir), args.mlflow_uri
+        ids = pd.read_parquet(data / "identity" / "golden.parquet", columns=["one_id"])["one_id"].astype(str).tolist()
+        promote = False
+    else:
+        w = make_world(args.users, args.items)
+        data, uri, ids, promote = w.data_dir, w.uri, w.one_ids, True
+    print(f"world: {len(ids):,} customers in {time.time() - t0:.0f}s ({data})", flush=True)
+    server = Server(data, uri, poll_seconds=1.0)
+    try:
+        server.wait_ready()
+        status = server.status()
+        print("serving", status["models"], "knobs", status["runtime"], flush=True)
+        for ep in ("noop", "recommend", "score"):  # warm-up: first calls import and cache
+            wrk(server.base, ep, ids, 3, 1)
+        one = {ep: wrk(server.base, ep, ids, args.seconds, 1) for ep in ("noop", "recommend", "score")}
+        for r in one.values():
+            print(row(r), flush=True)
+        many = {ep: wrk(server.base, ep, ids, args.seconds, 16) for ep in ("noop", "recommend", "score")}
+        for r in many.values():
+            print(row(r), flush=True)
+        swap = None
+        if promote:
+            stop, flips = threading.Event(), []
+            t = threading.Thread(target=promote_loop, args=(uri, stop, 4.0, flips))
+            t.start()
+            swap = wrk(server.base, "score", ids, args.seconds, 16)
+            stop.set()
+            t.join()
+            swap["flips"] = len(flips)
+            swap["generation"] = server.status()["generation"]
+            swap["endpoint"] = f"score, {len(flips)} promotions"
+            print(row(swap), f"promotions={len(flips)}", flush=True)
+    finally:
+        server.stop()
+
+    base = one["noop"]["p50"]
+    checks = []
+    for ep in ("recommend", "score"):
+        r = one[ep]
+        checks.append(f"- `/{ep}` one connection: p50 {r['p50']:.2f} ms = {r['p50'] / base:.2f}x the no-op's "
+                      f"{base:.2f} ms (target <= 1.5x: {'met' if r['p50'] <= 1.5 * base else 'NOT met'}); "
+                      f"p99 {r['p99']:.2f} ms (target <= 30 ms: {'met' if r['p99'] <= 30 else 'NOT met'})")
+    if swap is not None:
+        ok = swap["errors"] == 0 and swap["flips"] > 0
+        checks.append(f"- promotion under load: {swap['flips']} champion changes during a {args.seconds:.0f} s "
+                      f"16-connection `/score` run, {swap['requests']:,} requests, {swap['errors']} errors "
+                      f"({'met' if ok else 'NOT met'}: zero errors)")
+    md = "\n".join([
+        f"Server: `bentoml serve serving.service:Portrait`, 1 worker, portrait's knobs (`portrait serve` defaults); "
+        f"{len(ids):,} customers, models: {status['models']}. Load tool: wrk 4.1 (Debian), one thread for one "
+        f"connection, two for 16 (wrk shares the 2 cores with the server in the 16-connection rows). Each run "
+        f"{args.seconds:.0f} s; `/score` = one customer, churn + ltv + propensity; `/recommend` k=10 for a random "
+        f"known customer. Anchor: `/noop` of the same server in the same run.",
+        "", HEADER, *(row(r) for r in one.values()), *(row(r) for r in many.values()),
+        *([row(swap)] if swap else []), "", *checks,
+    ])
+    write_section("serving", md, COMMAND)
+    print("\n".join(checks))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
