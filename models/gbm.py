@@ -37,7 +37,7 @@ class _GBM(Predictor):
         monotone: dict[str, int] | None = None,  # feature name -> +1 (never decreasing) / -1 (never increasing)
         tweedie_variance_power: float = 1.5,
         objective: str | None = None,  # override the class objective (e.g. "regression", "poisson")
-        num_threads: int = 2,
+        num_threads: int = 1,  # OpenMP threads; more only helps on an idle machine
         seed: int = 0,
     ) -> None:
         self.n_estimators = n_estimators
@@ -80,11 +80,13 @@ class _GBM(Predictor):
         if len(X) != len(y) or len(X) == 0:
             raise ValueError(f"X and y need the same, non-zero length; got {len(X)} and {len(y)}")
         self.feature_names_ = list(X.columns)
+        self.categories_ = {c: sorted(X[c].dropna().astype(str).unique()) for c in X.columns if _is_text(X[c])}
+        X = self._encode(X)
         params = self._params(self.feature_names_)
         train = lgb.Dataset(X, y, weight=sample_weight, free_raw_data=True)
         callbacks, valid = [], []
         if eval_set is not None:
-            Xv = _frame(eval_set[0])[self.feature_names_]
+            Xv = self._encode(_frame(eval_set[0]))
             valid = [lgb.Dataset(Xv, np.asarray(eval_set[1], dtype=np.float64), reference=train)]
             callbacks = [lgb.early_stopping(self.early_stopping_rounds, verbose=False)]
         self.booster_ = lgb.train(params, train, num_boost_round=n_estimators or self.n_estimators,
@@ -94,11 +96,16 @@ class _GBM(Predictor):
 
     def _raw(self, X: Any) -> np.ndarray:
         self._check_fitted("booster_")
-        X = _frame(X)
+        return self.booster_.predict(self._encode(_frame(X)), num_iteration=self.best_iteration_)
+
+    def _encode(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Feature columns as float64: text columns become codes of the categories seen in ``fit`` (unseen: NaN)."""
+        if not isinstance(X, pd.DataFrame) or list(X.columns) == [f"f{i}" for i in range(X.shape[1])]:
+            X = pd.DataFrame(np.asarray(X, dtype=object), columns=self.feature_names_)  # an array in fit's column order
         missing = [c for c in self.feature_names_ if c not in X.columns]
         if missing:
             raise KeyError(f"missing feature column(s) {missing}")
-        return self.booster_.predict(X[self.feature_names_], num_iteration=self.best_iteration_)
+        return numeric_frame(X[self.feature_names_], self.categories_)
 
     def predict(self, X: Any) -> np.ndarray:
         """Predictions (probability for the classifier, expected value for the regressor)."""
@@ -113,7 +120,7 @@ class _GBM(Predictor):
     def shap_values(self, X: Any) -> np.ndarray:
         """SHAP contributions per row and feature (LightGBM's TreeSHAP, ``pred_contrib``), bias column dropped."""
         self._check_fitted("booster_")
-        contrib = self.booster_.predict(_frame(X)[self.feature_names_], num_iteration=self.best_iteration_,
+        contrib = self.booster_.predict(self._encode(_frame(X)), num_iteration=self.best_iteration_,
                                         pred_contrib=True)
         return np.asarray(contrib)[:, :-1]
 
@@ -130,8 +137,28 @@ class GBMRegressor(_GBM):
     objective = "tweedie"
 
 
+def _is_text(col: pd.Series) -> bool:
+    return col.dtype == object or isinstance(col.dtype, (pd.StringDtype, pd.CategoricalDtype))
+
+
+def numeric_frame(X: pd.DataFrame, categories: dict[str, list[str]] | None = None) -> pd.DataFrame:
+    """A float64 copy of ``X``: booleans as 0/1, missing as NaN, text columns as codes into ``categories``."""
+    out = {}
+    for c in X.columns:
+        col = X[c]
+        if categories and c in categories:
+            codes = pd.Categorical(col.astype("string"), categories=categories[c]).codes.astype(np.float64)
+            out[c] = np.where(codes < 0, np.nan, codes)
+        else:
+            try:
+                out[c] = pd.to_numeric(col.astype(object).where(col.notna(), np.nan)).astype("float64").to_numpy()
+            except (ValueError, TypeError) as exc:
+                raise TypeError(f"feature {c!r} must be numeric (it was in fit): {exc}") from exc
+    return pd.DataFrame(out, index=X.index)
+
+
 def _frame(X: Any) -> pd.DataFrame:
     if isinstance(X, pd.DataFrame):
         return X
-    arr = np.asarray(X, dtype=np.float64)
+    arr = np.asarray(X)
     return pd.DataFrame(arr, columns=[f"f{i}" for i in range(arr.shape[1])])

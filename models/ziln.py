@@ -37,10 +37,13 @@ class ZILNRegressor(Predictor):
         Epochs without validation improvement before stopping (best weights are kept).
     seed : int
         Torch and numpy seed.
+    num_threads : int
+        Torch intra-op threads (set globally for the process during ``fit``).
     """
 
     def __init__(self, hidden: tuple[int, ...] = (64, 32), epochs: int = 60, batch_size: int = 1024,
-                 learning_rate: float = 2e-3, weight_decay: float = 1e-5, patience: int = 6, seed: int = 0) -> None:
+                 learning_rate: float = 2e-3, weight_decay: float = 1e-5, patience: int = 6, seed: int = 0,
+                 num_threads: int = 1) -> None:
         self.hidden = hidden
         self.epochs = epochs
         self.batch_size = batch_size
@@ -48,16 +51,21 @@ class ZILNRegressor(Predictor):
         self.weight_decay = weight_decay
         self.patience = patience
         self.seed = seed
+        self.num_threads = num_threads  # torch intra-op threads; 1 avoids spin-waiting on a busy machine
 
     # -- preprocessing -------------------------------------------------------------
     def _matrix(self, X: Any, fit: bool = False) -> np.ndarray:
-        X = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X, dtype=np.float64))
+        if not isinstance(X, pd.DataFrame):  # an array: columns in fit's order
+            arr = np.asarray(X, dtype=object)
+            X = pd.DataFrame(arr, columns=self.input_names_ if not fit else range(arr.shape[1]))
         if fit:
-            self.feature_names_ = list(X.columns)
+            self.input_names_ = list(X.columns)  # numeric and boolean columns only; text columns (city, tags) are left to the tree models
+            self.feature_names_ = [c for c in X.columns if pd.api.types.is_numeric_dtype(X[c])
+                                   or pd.api.types.is_bool_dtype(X[c])]
         missing = [c for c in self.feature_names_ if c not in X.columns]
         if missing:
             raise KeyError(f"missing feature column(s) {missing}")
-        a = X[self.feature_names_].to_numpy(np.float64)
+        a = X[self.feature_names_].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64, na_value=np.nan)
         nan = ~np.isfinite(a)
         a = np.where(nan, 0.0, a)
         a = np.sign(a) * np.log1p(np.abs(a))
@@ -106,6 +114,7 @@ class ZILNRegressor(Predictor):
         else:
             Av, yv = self._matrix(eval_set[0]), np.asarray(eval_set[1], dtype=np.float64)
         torch.manual_seed(self.seed)
+        torch.set_num_threads(self.num_threads)
         rng = np.random.default_rng(self.seed)
         net = self._net(A.shape[1])
         # start mu at the mean log-spend of buyers so early epochs are not spent shifting the scale

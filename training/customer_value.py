@@ -10,9 +10,9 @@ file, CDNOW included. Given a calibration end ``E`` and a horizon ``H`` it
 2. builds one row per (customer, cutoff): features from ``features.transactions`` (strictly
    before ``c``) plus BG/NBD and Gamma-Gamma summaries fitted on that snapshot, label =
    spend in ``[c, c + h)``;
-3. trains each candidate (LightGBM tweedie + a LightGBM P(buy) classifier; PyTorch ZILN) on
-   the older cutoffs, validates on the newest one, and picks the one with the best
-   normalized Gini there; the validation also gives a level correction (actual / predicted
+3. trains each candidate (LightGBM tweedie + a LightGBM P(buy) classifier; PyTorch ZILN; their
+   mean, "blend") on the older cutoffs, validates on the newest one, and picks the one with the
+   best mean of normalized Gini, Spearman and P(buy) AUC there; the validation also gives a level correction (actual / predicted
    total) for the drift between cutoffs;
 4. refits the winner on every cutoff, predicts as of ``E`` over ``h`` and rescales to ``H``
    with the BG/NBD horizon ratio ``E[X(H)] / E[X(h)]`` of each customer.
@@ -41,7 +41,7 @@ class ValueConfig:
     min_history_days: int = 56  # a training cutoff needs this much history before it
     cutoff_step_days: int = 28  # spacing of the rolling training cutoffs
     max_cutoffs: int = 6  # newest first; the newest is the validation cutoff
-    candidates: tuple[str, ...] = ("lgbm", "ziln")  # chosen by validation Gini
+    candidates: tuple[str, ...] = ("lgbm", "ziln")  # plus their blend; chosen by validation (Gini+Spearman+AUC)/3
     drift_correction: bool = True  # scale totals by actual / predicted on the validation cutoff
     features: TransactionFeatureConfig = field(default_factory=TransactionFeatureConfig)
     seed: int = 0
@@ -127,6 +127,7 @@ def fit(tx: pd.DataFrame, end: pd.Timestamp, horizon_days: int, cfg: ValueConfig
     """Train on rolling cutoffs before ``end`` (see the module docstring); reads only ``ts < end``."""
     import torch
 
+    from training.evaluation.classification import roc_auc
     from training.evaluation.value import normalized_gini, spearman, total_ratio
 
     torch.set_num_threads(1)
@@ -142,19 +143,20 @@ def fit(tx: pd.DataFrame, end: pd.Timestamp, horizon_days: int, cfg: ValueConfig
     names = [c for c in frames[0].columns if c not in (*ID_COLS, "_y")]
     val, train = frames[0], pd.concat(frames[1:], ignore_index=True)
     full = pd.concat(frames, ignore_index=True)
-    metrics, level, fitted, val_pred = {}, {}, {}, {}
+    metrics, level, fitted, val_pred, val_buy = {}, {}, {}, {}, {}
     yv = val["_y"].to_numpy()
 
-    def judge(name: str, pred: np.ndarray) -> None:
-        val_pred[name] = pred
+    def judge(name: str, pred: np.ndarray, buy: np.ndarray) -> None:
+        val_pred[name], val_buy[name] = pred, buy
         metrics[name] = {"gini": normalized_gini(yv, pred), "spearman": spearman(yv, pred),
-                         "total_ratio": total_ratio(yv, pred)}
+                         "auc": roc_auc(yv > 0, buy), "total_ratio": total_ratio(yv, pred)}
+        metrics[name]["score"] = (metrics[name]["gini"] + metrics[name]["spearman"] + metrics[name]["auc"]) / 3
         level[name] = 1.0 / metrics[name]["total_ratio"] if cfg.drift_correction else 1.0
 
     for name in cfg.candidates:
         pair = _fit_pair(name, _candidate(name, cfg.seed), train[names], train["_y"].to_numpy(),
                          (val[names], val["_y"].to_numpy()))
-        judge(name, pair[0].predict(val[names]))
+        judge(name, pair[0].predict(val[names]), p_buy(pair, val[names]))
         rounds = (getattr(pair[0], "best_iteration_", None), getattr(pair[1], "best_iteration_", None))
         # refit on every cutoff; GBMs keep the validated number of rounds, ZILN early-stops on the newest cutoff
         eval_set = (val[names], yv) if name == "ziln" else None
@@ -162,8 +164,9 @@ def fit(tx: pd.DataFrame, end: pd.Timestamp, horizon_days: int, cfg: ValueConfig
         if progress:
             progress(1, f"trained {name}")
     if len(cfg.candidates) > 1:  # the mean of the (level-corrected) candidates often ranks better than each
-        judge("blend", np.mean([val_pred[n] * level[n] for n in cfg.candidates], axis=0))
-    best = max(metrics, key=lambda n: metrics[n]["gini"])
+        judge("blend", np.mean([val_pred[n] * level[n] for n in cfg.candidates], axis=0),
+              np.mean([val_buy[n] for n in cfg.candidates], axis=0))
+    best = max(metrics, key=lambda n: metrics[n]["score"])
     return ValueFit(best, h, cuts, metrics, level, fitted, names)
 
 

@@ -155,7 +155,7 @@ def wrap_predictor(predictor: Any, feature_names: list[str], output: str = "scor
             missing = [c for c in self.feature_names if c not in df.columns]
             if missing:
                 raise KeyError(f"input lacks feature column(s) {missing}")
-            X = df[self.feature_names].astype("float64")
+            X = df[self.feature_names]
             out = self.predictor.predict(X)
             if isinstance(out, pd.DataFrame):
                 return out.set_axis(df.index)

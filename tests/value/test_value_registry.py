@@ -16,10 +16,15 @@ from training import registry
 from training.evaluation.value import spearman
 
 
-@pytest.fixture()
-def store(tmp_settings):
-    registry.setup(tmp_settings.mlflow_uri, tmp_settings.mlflow_artifacts)
-    return tmp_settings
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """One SQLite store for the module (creating it runs MLflow's migrations, which is slow)."""
+    from portrait.settings import load_settings
+
+    root = tmp_path_factory.mktemp("value_registry")
+    s = load_settings({"PORTRAIT_DATA_DIR": str(root / "data"), "PORTRAIT_MLRUNS_DIR": str(root / "mlruns")})
+    registry.setup(s.mlflow_uri, s.mlflow_artifacts)
+    return s
 
 
 def _data(seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
@@ -28,11 +33,11 @@ def _data(seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
     return X, 2 * X["a"].to_numpy() + rng.normal(scale=0.3, size=300)
 
 
-def _register(X: pd.DataFrame, y: np.ndarray, cols: list[str]) -> str:
+def _register(X: pd.DataFrame, y: np.ndarray, cols: list[str], name: str = "unit_value") -> str:
     model = LinearRegression().fit(X[cols], y)
-    with registry.start_run("unit_value"):
+    with registry.start_run(name):
         registry.log_config({"cols": cols})
-        return registry.log_and_register("unit_value", model, cols, metrics={"n": len(X)})
+        return registry.log_and_register(name, model, cols, metrics={"n": len(X)})
 
 
 def test_gate_promotes_better_never_worse_and_rollback_restores(store) -> None:
@@ -64,11 +69,11 @@ def test_gate_promotes_better_never_worse_and_rollback_restores(store) -> None:
 
 def test_champion_loads_in_a_fresh_process_without_portrait(store, tmp_path) -> None:
     X, y = _data()
-    version = _register(X, y, ["a", "b", "c"])
-    registry.promote("unit_value", version)
+    version = _register(X, y, ["a", "b", "c"], "unit_value_load")
+    registry.promote("unit_value_load", version)
     script = textwrap.dedent("""
         import sys, mlflow, pandas as pd
-        m = mlflow.pyfunc.load_model("models:/unit_value@champion")
+        m = mlflow.pyfunc.load_model("models:/unit_value_load@champion")
         out = m.predict(pd.DataFrame({"a": [1.0, -1.0], "b": [0.0, 0.0], "c": [0.0, 0.0], "extra": ["x", "y"]}))
         assert not any(k.split(".")[0] in ("training", "portrait", "features") for k in sys.modules), "imported portrait"
         print(out["score"].round(3).tolist())

@@ -1,0 +1,125 @@
+"""Behavioural and leakage tests of the value models on small hand-built data (fast, no Feast)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.transactions import features_as_of, labels_after, prepare
+from models.calibration import Calibrator
+from models.gbm import GBMRegressor
+from models.ziln import ZILNRegressor
+from training.churn import ChurnConfig, GBMConfig, fit_binary
+from training.datasets import Paths
+from training.ltv import LTVConfig
+from training.tags import deciles, predicted_tags, tiers
+
+PATHS = Paths("unused", "sqlite:///unused.db", "unused")
+
+
+def _customers(n: int = 3000, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({
+        "recency_days": rng.exponential(60, n),
+        "days_since_last_activity": rng.exponential(30, n),
+        "monetary_total": rng.gamma(2.0, 100.0, n),
+        "orders_total": rng.poisson(3, n).astype(float),
+        "city": rng.choice(["bj", "sh", "gz"], n),
+        "noise": rng.normal(size=n),
+    })
+    df["days_since_last_activity"] = np.minimum(df["days_since_last_activity"], df["recency_days"])
+    return df
+
+
+def test_more_recent_purchase_never_raises_churn_risk() -> None:
+    df = _customers()
+    rng = np.random.default_rng(1)
+    # churn grows with recency but the noise lets an unconstrained model wiggle
+    churn = (rng.random(len(df)) < 1 / (1 + np.exp(-(df["recency_days"] - 60) / 30 + rng.normal(0, 1.5, len(df))))).astype(float)
+    feats = list(df.columns)
+    cut1, cut2 = 2000, 2500
+    model = fit_binary(df[:cut1], df[cut1:cut2], feats, churn[:cut1], churn[cut1:cut2], GBMConfig(n_estimators=200),
+                       dict(ChurnConfig(paths=PATHS).monotone), "isotonic")
+    base = df[cut2:].reset_index(drop=True)
+    risk = model.predict(base)
+    for shrink in (0.9, 0.5, 0.1, 0.0):  # the last purchase moved closer to the cutoff
+        recent = base.assign(recency_days=base["recency_days"] * shrink,
+                             days_since_last_activity=np.minimum(base["days_since_last_activity"], base["recency_days"] * shrink))
+        assert np.all(model.predict(recent) <= risk + 1e-12)
+    assert model.predict(base.assign(recency_days=5.0)).mean() < model.predict(base.assign(recency_days=200.0)).mean()
+
+
+def test_more_past_spend_never_lowers_lgbm_ltv() -> None:
+    df = _customers()
+    rng = np.random.default_rng(2)
+    spend = np.where(rng.random(len(df)) < 0.4, rng.gamma(2, 1, len(df)) * (df["monetary_total"] + 50 * df["noise"].abs()), 0.0)
+    mono = dict(LTVConfig(paths=PATHS).monotone)
+    m = GBMRegressor(n_estimators=150, monotone=mono).fit(df[:2500], spend[:2500])
+    base = df[2500:].reset_index(drop=True)
+    pred = m.predict(base)
+    for factor in (1.1, 2.0, 10.0):
+        assert np.all(m.predict(base.assign(monetary_total=base["monetary_total"] * factor)) >= pred - 1e-9)
+
+
+def test_transaction_features_never_see_the_label_window() -> None:
+    rng = np.random.default_rng(3)
+    n = 4000
+    tx = pd.DataFrame({"customer_id": rng.integers(0, 300, n).astype(str),
+                       "ts": pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(rng.integers(0, 365 * 24, n), "h"),
+                       "amount": rng.gamma(2, 20, n)})
+    tx = prepare(tx)
+    cutoff = pd.Timestamp("2024-07-01", tz="UTC")
+    before = features_as_of(tx, cutoff)
+    # rewrite everything at or after the cutoff: features must not move, labels must
+    changed = tx.copy()
+    after = changed["ts"] >= cutoff
+    changed.loc[after, "amount"] *= 7.0
+    changed = pd.concat([changed, pd.DataFrame({"customer_id": ["new"], "ts": [cutoff], "amount": [1.0]})], ignore_index=True)
+    pd.testing.assert_frame_equal(before, features_as_of(prepare(changed), cutoff))
+    y0 = labels_after(tx, before[["customer_id", "cutoff"]], 90)["spend"]
+    y1 = labels_after(prepare(changed), before[["customer_id", "cutoff"]], 90)["spend"]
+    assert (y1 >= y0).all() and (y1 > y0).any()
+    # a purchase exactly at the cutoff is a label, never a feature
+    assert not (before["recency_days"] <= 0).any()
+
+
+def test_ziln_learns_probability_and_mean() -> None:
+    rng = np.random.default_rng(4)
+    n = 3000
+    x = rng.normal(size=n)
+    p = 1 / (1 + np.exp(-2 * x))
+    y = np.where(rng.random(n) < p, np.exp(1.0 + 0.5 * x + 0.3 * rng.normal(size=n)), 0.0)
+    X = pd.DataFrame({"x": x, "z": rng.normal(size=n)})
+    m = ZILNRegressor(hidden=(16,), epochs=40, batch_size=256, learning_rate=1e-2, seed=0).fit(X[:2500], y[:2500])
+    prob = m.predict_proba(X[2500:])
+    assert np.corrcoef(prob, p[2500:])[0, 1] > 0.95
+    assert 0.8 < m.predict(X[2500:]).sum() / y[2500:].sum() < 1.25  # mean = p * exp(mu + sigma^2 / 2)
+    q = m.predict_quantiles(X[2500:], (0.5, 0.9))
+    assert np.all(q[:, 1] >= q[:, 0])
+
+
+@pytest.mark.parametrize("method", ["platt", "isotonic"])
+def test_calibration_fixes_a_miscalibrated_score(method: str) -> None:
+    rng = np.random.default_rng(5)
+    true_p = rng.uniform(0.05, 0.6, 20000)
+    y = (rng.random(20000) < true_p).astype(float)
+    raw = true_p**0.3  # monotone but far too high
+    cal = Calibrator(method).fit(raw[:10000], y[:10000])
+    prob = cal.transform(raw[10000:])
+    assert abs(prob.mean() - y[10000:].mean()) < 0.02
+    assert abs(raw[10000:].mean() - y[10000:].mean()) > 0.2
+
+
+def test_predicted_tags_cohorts() -> None:
+    score = np.linspace(0, 1, 1000)
+    t = predicted_tags([str(i) for i in range(1000)], churn=score, ltv=score * 10, propensity=score,
+                       versions={"churn": "3", "ltv": "2", "propensity": "1"}, scored_at=pd.Timestamp("2026-07-01"))
+    assert (t["churn_tier"] == "high").sum() == 200 and t.loc[t["churn_tier"] == "high", "churn_risk"].min() > 0.79
+    assert (t["ltv_tier"] == "top").sum() == 100
+    assert t["propensity_decile"].value_counts().eq(100).all() and t.loc[999, "propensity_decile"] == 1
+    assert t["model_version"].iloc[0] == "churn:3,ltv:2,propensity:1"
+    assert str(t["scored_at"].dtype) == "datetime64[us, UTC]"
+    assert list(deciles(np.array([3.0, 3.0, 1.0]), 10)) == [7, 7, 10]  # ties share a decile
+    with pytest.raises(ValueError, match="add up to 1"):
+        tiers(score, (("a", 0.5),))

@@ -1,0 +1,166 @@
+"""Training sets for churn, LTV and propensity: Feast point-in-time features + labels after each cutoff.
+
+1. :func:`training_cutoffs`: the feature snapshots (``<data>/features/meta.json``) whose label
+   window ``[c, c + H)`` ends on or before ``as_of`` (labels never come from after the data).
+2. :func:`entities`: the population of each cutoff (every customer in that snapshot).
+3. :func:`build`: labels from ``features.labels.future_labels`` (orders with ``ts >= c``), then
+   features from Feast ``get_historical_features`` for the model's FeatureService, with the
+   labels carried through the entity frame. Features come only from snapshots at or before
+   ``c`` (Feast's point-in-time join), labels only from after ``c``.
+4. :meth:`TrainingSet.split`: time-based split by cutoff — newest = test (the promotion
+   holdout), the one before = validation (early stopping, calibration), older = train.
+
+:func:`truth_by_one_id` maps the synthetic generator's ground truth to OneIDs for scoring
+a model against the true future (majority person of each OneID's records).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+KEYS = ["one_id", "event_timestamp"]
+
+
+@dataclass(frozen=True)
+class Paths:
+    data_dir: str  # Settings.data_dir
+    mlflow_uri: str  # Settings.mlflow_uri
+    mlflow_artifacts: str  # Settings.mlflow_artifacts
+
+    @classmethod
+    def from_settings(cls, s: Any) -> "Paths":
+        return cls(str(s.data_dir), s.mlflow_uri, str(s.mlflow_artifacts))
+
+    @property
+    def features_dir(self) -> Path:
+        return Path(self.data_dir) / "features"
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    service: str = "churn_v1"  # Feast FeatureService the model reads (training and serving alike)
+    horizon_days: int = 90  # label window after each cutoff
+    as_of: str | None = None  # last date labels may use; None = the newest feature snapshot
+    max_cutoffs: int = 6  # newest training cutoffs kept (at least 3: train, validation, test)
+    active_window_days: float | None = None  # keep customers with an order this recently (churn's population)
+    max_rows_per_cutoff: int | None = None  # random sample per cutoff for speed; None keeps all
+    seed: int = 0
+
+
+@dataclass
+class TrainingSet:
+    frame: pd.DataFrame  # one_id, event_timestamp, features, labels
+    features: list[str]
+    labels: list[str]
+    cutoffs: list[pd.Timestamp]  # oldest first
+
+    def split(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        """(train, validation, test) by cutoff: test = newest, validation = the one before."""
+        if len(self.cutoffs) < 3:
+            raise ValueError(f"need at least 3 training cutoffs for train/validation/test, got {len(self.cutoffs)}")
+        ts = self.frame["event_timestamp"]
+        return (self.frame[ts < self.cutoffs[-2]], self.frame[ts == self.cutoffs[-2]],
+                self.frame[ts == self.cutoffs[-1]])
+
+
+def feature_cutoffs(features_dir: Path) -> list[pd.Timestamp]:
+    """Every snapshot in ``customer_features.parquet`` (from the features meta), oldest first."""
+    from features.build import read_meta
+
+    return sorted(pd.Timestamp(c).tz_convert("UTC") for c in read_meta(Path(features_dir))["cutoffs"])
+
+
+def training_cutoffs(cutoffs: list[pd.Timestamp], horizon_days: int, as_of: pd.Timestamp | None,
+                     max_cutoffs: int) -> list[pd.Timestamp]:
+    """Cutoffs whose label window ends by ``as_of`` (default: the newest cutoff), newest ``max_cutoffs``."""
+    if not cutoffs:
+        raise ValueError("no feature snapshots; run 'portrait features build' first")
+    end = as_of if as_of is not None else max(cutoffs)
+    ok = sorted(c for c in cutoffs if c + pd.Timedelta(days=horizon_days) <= end)
+    if not ok:
+        raise ValueError(f"no feature snapshot has a full {horizon_days}-day label window before {end.date()}; "
+                         f"snapshots: {[str(c.date()) for c in cutoffs]}")
+    return ok[-max_cutoffs:]
+
+
+def entities(features_dir: Path, cutoffs: list[pd.Timestamp], cfg: DatasetConfig) -> pd.DataFrame:
+    """``one_id, event_timestamp`` of every customer in each snapshot (filtered/sampled per ``cfg``)."""
+    cols = KEYS + (["recency_days"] if cfg.active_window_days is not None else [])
+    df = pd.read_parquet(Path(features_dir) / "customer_features.parquet", columns=cols)
+    df["event_timestamp"] = pd.to_datetime(df["event_timestamp"], utc=True).astype("datetime64[us, UTC]")
+    df = df[df["event_timestamp"].isin(cutoffs)]
+    if cfg.active_window_days is not None:
+        df = df[df["recency_days"] <= cfg.active_window_days]
+    if cfg.max_rows_per_cutoff:
+        df = df.groupby("event_timestamp", group_keys=False).apply(
+            lambda g: g.sample(min(len(g), cfg.max_rows_per_cutoff), random_state=cfg.seed))
+    return df[KEYS].reset_index(drop=True)
+
+
+def store_for(paths: Paths) -> Any:
+    from features.store import open_store
+
+    return open_store(Path(paths.data_dir))
+
+
+def historical(paths: Paths, service: str, entity_df: pd.DataFrame, store: Any = None) -> pd.DataFrame:
+    """Feast point-in-time features of ``service`` for the entity rows (extra columns carried)."""
+    store = store or store_for(paths)
+    out = store.historical(service, entity_df)
+    out["event_timestamp"] = pd.to_datetime(out["event_timestamp"], utc=True).astype("datetime64[us, UTC]")
+    return out.sort_values(KEYS).reset_index(drop=True)
+
+
+def feature_names(paths: Paths, service: str, store: Any = None) -> list[str]:
+    """The service's feature columns (Feast declaration order)."""
+    store = store or store_for(paths)
+    return [c for c in store.columns(service) if c != "one_id"]
+
+
+def build(paths: Paths, cfg: DatasetConfig, categories: list[str] | None = None) -> TrainingSet:
+    """Labels after each training cutoff and Feast features as of it (see the module docstring)."""
+    from features.labels import future_labels
+
+    data = Path(paths.data_dir)
+    as_of = pd.Timestamp(cfg.as_of, tz="UTC") if cfg.as_of else None
+    cuts = training_cutoffs(feature_cutoffs(paths.features_dir), cfg.horizon_days, as_of, cfg.max_cutoffs)
+    ents = entities(paths.features_dir, cuts, cfg)
+    labels = future_labels(data / "raw", data / "identity", ents, horizons=(cfg.horizon_days,),
+                           categories=categories)
+    label_cols = [c for c in labels.columns if c not in KEYS and not c.startswith(("observed_days", "complete_"))]
+    store = store_for(paths)
+    frame = historical(paths, cfg.service, labels[KEYS + label_cols], store)
+    return TrainingSet(frame, feature_names(paths, cfg.service, store), label_cols, cuts)
+
+
+def scoring_frame(paths: Paths, service: str, cutoff: pd.Timestamp | None = None) -> pd.DataFrame:
+    """Features of every customer as of ``cutoff`` (default: the newest snapshot) through Feast."""
+    cutoff = cutoff or feature_cutoffs(paths.features_dir)[-1]
+    ents = entities(paths.features_dir, [cutoff], DatasetConfig())
+    return historical(paths, service, ents)
+
+
+def truth_by_one_id(paths: Paths) -> pd.DataFrame | None:
+    """The generator's ``truth_people`` future outcomes per OneID (None when there is no ground truth)."""
+    data = Path(paths.data_dir)
+    truth_dir = data / "raw" / "_truth"
+    if not (truth_dir / "truth_people.parquet").exists():
+        return None
+    recs = pd.read_parquet(truth_dir / "truth_records.parquet", columns=["source", "record_id", "person_id"])
+    rmap = pd.read_parquet(data / "identity" / "record_map.parquet", columns=["source", "record_id", "one_id"])
+    link = rmap.merge(recs, on=["source", "record_id"])
+    best = link.groupby(["one_id", "person_id"]).size().rename("n").reset_index()
+    best = best.sort_values(["one_id", "n"], ascending=[True, False]).drop_duplicates("one_id")
+    people = pd.read_parquet(truth_dir / "truth_people.parquet")
+    keep = ["person_id"] + [c for c in people.columns if c.startswith("future_") or c in ("churn_next_90d", "dormant")]
+    return best[["one_id", "person_id"]].merge(people[keep], on="person_id", how="left")
+
+
+def sample_rows(df: pd.DataFrame, n: int | None, seed: int = 0) -> pd.DataFrame:
+    """At most ``n`` random rows (all when ``n`` is None)."""
+    return df if n is None or len(df) <= n else df.sample(n, random_state=np.random.RandomState(seed))

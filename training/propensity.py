@@ -1,0 +1,106 @@
+"""Propensity: P(purchase in the next 30 days), overall and for each top category.
+
+``train(PropensityConfig(paths=...)) -> run_id``. One calibrated LightGBM per output
+(``propensity`` for any purchase, ``propensity_<category>`` for "buys the category in 30
+days" for the top categories by units sold), trained on the Feast training set with the
+same time-based split, early stopping and calibration as churn (``training.churn.fit_binary``).
+The registered pyfunc returns one column per output. Metrics and plots (ROC, PR,
+calibration, lift/gain, importance, SHAP) are logged for the overall model; AUC, lift and
+base rate for each category. The promotion gate compares the overall AUC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from training.churn import GBMConfig, binary_metrics, fit_binary, log_binary_run
+from training.datasets import DatasetConfig, Paths
+
+
+@dataclass(frozen=True)
+class PropensityConfig:
+    paths: Paths  # data dir and MLflow store (from Settings)
+    dataset: DatasetConfig = field(default_factory=lambda: DatasetConfig(service="propensity_v1", horizon_days=30))
+    gbm: GBMConfig = field(default_factory=lambda: GBMConfig(num_leaves=15, min_child_samples=100))
+    categories: tuple[str, ...] | None = None  # None: the top n_categories by units sold before the newest cutoff
+    n_categories: int = 5
+    calibration: str = "platt"
+    monotone: tuple[tuple[str, int], ...] = (("recency_days", -1),)  # a more recent order never lowers P(buy)
+    exclude: tuple[str, ...] = ()
+    model_name: str = "propensity"
+    promote: bool = True
+
+
+def train(config: PropensityConfig) -> str:
+    """Train overall and per-category models, evaluate, register and gate; returns the MLflow run id."""
+    import mlflow
+
+    from models.calibration import MultiOutput
+    from training import datasets, registry
+    from training.evaluation.classification import roc_auc
+
+    cfg = config
+    ts = datasets.build(cfg.paths, cfg.dataset, categories=list(cfg.categories) if cfg.categories else None)
+    feats = [c for c in ts.features if c in ts.frame.columns and c not in cfg.exclude]
+    h = cfg.dataset.horizon_days
+    targets = {"propensity": f"purchased_{h}d"}
+    targets.update({"propensity_" + c.removeprefix("buy_30d_"): c for c in ts.labels if c.startswith("buy_30d_")})
+    train_df, val_df, test_df = ts.split()
+    y = lambda df, col: df[col].astype(bool).to_numpy().astype(float)  # noqa: E731
+    models, skipped = {}, []
+    for out, col in targets.items():
+        if min(y(train_df, col).sum(), y(val_df, col).sum()) < 5:  # too rare to learn or calibrate
+            skipped.append(out)
+            continue
+        models[out] = fit_binary(train_df, val_df, feats, y(train_df, col), y(val_df, col), cfg.gbm,
+                                 dict(cfg.monotone), cfg.calibration)
+    if "propensity" not in models:
+        raise ValueError("no purchases in the training window: cannot train the overall propensity model")
+    registry.setup(cfg.paths.mlflow_uri, cfg.paths.mlflow_artifacts)
+    with registry.start_run(cfg.model_name, run_name=f"propensity H={h}d, {len(models) - 1} categories") as run:
+        registry.log_config(cfg, {"feature_service": cfg.dataset.service, "outputs": ",".join(models),
+                                  "skipped_rare": ",".join(skipped),
+                                  "cutoffs": ",".join(str(c.date()) for c in ts.cutoffs), "rows": len(ts.frame)})
+        metrics = log_binary_run(models["propensity"], test_df, feats, y(test_df, targets["propensity"]),
+                                 "propensity 30 d (holdout)")
+        metrics["baseline_recency_auc"] = roc_auc(y(test_df, targets["propensity"]),
+                                                  -test_df["recency_days"].fillna(1e6).to_numpy())
+        for out, m in models.items():
+            if out != "propensity":
+                cm = binary_metrics(y(test_df, targets[out]), m.predict(test_df[feats]), prefix=f"{out}.")
+                metrics.update({k: v for k, v in cm.items() if k.endswith(("auc", "top_decile_lift", "base_rate"))})
+        metrics.update(truth_scores(cfg, models, feats))
+        multi = MultiOutput(models)
+        version = registry.log_and_register(cfg.model_name, multi, feats, output="propensity", metrics=metrics)
+        y_test = y(test_df, targets["propensity"])
+        decision = registry.gate(cfg.model_name, version,
+                                 lambda m: roc_auc(y_test, m.predict(test_df)["propensity"].to_numpy()),
+                                 metric="auc") if cfg.promote else None
+        if decision is not None:
+            mlflow.set_tags({"gate.promoted": str(decision.promoted), "gate.reason": decision.reason[:5000],
+                             "model_version": version})
+        return run.info.run_id
+
+
+def truth_scores(cfg: PropensityConfig, models: dict, feats: list[str]) -> dict[str, float]:
+    """On synthetic data: AUC at the newest snapshot vs the generator's true purchases in the next 30 days."""
+    from training import datasets
+    from training.evaluation.classification import roc_auc
+
+    truth = datasets.truth_by_one_id(cfg.paths)
+    if truth is None or cfg.dataset.as_of is not None or cfg.dataset.horizon_days != 30:
+        return {}
+    df = datasets.scoring_frame(cfg.paths, cfg.dataset.service).merge(truth, on="one_id", how="inner")
+    out = {}
+    y = (df["future_purchases_30d"].fillna(0) > 0).to_numpy().astype(float)
+    out["truth_auc"] = roc_auc(y, models["propensity"].predict(df[feats]))
+    out["truth_baseline_recency_auc"] = roc_auc(y, -df["recency_days"].fillna(1e6).to_numpy())
+    for name, m in models.items():
+        col = "future_buy_30d_" + name.removeprefix("propensity_")
+        if name != "propensity" and col in df.columns:
+            yc = df[col].fillna(False).astype(bool).to_numpy().astype(float)
+            out[f"truth_{name}_auc"] = roc_auc(yc, m.predict(df[feats]))
+    out["truth_rows"] = float(len(df))
+    return out

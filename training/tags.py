@@ -1,0 +1,112 @@
+"""Predicted tags: model scores turned into the cohorts marketers use.
+
+Cohorts are percentiles of the scored population (ties share a cohort), so they stay
+meaningful whatever the score scale:
+
+- churn: ``churn_tier`` high = top 20% of risk, medium = next 30%, low = the rest;
+- LTV: ``ltv_tier`` top = top 10%, high = next 20%, mid = next 30%, low = the rest;
+- propensity: ``propensity_decile`` 1 (highest) .. 10.
+
+Each row carries ``model_name``, ``model_version`` and ``scored_at``. The serving batch
+scorer writes them back (Feast push + ``<data>/tags/history.parquet``); the wide frame of
+:func:`predicted_tags` has the columns of ``features.store.PREDICTED_COLUMNS``.
+
+Example::
+
+    tags = predicted_tags(one_ids, churn=risk, ltv=value, propensity=p,
+                          versions={"churn": "3", "ltv": "2", "propensity": "1"})
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class TagConfig:
+    churn_tiers: tuple[tuple[str, float], ...] = (("high", 0.20), ("medium", 0.30), ("low", 0.50))  # top share first
+    ltv_tiers: tuple[tuple[str, float], ...] = (("top", 0.10), ("high", 0.20), ("mid", 0.30), ("low", 0.40))
+    n_deciles: int = 10
+
+
+def top_share(score: np.ndarray) -> np.ndarray:
+    """Share of the population scoring at least as high as each row (0 < s <= 1; ties share the value)."""
+    score = np.asarray(score, dtype=np.float64)
+    if len(score) == 0:
+        return score
+    if not np.isfinite(score).all():
+        raise ValueError("scores must be finite to tag them")
+    s = pd.Series(-score)
+    return s.rank(method="max").to_numpy() / len(score)
+
+
+def tiers(score: np.ndarray, spec: tuple[tuple[str, float], ...]) -> np.ndarray:
+    """Tier name per row: the first tier whose cumulative top share covers the row's top share."""
+    share = top_share(score)
+    edges = np.cumsum([p for _, p in spec])
+    if abs(edges[-1] - 1.0) > 1e-9:
+        raise ValueError(f"tier shares must add up to 1, got {edges[-1]:.3f}")
+    idx = np.searchsorted(edges, share - 1e-12, side="left")
+    names = np.array([n for n, _ in spec], dtype=object)
+    return names[np.minimum(idx, len(names) - 1)]
+
+
+def deciles(score: np.ndarray, n: int = 10) -> np.ndarray:
+    """1 (highest scores) .. n, by top share."""
+    share = top_share(score)
+    return np.clip(np.ceil(share * n - 1e-9), 1, n).astype(np.int64)
+
+
+def predicted_tags(
+    one_ids: pd.Series | np.ndarray | list,
+    churn: np.ndarray | None = None,
+    ltv: np.ndarray | None = None,
+    propensity: np.ndarray | None = None,
+    versions: dict[str, str] | None = None,
+    scored_at: pd.Timestamp | None = None,
+    config: TagConfig = TagConfig(),
+) -> pd.DataFrame:
+    """The wide predicted-tag frame for the scores given (missing models leave their columns out).
+
+    ``versions`` maps model name to version; ``model_name``/``model_version`` list them as
+    ``"churn,ltv"`` / ``"churn:3,ltv:2"`` so one row records every model that produced it.
+    """
+    n = len(one_ids)
+    out = pd.DataFrame({"one_id": pd.Series(np.asarray(one_ids), dtype="string")})
+    for name, arr in (("churn", churn), ("ltv", ltv), ("propensity", propensity)):
+        if arr is not None and len(arr) != n:
+            raise ValueError(f"{name} scores: {len(arr)} values for {n} customers")
+    if churn is not None:
+        out["churn_risk"] = np.asarray(churn, dtype=np.float64)
+        out["churn_tier"] = tiers(out["churn_risk"].to_numpy(), config.churn_tiers)
+    if ltv is not None:
+        out["ltv"] = np.asarray(ltv, dtype=np.float64)
+        out["ltv_tier"] = tiers(out["ltv"].to_numpy(), config.ltv_tiers)
+    if propensity is not None:
+        out["propensity"] = np.asarray(propensity, dtype=np.float64)
+        out["propensity_decile"] = deciles(out["propensity"].to_numpy(), config.n_deciles)
+    used = [m for m, arr in (("churn", churn), ("ltv", ltv), ("propensity", propensity)) if arr is not None]
+    versions = versions or {}
+    out["model_name"] = ",".join(used)
+    out["model_version"] = ",".join(f"{m}:{versions.get(m, '?')}" for m in used)
+    ts = pd.Timestamp.now(tz="UTC") if scored_at is None else pd.Timestamp(scored_at)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    out["scored_at"] = pd.Series([ts] * n, dtype="datetime64[us, UTC]")
+    return out
+
+
+def long_tags(wide: pd.DataFrame) -> pd.DataFrame:
+    """One row per (customer, tag) — ``one_id, tag, value, score, model, version, scored_at`` — for tag history."""
+    parts = []
+    versions = dict(v.split(":", 1) for v in str(wide["model_version"].iloc[0]).split(",") if ":" in v) if len(wide) else {}
+    for tag, score, model in (("churn_tier", "churn_risk", "churn"), ("ltv_tier", "ltv", "ltv"),
+                              ("propensity_decile", "propensity", "propensity")):
+        if tag in wide.columns:
+            parts.append(pd.DataFrame({"one_id": wide["one_id"], "tag": tag, "value": wide[tag].astype(str),
+                                       "score": wide[score], "model": model, "version": versions.get(model, "?"),
+                                       "scored_at": wide["scored_at"]}))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+        columns=["one_id", "tag", "value", "score", "model", "version", "scored_at"])
