@@ -175,8 +175,12 @@ def build(
     on_step: Callable[[str], None] | None = None,
     record_map: Path | None = None,
     tag_config=None,
+    append: bool = False,
 ) -> BuildResult:
     """Compute every feature table as of ``cutoffs`` (default: the day after the last fact) and write them.
+
+    ``append=True`` keeps the snapshots of other cutoffs already in ``out_dir`` (same affinity categories as
+    before, so the columns stay the same) and replaces those of ``cutoffs``: a daily run adds one snapshot.
 
     Raises :class:`SchemaError` naming the file and column when an input is missing or malformed.
     """
@@ -194,11 +198,35 @@ def build(
     cuts = list(cutoffs) if cutoffs else [staged.default_cutoff]
     customer.set_cutoffs(con, cuts)
     seconds["stage"] = time.perf_counter() - t0
-    categories = list(config.categories) if config.categories else customer.top_categories(con, config.n_categories)
+    previous = read_meta(out_dir) if append and (out_dir / "meta.json").exists() else None
+    if config.categories:
+        categories = list(config.categories)
+    elif previous:
+        categories = previous["categories"]
+    else:
+        categories = customer.top_categories(con, config.n_categories)
     paths, rows = {}, {}
+
+    def keep_others(job: Callable[[Path], None], old: Path, key: str) -> Callable[[Path], None]:
+        if previous is None or not old.exists():
+            return job
+
+        def merged(tmp: Path) -> None:
+            new = tmp.with_name(tmp.name + ".new")
+            try:
+                job(new)
+                these = ", ".join(f"'{c.isoformat()}'::TIMESTAMPTZ" for c in cuts)
+                con.execute(f"COPY (SELECT * FROM read_parquet('{old}') WHERE event_timestamp NOT IN ({these}) "
+                            f"UNION ALL BY NAME SELECT * FROM read_parquet('{new}') ORDER BY event_timestamp, {key}) "
+                            f"TO '{tmp}' (FORMAT parquet)")
+            finally:
+                new.unlink(missing_ok=True)
+        return merged
+
     jobs = [
-        ("customer_features", lambda p: customer.write(con, p, categories, config, tag_config)),
-        ("item_features", lambda p: items.write(con, p)),
+        ("customer_features", keep_others(lambda p: customer.write(con, p, categories, config, tag_config),
+                                          out_dir / "customer_features.parquet", "one_id")),
+        ("item_features", keep_others(lambda p: items.write(con, p), out_dir / "item_features.parquet", "item_id")),
         ("interactions", lambda p: interactions.write(con, p, config)),
     ]
     for name, job in jobs:
@@ -211,8 +239,9 @@ def build(
         seconds[name] = time.perf_counter() - t
     con.close()
     seconds["total"] = time.perf_counter() - t0
+    all_cuts = sorted({*cuts, *(pd.Timestamp(c) for c in (previous or {}).get("cutoffs", []))})
     meta = {
-        "cutoffs": [c.isoformat() for c in cuts], "categories": categories, "rows": rows,
+        "cutoffs": [c.isoformat() for c in all_cuts], "categories": categories, "rows": rows,
         "unmapped": staged.unmapped, "config": {k: v for k, v in asdict(config).items()},
         "customer_columns": [c[0] for c in customer_columns(categories)],
         "item_columns": [c[0] for c in ITEM_COLUMNS],

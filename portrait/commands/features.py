@@ -23,6 +23,8 @@ def build_(
     memory_limit: str = typer.Option(None, help="DuckDB memory limit, e.g. 8GB (default: DuckDB's)."),
     tag_config: Path = typer.Option(None, "--tag-config", help="YAML of rule-tag thresholds (TagConfig fields), "
                                     "e.g. 'dormant_days: 120'."),
+    append: bool = typer.Option(False, "--append", help="Keep the snapshots of other cutoffs already built "
+                                "(replace only these cutoffs); interactions are always rebuilt."),
     json_: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
 ) -> None:
     """Compute customer features + rule tags, item features and interactions as of each cutoff.
@@ -40,7 +42,7 @@ def build_(
         tags = load_tag_config(tag_config) if tag_config else None
         with progress("features", total=5) as advance:
             result = build(raw or s.raw_dir, identity or s.identity_dir, out or s.features_dir, cutoffs, config,
-                           on_step=lambda msg: advance(1, description=msg), tag_config=tags)
+                           on_step=lambda msg: advance(1, description=msg), tag_config=tags, append=append)
             advance(1, description="features written")
     except (SchemaError, ValueError, OSError) as exc:
         fail(str(exc))

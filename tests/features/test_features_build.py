@@ -77,3 +77,21 @@ def test_event_items_outside_the_catalog_count_for_customers_only(tmp_path, h):
     assert cust.loc["p1", "n_view_7d"] == 2
     assert pd.read_parquet(res.paths["interactions"])["item_id"].tolist() == ["I1"]
     assert "GHOST" not in set(pd.read_parquet(res.paths["item_features"])["item_id"])
+
+
+def test_append_keeps_other_snapshots_and_replaces_the_same_cutoff(tmp_path, h):
+    w = h.random_world(tmp_path / "data", n_people=15, seed=11)
+    raw, ident = w.write()
+    out = tmp_path / "features"
+    a, b = h.CUTOFF - pd.Timedelta(days=30), h.CUTOFF
+    build(raw, ident, out, [a])
+    first = pd.read_parquet(out / "customer_features.parquet")
+    build(raw, ident, out, [b], append=True)
+    build(raw, ident, out, [a], append=True)  # recomputing a cutoff replaces it, never duplicates
+    both = pd.read_parquet(out / "customer_features.parquet")
+    assert sorted(both["event_timestamp"].unique()) == [a, b] and not both.duplicated(list(KEYS)).any()
+    pd.testing.assert_frame_equal(both[both["event_timestamp"] == a].reset_index(drop=True), first)
+    assert read_meta(out)["cutoffs"] == [a.isoformat(), b.isoformat()]
+    assert sorted(pd.read_parquet(out / "item_features.parquet")["event_timestamp"].unique()) == [a, b]
+    build(raw, ident, out, [b])  # without append: only this cutoff
+    assert pd.read_parquet(out / "customer_features.parquet")["event_timestamp"].unique().tolist() == [b]
