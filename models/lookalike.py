@@ -130,7 +130,10 @@ class Lookalike(Model):
             if len(self.item_keep_) < X.shape[1]:
                 X = X[:, self.item_keep_]
             G = (X.T @ X).toarray()
-            self.eig_, self.V_ = np.linalg.eigh(G)
+            from threadpoolctl import threadpool_limits
+
+            with threadpool_limits(1, "blas"):  # on shared cores a threaded eigh is many times slower
+                self.eig_, self.V_ = np.linalg.eigh(G)
             self.X_ = X.tocsr()
             self.lambda_scale_ = float(max(np.diag(G).mean(), 1e-9))
         return self
@@ -213,13 +216,20 @@ class Lookalike(Model):
             return float(grid[0])
         rng = np.random.default_rng(self.seed)
         order = rng.permutation(seeds)
-        others = np.setdiff1d(np.arange(self.n_), seeds, assume_unique=False)
-        sample = others if len(others) <= self.validation_sample else \
-            rng.choice(others, self.validation_sample, replace=False)
+        is_seed = np.zeros(self.n_, dtype=bool)
+        is_seed[seeds] = True
+        n_others = self.n_ - len(seeds)
+        if n_others <= self.validation_sample:
+            sample = np.flatnonzero(~is_seed)
+        else:  # draw with replacement-free rejection: cheap when seeds are a small share
+            draw = rng.choice(self.n_, min(self.n_, int(self.validation_sample * self.n_ / n_others) + 64), replace=False)
+            sample = draw[~is_seed[draw]][: self.validation_sample]
         total = np.zeros(len(grid))
         for f in range(self.folds):
-            hidden = order[f::self.folds]
-            train = np.setdiff1d(seeds, hidden)
+            hidden = order[f::self.folds][: self.validation_sample // 4]  # enough for a stable AUC
+            keep = is_seed.copy()
+            keep[hidden] = False
+            train = np.flatnonzero(keep)
             W = self._ridge_weights(train, grid)
             pos, neg = self.X_[hidden] @ W, self.X_[sample] @ W
             total += [_auc(pos[:, j], neg[:, j]) for j in range(len(grid))]
@@ -232,7 +242,9 @@ class Lookalike(Model):
         parts = [a for a in (self.embeddings_, self.features_) if a is not None]
         Z = np.hstack(parts) if len(parts) > 1 else parts[0]
         rng = np.random.default_rng(self.seed)
-        others = np.setdiff1d(np.arange(self.n_), seeds)
+        is_seed = np.zeros(self.n_, dtype=bool)
+        is_seed[seeds] = True
+        others = np.flatnonzero(~is_seed)
         n_neg = min(len(others), max(len(seeds) * self.pu_negatives, 1000), 200_000)
         neg = rng.choice(others, n_neg, replace=False)
         rows = np.concatenate([seeds, neg])
@@ -267,8 +279,13 @@ class Lookalike(Model):
         cand_scores = scores[candidates]
         top = np.argpartition(-cand_scores, k - 1)[:k]
         top = top[np.lexsort((candidates[top], -cand_scores[top]))]  # ties broken by row: deterministic
-        ordered = np.sort(cand_scores)
-        pct = 100.0 * np.searchsorted(ordered, cand_scores[top], side="left") / len(ordered)
+        # percentile = share of eligible candidates scoring strictly lower; only the top-k and
+        # ties at the cut need counting, so no full sort of the population
+        picked = cand_scores[top]
+        at_least = np.searchsorted(-picked, -picked, side="right").astype(np.int64)
+        at_cut = picked == picked[-1]
+        at_least[at_cut] = int((cand_scores >= picked[-1]).sum())
+        pct = 100.0 * (len(cand_scores) - at_least) / len(cand_scores)
         return candidates[top], cand_scores[top], pct
 
 
