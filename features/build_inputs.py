@@ -1,0 +1,170 @@
+"""Load the canonical tables into DuckDB for the feature build, with integer keys and checked columns.
+
+:func:`stage` checks every input file (missing file, unreadable file, missing column or wrong column type
+are :class:`~features.schema.SchemaError` naming the file and the column), maps people to OneID's
+``one_id`` through the record map, and encodes customers, items, event types and channels as small
+integers, so the aggregations in :mod:`features.customer`, :mod:`features.items` and
+:mod:`features.interactions` hash integers instead of strings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from features.schema import SchemaError
+
+if TYPE_CHECKING:
+    from features.build import FeatureConfig
+
+CHANNELS = ("app", "miniprogram", "web", "store")  # channel mix columns; anything else counts as "other"
+ET_CODES = {"view": 1, "click": 2, "search": 3, "add_to_cart": 4, "purchase": 5, "coupon_use": 6, "favorite": 7, "rate": 8}
+V, D, T, B, I = "VARCHAR", "DOUBLE", "TIMESTAMPTZ", "BOOLEAN", "BIGINT"
+# file -> {column: (SQL type, value when the file lacks the column; None = required)}; the canonical schemas
+# in features.schema hold more columns, these are the ones the build reads
+_INPUTS: dict[str, dict[str, tuple[str, str | None]]] = {
+    "record_map": {"source": (V, None), "record_id": (V, None), "one_id": (V, None)},
+    "events": {"source": (V, None), "record_id": (V, None), "event_type": (V, None), "item_id": (V, None),
+               "ts": (T, None), "channel": (V, "NULL"), "session_id": (V, "NULL"), "value": (D, "NULL")},
+    "orders": {"order_id": (V, None), "source": (V, None), "record_id": (V, None), "ts": (T, None),
+               "amount": (D, None), "discount": (D, "0.0"), "coupon_used": (B, "false"), "channel": (V, "NULL")},
+    "order_lines": {"order_id": (V, None), "item_id": (V, None), "quantity": (I, None), "unit_price": (D, "NULL")},
+    "items": {"item_id": (V, None), "category": (V, None), "brand": (V, "NULL"), "price": (D, "NULL"),
+              "launch_date": (T, "NULL"), "in_stock": (B, "NULL")},
+    "campaign_contacts": {"source": (V, None), "record_id": (V, None), "sent_at": (T, None), "responded_at": (T, "NULL")},
+    "golden": {"one_id": (V, None), "birth_year": (I, "NULL"), "gender": (V, "NULL"), "city": (V, "NULL"),
+               "reg_channel": (V, "NULL"), "occupation": (V, "NULL"), "first_seen": (T, "NULL"), "n_records": (I, "1")},
+}
+
+
+def _empty(name: str) -> str:
+    return "(SELECT " + ", ".join(f"NULL::{t} {c}" for c, (t, _) in _INPUTS[name].items()) + " LIMIT 0)"
+
+
+@dataclass
+class Staged:
+    default_cutoff: pd.Timestamp  # midnight UTC after the last event or order
+    data_end: pd.Timestamp  # the last event or order
+    unmapped: dict[str, int]  # fact rows dropped because OneID has no one_id for their record
+
+
+def _fits(found: str, want: str) -> bool:
+    found = found.upper().strip('"')
+    if found == "NULL":  # an all-null column (e.g. written from pandas None)
+        return True
+    if want == T:
+        return found.startswith(("TIMESTAMP", "DATE"))
+    if want in (D, I):
+        return any(k in found for k in ("INT", "DOUBLE", "FLOAT", "DECIMAL", "REAL")) and (want == D or "INT" in found)
+    return found.startswith(want)
+
+
+def _source(con, path: Path, name: str) -> str | None:
+    """SQL selecting the needed + optional columns of ``path``, or None when the file is absent."""
+    if not path.exists():
+        return None
+    try:
+        types = {r[0]: r[1] for r in con.sql(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()}
+    except Exception as exc:  # duckdb raises several types; the user needs the file name
+        raise SchemaError(f"{path}: cannot be read as Parquet ({exc})") from exc
+    cols = list(types)
+    missing = [c for c, (_, default) in _INPUTS[name].items() if default is None and c not in cols]
+    if missing:
+        raise SchemaError(f"{path}: table '{name}' is missing column(s) {missing}; found {cols}")
+    for c, (t, _) in _INPUTS[name].items():
+        if c in types and not _fits(types[c], t):
+            raise SchemaError(f"{path}: column '{c}' has type {types[c]}, expected {t} (write it with portrait data import)")
+    sel = [c if c in cols else f"{default}::{t} AS {c}" for c, (t, default) in _INPUTS[name].items()]
+    return f"(SELECT {', '.join(sel)} FROM read_parquet('{path}'))"
+
+
+# UTC hour and ISO weekday by integer arithmetic (ICU calendar functions on TIMESTAMPTZ cost 3x more);
+# 1970-01-01 was a Thursday (ISO weekday 4)
+_HR = "((epoch_us({0}) // 3600000000) % 24)::UTINYINT"
+_DOW = "((epoch_us({0}) // 86400000000 + 3) % 7 + 1)::UTINYINT"
+
+
+def _ch(col: str) -> str:
+    whens = " ".join(f"WHEN '{c}' THEN {i + 1}" for i, c in enumerate(CHANNELS))
+    return f"(CASE {col} {whens} ELSE 0 END)::UTINYINT"
+
+
+def stage(raw_dir: Path, identity_dir: Path, config: "FeatureConfig", record_map: Path | None = None,
+          temp_dir: str | None = None, events: bool = True):
+    """Open DuckDB and load the inputs as compact tables keyed by integers; ``(connection, Staged)``.
+
+    ``events=False`` leaves ``ev`` empty (labels need orders only). Tables: ``cust(cid, one_id)``,
+    ``item(iid, item_id, cat, category, brand, price, launch_date, in_stock)``,
+    ``ev(cid, et, iid, cat, ch, unknown_item, ts, sess, value, hr, dow)``, ``od(cid, oid, ts, amount, discount, coupon, ch, hr, dow)``,
+    ``oli(cid, iid, ts, quantity, unit_price)``, ``cc(cid, sent_at, responded_at)``, ``gold(cid, ...)``.
+    """
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")  # hour/weekday features are UTC by definition
+    con.execute("SET preserve_insertion_order = false")
+    con.execute("SET enable_progress_bar = false")
+    if config.threads:
+        con.execute(f"SET threads = {int(config.threads)}")
+    if config.memory_limit:
+        con.execute(f"SET memory_limit = '{config.memory_limit}'")
+    if temp_dir:
+        con.execute(f"SET temp_directory = '{temp_dir}'")
+    raw_dir, identity_dir = Path(raw_dir), Path(identity_dir)
+    rm_path = Path(record_map) if record_map else identity_dir / "record_map.parquet"
+    src = {name: _source(con, raw_dir / f"{name}.parquet", name)
+           for name in ("events", "orders", "order_lines", "items", "campaign_contacts")}
+    src["record_map"] = _source(con, rm_path, "record_map")
+    src["golden"] = _source(con, identity_dir / "golden.parquet", "golden")
+    if src["record_map"] is None:
+        raise SchemaError(f"{rm_path}: no OneID record map; run `portrait identity resolve` first")
+    if src["events"] is None and src["orders"] is None:
+        raise SchemaError(f"{raw_dir}: neither events.parquet nor orders.parquet found")
+    s = {k: v or _empty(k) for k, v in src.items()}
+    events_last = None
+    if not events:  # labels need orders only: skip the big table, keep its last timestamp for the data end
+        if src["events"]:
+            events_last = f"(SELECT max(ts) FROM read_parquet('{raw_dir / 'events.parquet'}'))"
+        s["events"] = _empty("events")
+    et = " ".join(f"WHEN '{k}' THEN {v}" for k, v in ET_CODES.items())
+    # with a catalog, events naming an unknown item keep counting for the customer but not for items
+    # (counted in unmapped["event_items_not_in_catalog"]); without one, the events define the items
+    event_items = "" if src["items"] else f"UNION SELECT DISTINCT item_id FROM {s['events']} WHERE item_id IS NOT NULL"
+    ddl = [
+        f"CREATE TABLE cust AS SELECT (row_number() OVER (ORDER BY one_id))::INTEGER cid, one_id FROM "
+        f"(SELECT DISTINCT one_id FROM {s['record_map']} UNION SELECT one_id FROM {s['golden']}) WHERE one_id IS NOT NULL",
+        f"CREATE TABLE rec AS SELECT r.source, r.record_id, c.cid FROM {s['record_map']} r JOIN cust c USING (one_id)",
+        f"CREATE TABLE cats AS SELECT (row_number() OVER (ORDER BY category))::SMALLINT cat, category "
+        f"FROM (SELECT DISTINCT category FROM {s['items']} WHERE category IS NOT NULL)",
+        f"CREATE TABLE item AS SELECT (row_number() OVER (ORDER BY d.item_id))::INTEGER iid, d.item_id, c.cat, i.category, "
+        f"i.brand, i.price, i.launch_date, i.in_stock, i.item_id IS NOT NULL AS in_catalog FROM "
+        f"(SELECT item_id FROM {s['items']} UNION SELECT DISTINCT item_id FROM {s['order_lines']} {event_items}) d "
+        f"LEFT JOIN {s['items']} i USING (item_id) LEFT JOIN cats c USING (category)",
+        f"CREATE TABLE ev AS SELECT r.cid, (CASE e.event_type {et} ELSE 0 END)::UTINYINT et, i.iid, i.cat, "
+        f"{_ch('e.channel')} ch, e.item_id IS NOT NULL AND i.iid IS NULL unknown_item, e.ts, CASE WHEN e.session_id IS NULL THEN NULL ELSE hash(e.session_id) END sess, "
+        f"e.value, {_HR.format('e.ts')} hr, {_DOW.format('e.ts')} dow "
+        f"FROM {s['events']} e JOIN rec r USING (source, record_id) LEFT JOIN item i USING (item_id)",
+        f"CREATE TABLE od AS SELECT r.cid, o.order_id, o.ts, o.amount, coalesce(o.discount, 0) discount, "
+        f"coalesce(o.coupon_used, false) coupon, {_ch('o.channel')} ch, {_HR.format('o.ts')} hr, {_DOW.format('o.ts')} dow "
+        f"FROM {s['orders']} o JOIN rec r USING (source, record_id)",
+        f"CREATE TABLE oli AS SELECT o.cid, i.iid, o.ts, l.quantity, l.unit_price "
+        f"FROM {s['order_lines']} l JOIN od o USING (order_id) JOIN item i USING (item_id)",
+        f"CREATE TABLE cc AS SELECT r.cid, c.sent_at, c.responded_at FROM {s['campaign_contacts']} c JOIN rec r USING (source, record_id)",
+        f"CREATE TABLE gold AS SELECT c.cid, g.birth_year, g.gender, g.city, g.reg_channel, g.occupation, g.first_seen, "
+        f"g.n_records FROM {s['golden']} g JOIN cust c USING (one_id)",
+    ]
+    for q in ddl:
+        con.execute(q)
+    n = lambda q: con.sql(q).fetchall()[0][0]  # noqa: E731
+    unmapped = {"events": n(f"SELECT count(*) FROM {s['events']}") - n("SELECT count(*) FROM ev"),
+                "orders": n(f"SELECT count(*) FROM {s['orders']}") - n("SELECT count(*) FROM od"),
+                "event_items_not_in_catalog": n("SELECT count(*) FROM ev WHERE unknown_item")}
+    last = n("SELECT max(ts) FROM (SELECT max(ts) ts FROM ev UNION ALL SELECT max(ts) FROM od"
+             + (f" UNION ALL SELECT {events_last}" if events_last else "") + ")")
+    if last is None:
+        raise SchemaError(f"{raw_dir}: no event or order belongs to a known one_id (check {rm_path})")
+    default = pd.Timestamp(last).tz_convert("UTC").normalize() + pd.Timedelta(days=1)
+    return con, Staged(default, pd.Timestamp(last).tz_convert("UTC"), unmapped)
