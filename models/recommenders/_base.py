@@ -111,7 +111,10 @@ class ScoredRecommender(Recommender):
         seen = X if cols is None else X[:, cols]
         exc = ex if (ex is None or cols is None) else ex[:, cols]
         allow = allowed if (allowed is None or cols is None) else allowed[cols]
-        for start in range(0, X.shape[0], self.batch_size):
+        fast = self._fast_topk(Q, seen if exclude_seen else None, exc, allow, k)
+        if fast is not None:  # sparse kernel: ids in candidate space, short rows filled below
+            ids[:], vals[:] = fast
+        for start in range(0, X.shape[0] if fast is None else 0, self.batch_size):
             stop = min(start + self.batch_size, X.shape[0])
             ub = None if users is None else users[start:stop]
             s = self._score(Q[start:stop], ub) if cols is None else self._score_candidates(Q[start:stop], ub)
@@ -119,10 +122,15 @@ class ScoredRecommender(Recommender):
                 s, k, seen[start:stop] if exclude_seen else None, allow, None if exc is None else exc[start:stop])
         if cols is not None:
             ids = np.where(ids >= 0, cols[ids.clip(0)], -1)
+        if cols is not None or fast is not None:
             for r in np.flatnonzero((ids < 0).any(axis=1)):  # rare: filters left too few candidates
                 ids[r], vals[r] = masked_topk(self._score(Q[r], None if users is None else users[r:r + 1]), k,
                                               X[r] if exclude_seen else None, allowed, None if ex is None else ex[r])
         return ids, vals
+
+    def _fast_topk(self, Q: sp.csr_matrix, seen: Any, exclude: Any, allowed: Any, k: int) -> Any:
+        """(ids, scores) in candidate space from a specialised kernel, or None to use dense batches."""
+        return None
 
     def _candidates(self) -> np.ndarray | None:
         """Columns scored in bulk (None = all); models with a restricted catalog override it."""

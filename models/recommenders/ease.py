@@ -154,6 +154,7 @@ class EASE(ScoredRecommender):
         return self
 
     def _set_b(self, B: np.ndarray) -> None:
+        self._kernel_b = None
         prune = self.prune
         if prune == "auto":
             prune = AUTO_PRUNE if B.shape[0] > AUTO_PRUNE_FROM else None
@@ -163,6 +164,21 @@ class EASE(ScoredRecommender):
             rows = keep.ravel()
             B = sp.csc_matrix((B[rows, cols], (rows, cols)), shape=B.shape).tocsr()
         self.B_ = B
+
+    def _fast_topk(self, Q: sp.csr_matrix, seen: Any, exclude: Any, allowed: Any, k: int) -> Any:
+        if not sp.issparse(self.B_):
+            return None
+        from models.recommenders._sparse_topk import prepare, sparse_topk
+
+        if getattr(self, "_kernel_b", None) is None:
+            self._kernel_b = prepare(self.B_)
+        Qm = Q[:, self.items_] if len(self.items_) < self.n_items_ else Q
+        return sparse_topk(Qm.tocsr(), self._kernel_b, len(self.items_), k, seen, exclude, allowed)
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_kernel_b", None)  # a cache: rebuilt on first use
+        return state
 
     def _candidates(self) -> np.ndarray | None:
         return None if len(self.items_) == self.n_items_ else self.items_

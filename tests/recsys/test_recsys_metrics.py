@@ -105,3 +105,20 @@ def test_split_matrices_align_and_never_overlap():
     with pytest.raises(ValueError, match="protocol"):
         split_matrices(df, "leave-one-out")
     assert math.isclose(s.train.sum() + s.test.sum(), len(df))
+
+
+def test_sparse_topk_kernel_matches_dense_ranking():
+    from models.recommenders._base import masked_topk
+    from models.recommenders._sparse_topk import prepare, sparse_topk
+
+    rng = np.random.default_rng(3)
+    B = sp.random(50, 50, density=0.2, random_state=3, format="csr", dtype=np.float32)
+    Q = sp.random(30, 50, density=0.1, random_state=4, format="csr", dtype=np.float32)
+    seen = sp.random(30, 50, density=0.05, random_state=5, format="csr", dtype=np.float32)
+    allowed = rng.random(50) < 0.7
+    ids, vals = sparse_topk(Q, prepare(B), 50, 5, seen, None, allowed)
+    dense = (Q @ B).toarray()
+    dense[dense == 0] = -np.inf  # unreachable items are not candidates of the kernel
+    ref_ids, ref_vals = masked_topk(dense, 5, seen, allowed)
+    np.testing.assert_array_equal(ids, ref_ids)
+    np.testing.assert_allclose(vals, ref_vals, rtol=1e-5)
