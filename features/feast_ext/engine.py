@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from typing import Literal, Optional
 
 from feast.infra.common.materialization_job import MaterializationJobStatus, MaterializationTask
@@ -105,6 +106,22 @@ class _BulkFeatureBuilder(LocalFeatureBuilder):
         return node
 
 
+def _nothing_pushed_yet(view) -> bool:
+    """A push-fed view whose offline Parquet file does not exist yet (no push so far): nothing to load.
+
+    ``feast materialize-incremental`` without ``--views`` includes such views; stock Feast fails
+    on the missing file, which would make the plain CLI unusable until the first push.
+    """
+    from feast.data_source import PushSource
+    from feast.infra.offline_stores.file_source import FileSource
+
+    source, batch = getattr(view, "stream_source", None), getattr(view, "batch_source", None)
+    if not isinstance(source, PushSource) or not isinstance(batch, FileSource):
+        return False
+    path = batch.path
+    return "://" not in path and not Path(path).exists()
+
+
 class PortraitComputeEngine(LocalComputeEngine):
     """Feast's local compute engine whose materialization writes online stores in bulk."""
 
@@ -115,6 +132,9 @@ class PortraitComputeEngine(LocalComputeEngine):
 
     def _materialize_one(self, registry: BaseRegistry, task: MaterializationTask, **kwargs) -> LocalMaterializationJob:
         job_id = f"{task.feature_view.name}-{task.start_time}-{task.end_time}"
+        if _nothing_pushed_yet(task.feature_view):
+            log.info("%s: no pushed rows stored offline yet; nothing to materialize", task.feature_view.name)
+            return LocalMaterializationJob(job_id=job_id, status=MaterializationJobStatus.SUCCEEDED)
         try:
             context = self.get_execution_context(registry, task)
             pull_latest = bool(self.repo_config.materialization_config.pull_latest_features)
