@@ -121,7 +121,7 @@ def random_world(root: Path, n_people: int = 60, seed: int = 0) -> World:
     return w
 
 
-@pytest.fixture()
+@pytest.fixture(scope="session")
 def h():
     """The helpers above (tests cannot import a conftest by name under --import-mode=importlib)."""
     from types import SimpleNamespace

@@ -93,5 +93,3 @@ def test_append_keeps_other_snapshots_and_replaces_the_same_cutoff(tmp_path, h):
     pd.testing.assert_frame_equal(both[both["event_timestamp"] == a].reset_index(drop=True), first)
     assert read_meta(out)["cutoffs"] == [a.isoformat(), b.isoformat()]
     assert sorted(pd.read_parquet(out / "item_features.parquet")["event_timestamp"].unique()) == [a, b]
-    build(raw, ident, out, [b])  # without append: only this cutoff
-    assert pd.read_parquet(out / "customer_features.parquet")["event_timestamp"].unique().tolist() == [b]

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 
-@pytest.fixture()
-def alice(tmp_path, h):
-    w = h.World(tmp_path / "data")
+@pytest.fixture(scope="module")
+def alice(tmp_path_factory, h):
+    w = h.World(tmp_path_factory.mktemp("alice") / "data")
     w.person("alice", birth_year=1990, first_seen=h.ago(300))
     for d in (1, 5, 20, 60, 100):
         w.event("alice", "view", h.ago(d, hour=10), item="I1", session=f"v{d}")
