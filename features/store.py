@@ -160,6 +160,12 @@ class PortraitStore:
                               "scored_at": _utc_us([]), "event_timestamp": _utc_us([])})
         write_parquet(empty, self.predicted_path)
 
+    def refresh(self) -> None:
+        """Re-read the registry (after an ``apply`` by another process) and drop cached services."""
+        self.fs.refresh_registry()
+        self._services.clear()
+        self._columns.clear()
+
     def batch_views(self) -> list[str]:
         """Feature views fed by a batch source (everything but the push-fed predicted tags)."""
         return sorted(v.name for v in self.fs.list_feature_views() if v.name != PREDICTED_VIEW)
