@@ -5,7 +5,8 @@ sizes) when no pipeline output is given: golden records, a record map, items,
 interactions and two feature snapshots under a data directory, and in a SQLite
 MLflow registry, registered through ``training.registry`` exactly as the training
 jobs do: the value area's LightGBM churn (v1 and an opposite v2) / ltv /
-propensity models and the recsys area's ``RecommenderBundle`` (EASE) in its pyfunc.
+propensity models, the recsys area's ``RecommenderBundle`` (EASE) in its pyfunc and
+the audience area's lookalike population (ALS embeddings + FAISS).
 """
 
 from __future__ import annotations
@@ -107,6 +108,11 @@ def build_registry(uri: str, artifacts: Path, feats: pd.DataFrame, one_ids: list
     log("recommender", RecommenderPyfunc(build_bundle(load_events(cfg), make("ease"), cfg, items)))
     for name, vs in versions.items():
         registry.promote(name, vs[0], "serving world")
+    from training.lookalike import LookalikeConfig, train as train_lookalike
+
+    train_lookalike(LookalikeConfig(features_dir=str(data_dir / "features"), factors=8, als_iterations=3, min_seeds=5),
+                    uri, artifacts)  # registers `lookalike`, champion as the first version
+    versions["lookalike"] = ["1"]
     return versions
 
 

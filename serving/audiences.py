@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from serving.errors import BadRequest, NotFound
+from serving.errors import BadRequest, NotFound, NotLoaded
 from serving.schemas import Member, MembersPage
 
 AUDIENCE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -81,9 +81,85 @@ def save(data_dir: Path, audience_id: str, members: Any) -> Path:
     return write_parquet(members, audience_path(data_dir, audience_id))
 
 
-def lookalike(bundle: Any, req: Any, data_dir: Path) -> Any:
-    """Expand a seed to similar customers with the lookalike champion (lands with the audience area)."""
-    from serving.errors import NotLoaded
+_FEATS: dict = {}  # (path, mtime) -> the latest feature snapshot as the audience functions want it
 
-    bundle.model("lookalike")
-    raise NotLoaded("lookalike expansion is not available in this build (features/audience.py not installed)")
+
+def _features_frame(data_dir: Path) -> Any:
+    from features.audience import latest_features
+
+    path = Path(data_dir) / "features" / "customer_features.parquet"
+    try:
+        key = (str(path), path.stat().st_mtime_ns)
+    except OSError:
+        raise NotLoaded("customer features are not loaded (features/customer_features.parquet missing)") from None
+    with _LOCK:
+        hit = _FEATS.get(key)
+    if hit is None:
+        hit = latest_features(path.parent)
+        with _LOCK:
+            _FEATS.clear()
+            _FEATS[key] = hit
+    return hit
+
+
+def _seeds(req: Any, bundle: Any, data_dir: Path, feats: Any) -> tuple[list[str], str]:
+    """The seed one_ids and a one-line description of where they came from."""
+    from features.audience import AudienceError, AudienceStore
+    from features.audience_rules import RuleError, evaluate
+
+    if req.audience_id is not None:
+        try:
+            return list(AudienceStore(Path(data_dir) / "audiences").members(req.audience_id, feats)), \
+                f"audience {req.audience_id}"
+        except (AudienceError, FileNotFoundError, KeyError):
+            raise NotFound(f"no saved audience '{req.audience_id}'") from None
+    if req.rule is not None:
+        try:
+            mask = evaluate(req.rule, feats)
+        except RuleError as exc:
+            raise BadRequest(f"rule: {exc}") from None
+        return feats["one_id"].astype(str).to_numpy()[mask].tolist(), "rule"
+    res = bundle.resources
+    resolved = [res.resolve(i) if res is not None else i for i in req.ids]
+    return [o for o in dict.fromkeys(resolved) if o is not None], f"{len(req.ids)} ids"
+
+
+def lookalike(bundle: Any, req: Any, data_dir: Path) -> Any:
+    """Expand a seed (saved audience, id list or rule) with the lookalike champion; save and explain it."""
+    import datetime as dt
+    import secrets
+
+    from features.audience import AudienceError, AudienceStore
+    from features.audience_lookalike import expand, explain
+    from models.lookalike import SeedTooSmall
+
+    from serving.schemas import LookalikeResponse, TgiRow
+
+    served = bundle.model("lookalike")
+    feats = _features_frame(data_dir)
+    seeds, origin = _seeds(req, bundle, data_dir, feats)
+    if not seeds:
+        raise BadRequest(f"the seed ({origin}) matches no known customer")
+    try:
+        result = expand(served.model, seeds, req.reach, features=feats, filter_rule=req.filter,
+                        method=None if req.method == "auto" else req.method)
+    except (SeedTooSmall, AudienceError) as exc:
+        raise BadRequest(str(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - a bad filter rule surfaces here as the rule parser's error
+        if type(exc).__name__ == "RuleError":
+            raise BadRequest(f"filter: {exc}") from None
+        raise
+    name = f"lookalike-{dt.datetime.now(dt.timezone.utc):%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
+    AudienceStore(Path(data_dir) / "audiences").save_members(
+        name, result.members, source="lookalike",
+        lineage={"seed": origin, "seeds_in_model": int(result.n_seeds), "method": result.method,
+                 "model": served.name, "model_version": served.version, "reach": str(req.reach)})
+    why = explain(seeds, result.members["one_id"], feats)
+    page = result.members.head(req.page_size)
+    members = [Member(one_id=str(o), score=float(sc), percentile=float(p))
+               for o, sc, p in zip(page["one_id"], page["score"], page["percentile"])]
+    rows = [TgiRow(tag=f"{r.column}={r.value}", seed_share=float(r.seed_share), audience_share=float(r.expansion_share),
+                   population_share=float(r.population_share), tgi=float(r.expansion_tgi), seed_tgi=float(r.seed_tgi))
+            for r in why.itertuples(index=False)]
+    return LookalikeResponse(audience_id=name, size=len(result.members), members=members, explanation=rows,
+                             method=result.method, model=served.name, model_version=served.version)

@@ -35,7 +35,12 @@ def load_model(kind: str, uri: str) -> Any:
         return recommender_bundle(obj)
     if kind in PREDICTORS:
         return PredictorAdapter.from_model(kind, obj)
-    return obj  # lookalike: used as the audience area's model object
+    if kind == "lookalike":  # the audience area's LookalikePopulation
+        population = getattr(obj, "population", None)
+        if population is None:
+            raise TypeError("the lookalike pyfunc holds no population (expected python_model.population)")
+        return population
+    return obj
 
 
 def load_resources(config: ServeConfig, previous: Any) -> Resources:

@@ -125,11 +125,14 @@ class Member(BaseModel):
 
 
 class TgiRow(BaseModel):
+    """One trait (column=value) with its share in the seed, the expansion and the population; TGI = 100 x ratio."""
+
     tag: str
     seed_share: float | None = None
     audience_share: float
     population_share: float
-    tgi: float
+    tgi: float = Field(description="expansion share / population share x 100")
+    seed_tgi: float | None = None
 
 
 class LookalikeResponse(BaseModel):

@@ -20,7 +20,7 @@ def test_health_ready_and_status(client: TestClient) -> None:
     assert client.get("/readyz").status_code == 200  # churn@champion is loaded
     status = client.get("/status").json()
     assert status["models"]["churn"] == "1"
-    assert "lookalike" in status["errors"] and status["missing_data"] == []
+    assert status["models"]["lookalike"] == "1" and status["missing_data"] == []
     assert client.post("/noop", json={}).json() == {"ok": True}
 
 
@@ -64,10 +64,27 @@ def test_write_and_admin_endpoints_need_the_key(client: TestClient) -> None:
     assert r.status_code == 200 and r.json()["models"]["recommender"] == "1"
 
 
-def test_missing_model_is_a_clear_503(client: TestClient) -> None:
-    r = client.post("/lookalike", json={"ids": ["O00001"], "reach": 5}, headers={"X-API-Key": KEY})
-    assert r.status_code == 503
-    assert "model not loaded: lookalike" in r.json()["error"]
+def test_missing_model_is_a_clear_503() -> None:
+    from serving.loader import Bundle
+    from serving.logic import score
+    from serving.schemas import ScoreRequest
+    from serving.service import _answer
+
+    r = _answer(score, Bundle(generation=0), ScoreRequest(ids=["x"], models=["ltv"]))
+    assert r.status_code == 503 and b"model not loaded: ltv" in r.body
+
+
+def test_lookalike_saves_a_pageable_audience(client: TestClient, world) -> None:  # noqa: ANN001
+    r = client.post("/lookalike", json={"ids": world.one_ids[:10], "reach": 20, "page_size": 5},
+                    headers={"X-API-Key": KEY})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["size"] == 20 and len(body["members"]) == 5 and body["explanation"]
+    assert not set(world.one_ids[:10]) & {m["one_id"] for m in body["members"]}  # seeds are not their own lookalikes
+    page = client.get(f"/audiences/{body['audience_id']}/members?page=2&page_size=5").json()
+    assert page["total"] == 20 and len(page["members"]) == 5
+    r = client.post("/lookalike", json={"rule": "nonsense >> 3", "reach": 5}, headers={"X-API-Key": KEY})
+    assert r.status_code == 400 and "rule" in r.json()["error"]
 
 
 def test_read_endpoints_over_http(client: TestClient, world) -> None:  # noqa: ANN001

@@ -33,7 +33,7 @@ def svc(world) -> Iterator[object]:  # noqa: ANN001
 
 def test_ready_with_every_model(svc) -> None:  # noqa: ANN001
     assert svc.__is_ready__()
-    assert set(svc.loader.bundle.versions()) == {"churn", "ltv", "propensity", "recommender"}
+    assert set(svc.loader.bundle.versions()) == {"churn", "ltv", "propensity", "recommender", "lookalike"}
 
 
 def test_recommend_known_user_follows_taste(svc, world) -> None:  # noqa: ANN001

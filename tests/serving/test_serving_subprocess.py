@@ -72,8 +72,14 @@ def test_full_flow_over_real_http(server, world) -> None:  # noqa: ANN001
         assert {b["status"] for b in r.json()["batches"]} == {"written"}
         tags = {t["name"]: t for t in c.get(f"/profile/{world.one_ids[3]}").json()["tags"]}
         assert tags["ltv_tier"]["source"] == "model" and tags["ltv_tier"]["version"] == "1"
-        r = c.post("/lookalike", json={"ids": world.one_ids[:3], "reach": 10}, headers={"X-API-Key": KEY})
-        assert r.status_code in (200, 503) and "error" in r.json() or "members" in r.json()
+        r = c.post("/lookalike", json={"ids": world.one_ids[:10], "reach": 10}, headers={"X-API-Key": KEY})
+        assert r.status_code == 200, r.text
+        csv = c.get(f"/audiences/{r.json()['audience_id']}/members.csv")
+        assert csv.status_code == 200 and len(csv.text.splitlines()) == 11
+        knobs = c.get("/status").json()["runtime"]  # the documented knobs, as the worker applied them
+        assert knobs["otel_sdk_disabled"] == "true" and knobs["timeout_timers_fixed"] and knobs["gc_frozen"] > 0
+        assert knobs["bentoml_overrides"]["services"]["portrait"]["metrics"] == {"enabled": False}
+        assert c.get("/metrics").status_code == 404
         assert c.get("/").status_code == 200  # the OpenAPI page
 
 
