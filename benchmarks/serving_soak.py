@@ -11,6 +11,8 @@ For each configuration, one ``bentoml serve serving.service:Portrait`` worker on
 * **portrait**: what ``portrait serve`` starts (OTel SDK off and tracing excluded,
   metrics and access log off, BentoML's timeout timers cancelled, gc.freeze() after
   the models load, young-generation threshold 50,000, OpenMP passive);
+* **observability**: portrait's knobs but BentoML's tracing and Prometheus metrics
+  turned back on (``portrait serve --tracing --metrics``): what they cost;
 * **stock**: BentoML's defaults (tracing middleware live, metrics, access log,
   60 s timer per request, CPython's collector thresholds).
 
@@ -56,8 +58,9 @@ def soak(server: Server, ids: list[str], requests: int, max_minutes: float, conn
 
 
 def run_config(name: str, world, args) -> dict:  # noqa: ANN001
-    stock = name == "stock"
-    server = Server(world.data_dir, world.uri, stock=stock)
+    stock = name != "portrait"  # stock and observability runs are capped in time (see --stock-minutes)
+    observe = name == "observability"
+    server = Server(world.data_dir, world.uri, stock=name == "stock", tracing=observe, metrics=observe)
     try:
         server.wait_ready()
         knobs = server.status()["runtime"]
@@ -110,12 +113,12 @@ def main() -> int:
     ap.add_argument("--users", type=int, default=20_000)
     ap.add_argument("--items", type=int, default=2_000)
     ap.add_argument("--minutes", type=float, default=5.0, help="one-connection run per endpoint (portrait)")
-    ap.add_argument("--stock-minutes", type=float, default=1.0, help="cap for the stock configuration's runs")
+    ap.add_argument("--stock-minutes", type=float, default=1.0, help="cap for the stock/observability runs")
     ap.add_argument("--soak-requests", type=int, default=1_000_000)
     ap.add_argument("--soak-minutes", type=float, default=25.0, help="time bound of the soak")
     ap.add_argument("--stock-soak-minutes", type=float, default=5.0)
     ap.add_argument("--soak-connections", type=int, default=16)
-    ap.add_argument("--configs", default="portrait,stock")
+    ap.add_argument("--configs", default="portrait,observability,stock")
     args = ap.parse_args()
     world = make_world(args.users, args.items)
     results = [run_config(name, world, args) for name in args.configs.split(",")]
