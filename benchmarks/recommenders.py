@@ -164,12 +164,12 @@ def scale(lines: list[str], n_users: int, n_items: int, n_inter: int) -> dict:
     p50, p99 = float(np.percentile(lat_ms, 50)), float(np.percentile(lat_ms, 99))
     print(f"single recommend p50 {p50:.2f} ms p99 {p99:.2f} ms", flush=True)
     # FAISS item index over SVD item vectors, recall@10 vs exact
-    from scipy.sparse.linalg import svds
+    from sklearn.utils.extmath import randomized_svd
 
     from models.ann import AnnIndex
 
     t0 = time.perf_counter()
-    _, s, vt = svds(X, k=32, random_state=0)
+    _, s, vt = randomized_svd(X, n_components=32, n_iter=2, random_state=0)
     vecs = (vt.T * np.sqrt(s)).astype(np.float32)
     index = AnnIndex(metric="cosine", kind="ivf", target_recall=0.99).fit(vecs)
     recall = float(index.recall_vs_exact(k=10))
@@ -189,7 +189,8 @@ def scale(lines: list[str], n_users: int, n_items: int, n_inter: int) -> dict:
         f"{ok(per_s >= TARGET['batch_per_s'])} |",
         f"| single recommend in process (1,900 requests) | p50 {p50:.2f} ms, p99 {p99:.2f} ms | p99 <= {TARGET['p99_ms']} ms | "
         f"{ok(p99 <= TARGET['p99_ms'])} |",
-        f"| FAISS IVF item index recall@10 vs exact | {recall:.4f} (nprobe calibrated) | >= {TARGET['ann_recall']} | "
+        f"| FAISS IVF item index (SVD item vectors) recall@10 vs exact | {recall:.4f} (nprobe calibrated) | "
+        f">= {TARGET['ann_recall']} | "
         f"{ok(recall >= TARGET['ann_recall'])} |",
     ]
     return {"fit_s": fit_s, "per_s": per_s, "p99": p99, "recall": recall}

@@ -228,16 +228,16 @@ class WindowEASE(EASE):
     """portrait's default: weighted DLAE + time-window co-occurrence, tuned on an inner split.
 
     Defaults: interactions shaded by their weight (``weight_mix``), DLAE dropout 0.4, windows of
-    20 events; ``lam`` (2 values), ``window_weight`` (on/off) and the query's recency half-life
-    are chosen by inner-split nDCG@k, so on data without useful time order or weights the
-    choice falls back toward plain EASE.
+    20 events with weight 1; ``lam`` (2 candidates) and the query's recency half-life (none, 10,
+    30 events) are chosen by inner-split nDCG@k: 2 inner solves + 1 final solve.
 
     Parameters
     ----------
     lams : tuple of float
         Candidate ``lam`` values, as multiples of the mean diagonal of ``X'X`` (scale-free).
     window_weights : tuple of float
-        Candidate weights of the window Gram (0 keeps plain EASE in the race).
+        Candidate weights of the window Gram; the default keeps windows on (one solve per
+        candidate: ``(0.0, 1.0)`` lets the inner split decide at the price of two more solves).
     inner : {"random", "temporal"}
         Inner validation split: per-user random, or each user's latest events (needs ``times``);
         match it to the question asked (random for "what else", temporal for "what next").
@@ -255,7 +255,7 @@ class WindowEASE(EASE):
     """
 
     def __init__(
-        self, lams: tuple[float, ...] = (4.0, 8.0), window_weights: tuple[float, ...] = (0.0, 1.0),
+        self, lams: tuple[float, ...] = (4.0, 8.0), window_weights: tuple[float, ...] = (1.0,),
         window: int = 20, dropout: float = 0.4, max_items: int = 10_000, prune: int | str | None = "auto",
         binary: bool = False, weight_mix: float = 0.8,
         inner: str = "random", inner_fraction: float = 0.25, seed: int = 0, k: int = 10,
