@@ -49,12 +49,16 @@ def read_identity_records(path: Path) -> pa.Table:
     path = Path(path)
     if not path.exists():
         raise SchemaError(f"{path}: no such file (run `portrait data generate` or `portrait data import` first)")
-    table = pq.read_table(path)
+    return check_identity_table(pq.read_table(path), str(path))
+
+
+def check_identity_table(table: pa.Table, origin: str = "<records>") -> pa.Table:
+    """The table itself, or a :class:`SchemaError` naming ``origin`` and the missing column."""
     missing = [c for c in ("source", "record_id", "observed_at") if c not in table.column_names]
     if missing:
-        raise SchemaError(f"{path}: table 'identity_records' is missing column(s) {missing}")
+        raise SchemaError(f"{origin}: table 'identity_records' is missing column(s) {missing}")
     if not any(t in table.column_names for t in IDENTIFIER_TYPES):
-        raise SchemaError(f"{path}: no identifier column (expected some of {list(IDENTIFIER_TYPES)})")
+        raise SchemaError(f"{origin}: no identifier column (expected some of {list(IDENTIFIER_TYPES)})")
     return table
 
 

@@ -28,7 +28,9 @@ from features.identity.config import ResolveConfig, Rules, load_rules
 from features.identity.golden import golden_records
 from features.identity.graph import resolve_graph
 from features.identity.hashing import key_fingerprint, require_key
-from features.identity.prepare import HashedRecords, hash_records, read_identity_records, read_profiles
+from features.identity.prepare import (
+    HashedRecords, check_identity_table, hash_records, read_identity_records, read_profiles,
+)
 from features.identity.stable import assign_ids
 from features.identity.store import (
     State, StateError, aliases_frame, aliases_table, golden_table, has_state, identifiers_table, load_state,
@@ -145,7 +147,8 @@ def _prepare(cfg: ResolveConfig, records: pa.Table | None, step: Step) -> tuple[
                          f"{prev.meta.get('types')}, the rules now list {list(rules.priority)}; run a full resolve "
                          "on a fresh identity directory")
     step("reading identity records")
-    table = records if records is not None else read_identity_records(Path(cfg.raw_dir) / "identity_records.parquet")
+    table = check_identity_table(records) if records is not None else \
+        read_identity_records(Path(cfg.raw_dir) / "identity_records.parquet")
     return key, rules, prev, table
 
 

@@ -139,3 +139,22 @@ def test_rules_file_overrides_and_errors(tmp_path):
     p.write_text("priority: [phone, fax]\n")
     with pytest.raises(RulesError, match="priority"):
         load_rules(p)
+
+
+def test_missing_columns_are_clear_errors(run, tmp_path):
+    import pyarrow as pa
+
+    from features.schema import SchemaError
+
+    with pytest.raises(SchemaError, match=r"missing column\(s\) \['observed_at'\]"):
+        run(pa.table({"source": ["crm"], "record_id": ["1"], "phone": ["13900000001"]}))
+    with pytest.raises(SchemaError, match="no identifier column"):
+        run(pa.table({"source": ["crm"], "record_id": ["1"], "observed_at": pa.array([0]).cast(pa.timestamp("us", tz="UTC"))}))
+
+
+def test_numeric_phone_column_is_read_as_text(run):
+    import pyarrow as pa
+
+    ts = pa.array([0, 1]).cast(pa.timestamp("us", tz="UTC"))
+    run(pa.table({"source": ["crm", "app"], "record_id": ["1", "2"], "phone": pa.array([13912345678] * 2), "observed_at": ts}))
+    assert len(set(run.record_map().values())) == 1
