@@ -33,7 +33,7 @@ def movielens(quick: bool) -> tuple[str, dict]:
     from training.lookalike_eval import EvalConfig, evaluate_frame
     from training.recommender import read_interactions
 
-    peers = ("activity", "logreg", "knn_als", "centroid_als", "centroid_torch", "pu_als")
+    peers = ("activity", "logreg", "knn_als", "centroid_als", "centroid_torch")
     rank = (51, 55) if quick else (51, 80)
     out = evaluate_frame(read_interactions(ML100K), EvalConfig(items_rank=rank, peers=peers))
     lines = ["| method | AUC | R-precision | seconds | anchor (issue) |", "| --- | --- | --- | --- | --- |",
