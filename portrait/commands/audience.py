@@ -195,6 +195,18 @@ def overlap_cmd(
     console.print(out)
 
 
+@app.command("refresh")
+def refresh_cmd(name: str = typer.Argument(..., help="Dynamic audience name.")) -> None:
+    """Re-evaluate a dynamic audience on the latest features and rewrite its member file."""
+    from features.audience import AudienceError
+
+    try:
+        meta = _store().refresh(name, _features())
+    except AudienceError as exc:
+        fail(str(exc))
+    console.print(f"audience [bold]{meta.name}[/]: {meta.size:,} customers as of {meta.features_as_of}")
+
+
 @app.command("delete")
 def delete_cmd(name: str = typer.Argument(..., help="Audience name.")) -> None:
     """Delete a saved audience."""
