@@ -64,3 +64,13 @@ def test_items_launched_after_the_cutoff_are_absent(tmp_path, h):
     _, item = h.compute(*w.write())
     assert "I4" not in set(item["item_id"])  # launched 2026-07-01, after the cutoff
     assert {"I1", "I2", "I3"} <= set(item["item_id"])
+
+
+def test_a_snapshot_does_not_depend_on_the_other_cutoffs_built_with_it(tmp_path, h):
+    w = h.random_world(tmp_path / "data", n_people=40, seed=9)
+    raw, ident = w.write()
+    early = h.CUTOFF - pd.Timedelta(days=60)
+    alone, _ = h.compute(raw, ident, cutoffs=(early,), categories=["books", "shoes"])
+    together, _ = h.compute(raw, ident, cutoffs=(early, h.CUTOFF), categories=["books", "shoes"])
+    same = together[together["event_timestamp"] == early].reset_index(drop=True)
+    pd.testing.assert_frame_equal(alone, same)
