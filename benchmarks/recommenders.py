@@ -218,8 +218,10 @@ def main() -> None:
         generalization(lines)
     if not args.skip_scale:
         scale(lines, args.scale_users, args.scale_items, args.scale_interactions)
-    cmd = "flock /tmp/portrait/bench.lock .venv/bin/python -m benchmarks.recommenders"
-    write_section("recommenders", "\n".join(lines), cmd + (" --skip-scale" if args.skip_scale else ""))
+    import sys
+
+    cmd = " ".join([".venv/bin/python -m benchmarks.recommenders", *sys.argv[1:]])
+    write_section("recommenders", "\n".join(lines), cmd)
 
 
 if __name__ == "__main__":
