@@ -116,10 +116,13 @@ class _Outputs:
                 self.tmp[name] = Path(tmp)
                 schema = schemas[name]
                 coded = any(pa.types.is_dictionary(f.type) for f in schema)
-                # coded tables: no Arrow schema in the file, so every reader gets plain strings back
-                self.writers[name] = pq.ParquetWriter(tmp, schema, compression="snappy", store_schema=not coded,
-                                                      use_dictionary=[f.name for f in schema if f.name in _DICTIONARY
-                                                                      or pa.types.is_dictionary(f.type)])
+                # coded tables: no Arrow schema in the file, so every reader gets plain strings back;
+                # min/max statistics only on numbers and times (on strings they cost half the write time)
+                self.writers[name] = pq.ParquetWriter(
+                    tmp, schema, compression="snappy", store_schema=not coded,
+                    use_dictionary=[f.name for f in schema if f.name in _DICTIONARY or pa.types.is_dictionary(f.type)],
+                    write_statistics=[f.name for f in schema if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)
+                                      or pa.types.is_timestamp(f.type) or pa.types.is_boolean(f.type)])
         except BaseException:
             self.abort()
             raise
