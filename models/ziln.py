@@ -41,8 +41,8 @@ class ZILNRegressor(Predictor):
         Torch intra-op threads (set globally for the process during ``fit``).
     """
 
-    def __init__(self, hidden: tuple[int, ...] = (64, 32), epochs: int = 60, batch_size: int = 1024,
-                 learning_rate: float = 2e-3, weight_decay: float = 1e-5, patience: int = 6, seed: int = 0,
+    def __init__(self, hidden: tuple[int, ...] = (64, 32), epochs: int = 60, batch_size: int = 2048,
+                 learning_rate: float = 3e-3, weight_decay: float = 1e-5, patience: int = 5, seed: int = 0,
                  num_threads: int = 1) -> None:
         self.hidden = hidden
         self.epochs = epochs

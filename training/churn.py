@@ -23,11 +23,11 @@ from training.datasets import DatasetConfig, Paths
 
 @dataclass(frozen=True)
 class GBMConfig:
-    n_estimators: int = 1000  # upper bound; early stopping on the validation slice picks the count
-    learning_rate: float = 0.05
+    n_estimators: int = 500  # upper bound; early stopping on the validation slice picks the count
+    learning_rate: float = 0.1
     num_leaves: int = 31
     min_child_samples: int = 50
-    early_stopping_rounds: int = 50
+    early_stopping_rounds: int = 30
     num_threads: int = 1  # OpenMP threads; >1 only on an idle machine (spin-waits under contention)
     seed: int = 0
 

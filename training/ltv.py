@@ -51,6 +51,18 @@ def _candidate(name: str, cfg: LTVConfig, feats: list[str]) -> Any:
     raise ValueError(f"unknown LTV candidate {name!r}; choose from ('lgbm', 'ziln')")
 
 
+def fit_candidates(train_df: pd.DataFrame, val_df: pd.DataFrame, feats: list[str], y_train: np.ndarray,
+                   y_val: np.ndarray, cfg: LTVConfig) -> tuple[dict[str, Any], dict[str, float], str]:
+    """Fit every candidate with early stopping on the validation slice; returns (fitted, val Gini, best name)."""
+    from training.evaluation.value import normalized_gini
+
+    fitted, val_gini = {}, {}
+    for name in cfg.candidates:
+        fitted[name] = _candidate(name, cfg, feats).fit(train_df[feats], y_train, eval_set=(val_df[feats], y_val))
+        val_gini[name] = normalized_gini(y_val, fitted[name].predict(val_df[feats]))
+    return fitted, val_gini, max(val_gini, key=val_gini.get)
+
+
 def value_metrics(actual: np.ndarray, pred: np.ndarray, prefix: str = "") -> dict[str, float]:
     from training.evaluation.value import normalized_gini, spearman, top_decile_capture, total_ratio
 
@@ -85,11 +97,7 @@ def train(config: LTVConfig) -> str:
     label = f"spend_{cfg.dataset.horizon_days}d"
     train_df, val_df, test_df = ts.split()
     y = lambda df: df[label].to_numpy(np.float64)  # noqa: E731
-    fitted, val_gini = {}, {}
-    for name in cfg.candidates:
-        fitted[name] = _candidate(name, cfg, feats).fit(train_df[feats], y(train_df), eval_set=(val_df[feats], y(val_df)))
-        val_gini[name] = normalized_gini(y(val_df), fitted[name].predict(val_df[feats]))
-    best = max(val_gini, key=val_gini.get)
+    fitted, val_gini, best = fit_candidates(train_df, val_df, feats, y(train_df), y(val_df), cfg)
     model = fitted[best]
     registry.setup(cfg.paths.mlflow_uri, cfg.paths.mlflow_artifacts)
     with registry.start_run(cfg.model_name, run_name=f"ltv H={cfg.dataset.horizon_days}d ({best})") as run:

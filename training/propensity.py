@@ -12,8 +12,10 @@ base rate for each category. The promotion gate compares the overall AUC.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from training.churn import GBMConfig, binary_metrics, fit_binary, log_binary_run
 from training.datasets import DatasetConfig, Paths
@@ -27,6 +29,9 @@ class PropensityConfig:
     categories: tuple[str, ...] | None = None  # None: the top n_categories by units sold before the newest cutoff
     n_categories: int = 5
     calibration: str = "platt"
+    negatives_per_positive: float | None = 20.0  # category models: keep this many non-buyers per buyer in training
+    # (a random subset; rare categories otherwise cost full-size fits) — calibration on the full validation slice
+    # restores the probabilities
     monotone: tuple[tuple[str, int], ...] = (("recency_days", -1),)  # a more recent order never lowers P(buy)
     exclude: tuple[str, ...] = ()
     model_name: str = "propensity"
@@ -49,13 +54,7 @@ def train(config: PropensityConfig) -> str:
     targets.update({"propensity_" + c.removeprefix("buy_30d_"): c for c in ts.labels if c.startswith("buy_30d_")})
     train_df, val_df, test_df = ts.split()
     y = lambda df, col: df[col].astype(bool).to_numpy().astype(float)  # noqa: E731
-    models, skipped = {}, []
-    for out, col in targets.items():
-        if min(y(train_df, col).sum(), y(val_df, col).sum()) < 5:  # too rare to learn or calibrate
-            skipped.append(out)
-            continue
-        models[out] = fit_binary(train_df, val_df, feats, y(train_df, col), y(val_df, col), cfg.gbm,
-                                 dict(cfg.monotone), cfg.calibration)
+    models, skipped = fit_outputs(train_df, val_df, feats, targets, cfg)
     if "propensity" not in models:
         raise ValueError("no purchases in the training window: cannot train the overall propensity model")
     registry.setup(cfg.paths.mlflow_uri, cfg.paths.mlflow_artifacts)
@@ -82,6 +81,27 @@ def train(config: PropensityConfig) -> str:
             mlflow.set_tags({"gate.promoted": str(decision.promoted), "gate.reason": decision.reason[:5000],
                              "model_version": version})
         return run.info.run_id
+
+
+def fit_outputs(train_df: pd.DataFrame, val_df: pd.DataFrame, feats: list[str], targets: dict[str, str],
+                cfg: PropensityConfig) -> tuple[dict[str, Any], list[str]]:
+    """One calibrated classifier per output (``name -> label column``); too-rare outputs are skipped."""
+    rng = np.random.default_rng(cfg.gbm.seed)
+    models, skipped = {}, []
+    for out, col in targets.items():
+        y_tr = train_df[col].astype(bool).to_numpy()
+        y_va = val_df[col].astype(bool).to_numpy()
+        if min(y_tr.sum(), y_va.sum()) < 5:  # too rare to learn or calibrate
+            skipped.append(out)
+            continue
+        rows = np.arange(len(train_df))
+        if out != "propensity" and cfg.negatives_per_positive:
+            neg = np.flatnonzero(~y_tr)
+            keep = int(min(len(neg), cfg.negatives_per_positive * y_tr.sum()))
+            rows = np.sort(np.r_[np.flatnonzero(y_tr), rng.choice(neg, keep, replace=False)])
+        models[out] = fit_binary(train_df.iloc[rows], val_df, feats, y_tr[rows].astype(float), y_va.astype(float),
+                                 cfg.gbm, dict(cfg.monotone), cfg.calibration)
+    return models, skipped
 
 
 def truth_scores(cfg: PropensityConfig, models: dict, feats: list[str]) -> dict[str, float]:
