@@ -105,6 +105,29 @@ def recommender(s: Settings, o: DemoOptions) -> str:
     return f"run {run_id[:8]}, champion v{_champion_after('recommender', run_id)}"
 
 
+def _value_model(job: str) -> Step:
+    def step(s: Settings, o: DemoOptions) -> str:
+        from portrait.commands.train_value import run_job
+        from training.churn import ChurnConfig
+        from training.datasets import Paths
+        from training.ltv import LTVConfig
+        from training.propensity import PropensityConfig
+
+        config = {"churn": ChurnConfig, "ltv": LTVConfig, "propensity": PropensityConfig}[job]
+        summary = run_job(job, config(paths=Paths.from_settings(s)))
+        metrics = ", ".join(f"{k} {v:.3f}" for k, v in list((summary.get("metrics") or {}).items())[:3])
+        return f"v{summary['version']} ({'champion' if summary['promoted'] else 'challenger'}) {metrics}"
+
+    return step
+
+
+def lookalike(s: Settings, o: DemoOptions) -> str:
+    from training.lookalike import LookalikeConfig, train
+
+    run_id = train(LookalikeConfig(features_dir=str(s.features_dir)), s.mlflow_uri, s.mlflow_artifacts)
+    return f"run {run_id[:8]}, champion v{_champion_after('lookalike', run_id)}"
+
+
 STEPS: list[tuple[str, Step]] = [
     ("generate synthetic multi-source data", generate),
     ("validate canonical tables", validate),
@@ -112,6 +135,10 @@ STEPS: list[tuple[str, Step]] = [
     ("build features and rule tags", features),
     ("Feast apply and materialize", feature_store),
     ("train the recommender", recommender),
+    ("train churn", _value_model("churn")),
+    ("train lifetime value", _value_model("ltv")),
+    ("train purchase propensity", _value_model("propensity")),
+    ("train lookalike embeddings", lookalike),
 ]
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 def test_demo_runs_every_step_on_tiny_data(tmp_path: Path) -> None:
     env = {"PORTRAIT_DATA_DIR": str(tmp_path / "data"), "PORTRAIT_MLRUNS_DIR": str(tmp_path / "mlruns"),
            "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    proc = subprocess.run([sys.executable, "-m", "portrait.cli", "demo", "--people", "600", "--no-serve"],
+    proc = subprocess.run([sys.executable, "-m", "portrait.cli", "demo", "--people", "400", "--no-serve"],
                           env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     raw = tmp_path / "data" / "raw"
@@ -21,3 +21,9 @@ def test_demo_runs_every_step_on_tiny_data(tmp_path: Path) -> None:
     assert (data / "identity" / "record_map.parquet").exists()
     assert (data / "features" / "customer_features.parquet").exists()
     assert (data / "feast" / "online.db").exists()
+    # every model was trained, registered and (first run) promoted through the gate
+    import mlflow
+
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    for name in ("recommender", "churn", "ltv", "propensity", "lookalike"):
+        assert str(client.get_model_version_by_alias(name, "champion").version) == "1", name
