@@ -186,22 +186,29 @@ def main() -> None:
     ap.add_argument("--speed-rows", type=int, default=1_000_000, help="rows for the training/scoring speed test (0 skips)")
     ap.add_argument("--skip-cdnow", action="store_true")
     args = ap.parse_args()
-    parts = []
+    cmd = "flock /tmp/portrait/bench.lock python -m benchmarks.customer_value" + (
+        f" --people {args.people}" if args.people != 5000 else "") + (
+        f" --speed-rows {args.speed_rows}" if args.speed_rows != 1_000_000 else "") + (" --skip-cdnow" if args.skip_cdnow else "")
+    parts: list[str] = []
+
+    def save(pending: str | None) -> None:  # after every part, so a cut-off run still leaves its figures
+        note = [f"_Still running: {pending}._"] if pending else []
+        write_section("customer_value", "\n\n".join(parts + note), cmd)
+
     if not args.skip_cdnow:
         text, _ = cdnow()
         parts.append("### CDNOW (`portrait evaluate customer-value`), every peer measured in the same run\n" + text)
         parts.append("AUC >= 0.79 looks out of reach from purchase histories alone on CDNOW: a LightGBM fitted by 5-fold "
                      "cross-validation on the 1997-09-30 holdout labels themselves (features at the calibration end; a "
                      "ceiling, not a model) reached 0.764 and logistic regression 0.771 during development.")
+        save("synthetic truth and speed")
     with tempfile.TemporaryDirectory(prefix="portrait-value-bench-") as tmp:
         text, _, paths = synthetic(args.people, Path(tmp))
         parts.append("### Synthetic data, scored against the generator's ground truth\n" + text)
         if args.speed_rows:
+            save("speed")
             parts.append("### Speed\n" + speed(paths, args.speed_rows))
-    cmd = "flock /tmp/portrait/bench.lock python -m benchmarks.customer_value" + (
-        f" --people {args.people}" if args.people != 5000 else "") + (
-        f" --speed-rows {args.speed_rows}" if args.speed_rows != 1_000_000 else "") + (" --skip-cdnow" if args.skip_cdnow else "")
-    write_section("customer_value", "\n\n".join(parts), cmd)
+    save(None)
 
 
 if __name__ == "__main__":

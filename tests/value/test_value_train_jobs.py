@@ -1,0 +1,65 @@
+"""End to end on a tiny synthetic world: generator -> OneID -> features -> Feast -> train churn/ltv/propensity.
+
+Slow (a Feast apply and three MLflow runs); benchmarks/customer_value.py runs the same jobs at demo scale.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import mlflow
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    from features.store import open_store
+    from portrait.commands import demo
+    from portrait.settings import load_settings
+
+    root = tmp_path_factory.mktemp("value_world")
+    s = load_settings({"PORTRAIT_DATA_DIR": str(root / "data"), "PORTRAIT_MLRUNS_DIR": str(root / "mlruns"),
+                       "PORTRAIT_HMAC_KEY": "test-key"})
+    opts = demo.DemoOptions(people=600, seed=7, serve=False)
+    for name, step in demo.STEPS:
+        if name.startswith(("generate", "resolve", "build")):
+            step(s, opts)
+    open_store(s).apply()
+    return s
+
+
+def test_jobs_train_register_gate_and_score(world) -> None:
+    from portrait.commands.train_value import run_job
+    from training.churn import ChurnConfig
+    from training.datasets import Paths, scoring_frame
+    from training.ltv import LTVConfig
+    from training.propensity import PropensityConfig
+    from training.tags import predicted_tags
+
+    paths = Paths.from_settings(world)
+    churn = run_job("churn", ChurnConfig(paths=paths))
+    assert churn["promoted"] == "True" and churn["version"] == "1"
+    assert churn["metrics"]["auc"] > 0.6
+    run = mlflow.get_run(churn["run_id"])
+    assert run.data.params["feature_service"] == "churn_v1"
+    arts = {a.path for a in mlflow.MlflowClient().list_artifacts(churn["run_id"], "plots")}
+    assert {"plots/roc.png", "plots/pr.png", "plots/calibration.png", "plots/lift_gain.png",
+            "plots/importance_gain.png", "plots/shap_summary.png"} <= arts
+    # the same config again cannot beat itself: the champion stays
+    again = run_job("churn", ChurnConfig(paths=paths))
+    assert again["version"] == "2" and again["promoted"] == "False"
+
+    ltv = run_job("ltv", dataclasses.replace(LTVConfig(paths=paths), candidates=("lgbm",)))
+    prop = run_job("propensity", dataclasses.replace(PropensityConfig(paths=paths), n_categories=2))
+    now = scoring_frame(paths, "churn_v1")
+    risk = mlflow.pyfunc.load_model("models:/churn@champion").predict(now)["churn_risk"].to_numpy()
+    value = mlflow.pyfunc.load_model("models:/ltv@champion").predict(now)["ltv"].to_numpy()
+    p = mlflow.pyfunc.load_model("models:/propensity@champion").predict(now)
+    assert "propensity" in p.columns and ((risk >= 0) & (risk <= 1)).all() and (value >= 0).all()
+    tags = predicted_tags(now["one_id"], churn=risk, ltv=value, propensity=p["propensity"].to_numpy(),
+                          versions={"churn": "1", "ltv": ltv["version"], "propensity": prop["version"]},
+                          scored_at=pd.Timestamp("2026-07-01"))
+    assert set(tags["churn_tier"]) <= {"high", "medium", "low"} and len(tags) == len(now)
