@@ -197,31 +197,38 @@ def scale(lines: list[str], n_users: int, n_items: int, n_inter: int) -> dict:
 
 
 def main() -> None:
+    import sys
+
     from benchmarks._report import write_section
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--skip-scale", action="store_true")
-    ap.add_argument("--skip-synthetic", action="store_true")
+    ap.add_argument("--skip-ml", action="store_true", help="skip MovieLens (section recommenders)")
+    ap.add_argument("--skip-synthetic", action="store_true", help="skip generator data (section recommenders-generalization)")
+    ap.add_argument("--skip-scale", action="store_true", help="skip the 1M-customer run (section recommenders-scale)")
     ap.add_argument("--scale-users", type=int, default=1_000_000)
     ap.add_argument("--scale-items", type=int, default=100_000)
     ap.add_argument("--scale-interactions", type=int, default=50_000_000)
     args = ap.parse_args()
-    lines: list[str] = []
-    ml = movielens(lines)
-    main_run = ml["random-75-25, seed 42"]
-    verdict = (f"\nTarget nDCG@10 >= {TARGET['ndcg']} and MAP >= {TARGET['map']} with fit <= {TARGET['fit_seconds']} s: "
-               f"measured nDCG {main_run['ndcg']:.4f}, MAP {main_run['map']:.4f}, fit {main_run['fit_seconds']:.2f} s wall / "
-               f"{main_run['fit_cpu_seconds']:.2f} s CPU (2 BLAS threads; wall time depends on the shared machine's load).")
-    lines.append(verdict)
-    print(verdict, flush=True)
-    if not args.skip_synthetic:
-        generalization(lines)
-    if not args.skip_scale:
-        scale(lines, args.scale_users, args.scale_items, args.scale_interactions)
-    import sys
-
     cmd = " ".join([".venv/bin/python -m benchmarks.recommenders", *sys.argv[1:]])
-    write_section("recommenders", "\n".join(lines), cmd)
+    if not args.skip_ml:
+        lines: list[str] = []
+        ml = movielens(lines)
+        main_run = ml["random-75-25, seed 42"]
+        verdict = (f"\nTarget nDCG@10 >= {TARGET['ndcg']} and MAP >= {TARGET['map']} with fit <= {TARGET['fit_seconds']} s: "
+                   f"measured nDCG {main_run['ndcg']:.4f}, MAP {main_run['map']:.4f}, fit {main_run['fit_seconds']:.2f} s "
+                   f"wall / {main_run['fit_cpu_seconds']:.2f} s CPU (2 BLAS threads; wall time depends on the shared "
+                   "machine's load).")
+        lines.append(verdict)
+        print(verdict, flush=True)
+        write_section("recommenders", "\n".join(lines), cmd)
+    if not args.skip_synthetic:
+        lines = []
+        generalization(lines)
+        write_section("recommenders-generalization", "\n".join(lines), cmd)
+    if not args.skip_scale:
+        lines = []
+        scale(lines, args.scale_users, args.scale_items, args.scale_interactions)
+        write_section("recommenders-scale", "\n".join(lines), cmd)
 
 
 if __name__ == "__main__":

@@ -107,14 +107,15 @@ def test_split_matrices_align_and_never_overlap():
     assert math.isclose(s.train.sum() + s.test.sum(), len(df))
 
 
-def test_sparse_topk_kernel_matches_dense_ranking():
+@pytest.mark.parametrize("n_rows", [30, 300])  # serial (single requests) and parallel (batches) paths
+def test_sparse_topk_kernel_matches_dense_ranking(n_rows):
     from models.recommenders._base import masked_topk
     from models.recommenders._sparse_topk import prepare, sparse_topk
 
     rng = np.random.default_rng(3)
     B = sp.random(50, 50, density=0.2, random_state=3, format="csr", dtype=np.float32)
-    Q = sp.random(30, 50, density=0.1, random_state=4, format="csr", dtype=np.float32)
-    seen = sp.random(30, 50, density=0.05, random_state=5, format="csr", dtype=np.float32)
+    Q = sp.random(n_rows, 50, density=0.1, random_state=4, format="csr", dtype=np.float32)
+    seen = sp.random(n_rows, 50, density=0.05, random_state=5, format="csr", dtype=np.float32)
     allowed = rng.random(50) < 0.7
     ids, vals = sparse_topk(Q, prepare(B), 50, 5, seen, None, allowed)
     dense = (Q @ B).toarray()
