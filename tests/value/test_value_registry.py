@@ -84,3 +84,38 @@ def test_champion_loads_in_a_fresh_process_without_portrait(store, tmp_path) -> 
     assert done.returncode == 0, done.stderr[-2000:]
     hi, lo = eval(done.stdout.strip().splitlines()[-1])
     assert hi > 1.5 and lo < -1.5
+
+
+def test_models_cli_list_promote_rollback(store, monkeypatch) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from portrait.cli import app
+
+    X, y = _data()
+    v1 = _register(X, y, ["a", "b", "c"], "unit_value_cli")
+    v2 = _register(X, y, ["a"], "unit_value_cli")
+    monkeypatch.setenv("PORTRAIT_MLFLOW_URI", store.mlflow_uri)
+    run = CliRunner().invoke
+    assert run(app, ["models", "promote", "unit_value_cli", v1]).exit_code == 0
+    assert run(app, ["models", "promote", "unit_value_cli", v2, "--reason", "test"]).exit_code == 0
+    rows = json.loads(run(app, ["models", "list", "unit_value_cli", "--json"]).stdout)
+    assert {r["version"]: r["aliases"] for r in rows}[v2] == ["challenger", "champion"]
+    res = run(app, ["models", "rollback", "unit_value_cli"])
+    assert res.exit_code == 0 and f"version {v1}" in res.output
+    bad = run(app, ["models", "promote", "unit_value_cli", "99"])
+    assert bad.exit_code == 2 and "99" in bad.output
+
+
+def test_train_config_overrides(tmp_path) -> None:
+    from portrait.commands.train_value import make_config
+
+    path = tmp_path / "ltv.yaml"
+    path.write_text("dataset: {horizon_days: 60}\ngbm: {num_leaves: 7}\ncandidates: [lgbm]\n")
+    cfg = make_config("ltv", path, as_of="2026-05-01")
+    assert cfg.dataset.horizon_days == 60 and cfg.dataset.as_of == "2026-05-01"
+    assert cfg.gbm.num_leaves == 7 and cfg.candidates == ("lgbm",) and cfg.dataset.service == "ltv_v1"
+    path.write_text("horizon: 60\n")
+    with pytest.raises(ValueError, match="unknown config field 'horizon'"):
+        make_config("ltv", path)
