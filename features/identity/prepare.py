@@ -92,24 +92,23 @@ def hash_records(table: pa.Table, rules: Rules, key: bytes, keep_dropped: bool =
             continue
         col = normalize_column(table.column(t), t, rules)
         valid = col.values.is_valid().to_numpy(zero_copy_only=False)
-        distinct = pc.unique(col.values.filter(pa.array(valid))) if valid.any() else pa.array([], pa.string())
-        pending.append((t, col, valid, distinct))
+        pending.append((t, col, valid))
         dropped[t] = col.reasons
         has = col.indices >= 0
         if keep_dropped and col.reasons:
             bad = np.flatnonzero(has & ~valid[np.maximum(col.indices, 0)])
             rows.append(pd.DataFrame({"row": bad, "id_type": t, "reason": col.entry_reason[col.indices[bad]]}))
-    # one HMAC pass over every type's distinct values ("<type>:<value>"), so the compiled kernel pays off
-    joined = [pc.binary_join_element_wise(pa.scalar(t), d.cast(pa.string()), ":") for t, _, _, d in pending]
+    # one HMAC pass over every type's valid dictionary entries ("<type>:<value>"): variants of one value
+    # normalize to the same text and so get the same key; hashing them again is cheaper than deduplicating
+    joined = [pc.binary_join_element_wise(pa.scalar(t), col.values.filter(pa.array(valid)), ":")
+              for t, col, valid in pending]
     all_keys = hash64(hmac128(pa.concat_arrays(joined), None, key)[0]) if joined else np.zeros(0, np.int64)
     start = 0
-    for t, col, valid, distinct in pending:
-        dkeys = all_keys[start:start + len(distinct)]
-        start += len(distinct)
+    for t, col, valid in pending:
         entry_key = np.zeros(len(col.values), np.int64)
-        if len(distinct):
-            pos = pc.index_in(col.values, value_set=distinct).to_numpy(zero_copy_only=False)
-            entry_key[valid] = dkeys[pos[valid].astype(np.int64)]
+        n_valid = int(valid.sum())
+        entry_key[valid] = all_keys[start:start + n_valid]
+        start += n_valid
         out = np.zeros(len(rkey), np.int64)
         has = col.indices >= 0
         out[has] = entry_key[col.indices[has]]

@@ -75,15 +75,26 @@ def _records_frame(hr: HashedRecords, one_num: np.ndarray, types: tuple[str, ...
 
 
 def _identifiers(records: pd.DataFrame, types: tuple[str, ...]) -> pd.DataFrame:
-    """id_type, key, one_num, n_records, last_seen per distinct (identifier, person)."""
-    parts = []
+    """id_type, key, one_num, n_records, last_seen per distinct (identifier, person); two hash passes per type."""
+    num = records["one_num"].to_numpy()
+    obs = records["observed_at"].to_numpy().astype("datetime64[us]").view(np.int64)
+    base = np.int64(num.max() + 1) if len(num) else np.int64(1)
+    parts = [pd.DataFrame({"id_type": pd.Series(dtype=str), "key": pd.Series(dtype=np.int64),
+                           "one_num": pd.Series(dtype=np.int64), "n_records": pd.Series(dtype=np.int64),
+                           "last_seen": pd.Series(dtype="datetime64[us]")})]
     for t in types:
-        sub = records.loc[records[_kcol(t)].to_numpy() != 0, [_kcol(t), "one_num", "observed_at"]]
-        g = sub.groupby([_kcol(t), "one_num"], sort=False)["observed_at"].agg(["size", "max"]).reset_index()
-        parts.append(pd.DataFrame({"id_type": t, "key": g[_kcol(t)].to_numpy(), "one_num": g["one_num"].to_numpy(),
-                                   "n_records": g["size"].to_numpy(np.int64), "last_seen": g["max"].to_numpy()}))
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
-        columns=["id_type", "key", "one_num", "n_records", "last_seen"])
+        k = records[_kcol(t)].to_numpy()
+        rows = np.flatnonzero(k != 0)
+        if not len(rows):
+            continue
+        kc, kuniq = pd.factorize(k[rows])
+        pcode, puniq = pd.factorize(kc.astype(np.int64) * base + num[rows])
+        last = np.full(len(puniq), np.iinfo(np.int64).min)
+        np.maximum.at(last, pcode, obs[rows])
+        parts.append(pd.DataFrame({"id_type": t, "key": np.asarray(kuniq, np.int64)[puniq // base],
+                                   "one_num": puniq % base, "n_records": np.bincount(pcode).astype(np.int64),
+                                   "last_seen": last.view("datetime64[us]")}))
+    return pd.concat(parts, ignore_index=True)
 
 
 def _refused_holders(refused: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
