@@ -173,10 +173,14 @@ def fit(tx: pd.DataFrame, end: pd.Timestamp, horizon_days: int, cfg: ValueConfig
 
 
 def predict(fitted: ValueFit, tx: pd.DataFrame, end: pd.Timestamp, horizon_days: int, cfg: ValueConfig = ValueConfig(),
-            model: str | None = None) -> pd.DataFrame:
-    """``customer_id, p_buy, value`` as of ``end`` over ``horizon_days`` (default: the chosen model)."""
+            model: str | None = None, X: pd.DataFrame | None = None) -> pd.DataFrame:
+    """``customer_id, p_buy, value`` as of ``end`` over ``horizon_days`` (default: the chosen model).
+
+    ``X`` may pass a precomputed ``snapshot(tx, end, fitted.train_horizon_days, cfg)``.
+    """
     name = model or fitted.model
-    X = snapshot(tx[tx["ts"] < end], end, fitted.train_horizon_days, cfg)
+    if X is None:
+        X = snapshot(tx[tx["ts"] < end], end, fitted.train_horizon_days, cfg)
     bg: BetaGeo = X.attrs["bgnbd"]
     ratio = bg.expected_purchases(X, horizon_days) / np.maximum(bg.expected_purchases(X, fitted.train_horizon_days), 1e-12)
     parts = [n for n in fitted.fitted if n != "blend"] if name == "blend" else [name]
@@ -212,13 +216,14 @@ def evaluate(tx: pd.DataFrame, calibration_end: pd.Timestamp, holdout_weeks: int
         raise ValueError(f"holdout of {holdout_weeks} weeks after {calibration_end.date()} runs past the last "
                          f"transaction ({last.date()}); shorten --holdout-weeks")
     fitted = fit(tx, end, H, cfg, progress)
-    ours = predict(fitted, tx, end, H, cfg)
+    snap = snapshot(tx[tx["ts"] < end], end, fitted.train_horizon_days, cfg)
+    ours = predict(fitted, tx, end, H, cfg, X=snap)
     actual = labels_after(tx, pd.DataFrame({"customer_id": ours["customer_id"], "cutoff": end}), H)["spend"].to_numpy()
     out: dict[str, Any] = value_report(actual, ours["value"].to_numpy(), ours["p_buy"].to_numpy())
     out["model"] = fitted.model
     baselines: dict[str, dict[str, float]] = {}
     for name in fitted.validation:
-        pr = predict(fitted, tx, end, H, cfg, model=name)
+        pr = predict(fitted, tx, end, H, cfg, model=name, X=snap)
         baselines[name] = value_report(actual, pr["value"].to_numpy(), pr["p_buy"].to_numpy())
     X = features_as_of(tx[tx["ts"] < end], end, cfg.features)
     n, v = lifetimes_baseline(X, H)
