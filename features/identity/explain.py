@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features.identity.hashing import hex64
@@ -30,10 +31,10 @@ def explain(index: IdentityIndex, identity_dir: Path | str, text: str) -> dict |
         return None
     identity_dir = Path(identity_dir)
     sd = state_dir(identity_dir)
-    rec = pq.read_table(sd / "records.parquet").to_pandas()
-    rows = np.flatnonzero(rec["one_num"].to_numpy() == num)
+    rec = pq.read_table(sd / "records.parquet")  # Arrow: only this person's rows become pandas
+    rows = pa.array(np.flatnonzero(rec.column("one_num").to_numpy() == num))
     rmap = pq.read_table(identity_dir / "record_map.parquet", columns=["source", "record_id"]).take(rows).to_pandas()
-    mine = rec.iloc[rows].reset_index(drop=True)
+    mine = rec.take(rows).to_pandas()
     types = list(index.rules.priority)
     records = []
     for i, r in mine.iterrows():  # one person: a handful of rows
