@@ -5,8 +5,9 @@
 - :func:`evaluate_frame` runs one protocol (per-user random 75/25, per-user temporal,
   global temporal) on portrait's default recommender and its peers, all in one run.
 - :func:`train` fits the default model on ``<data>/features/interactions.parquet``,
-  measures it on a global temporal holdout, and registers a serving bundle as the
-  MLflow model ``recommender`` (see ``training/recommender_job`` steps below).
+  measures it on a global temporal holdout (vs popularity), optionally runs an Optuna
+  search on the training part, and registers a serving bundle
+  (``models.recommenders.serving.RecommenderBundle``) as the MLflow model ``recommender``.
 
 Run: ``portrait evaluate recommender --interactions u.data --json`` /
 ``portrait train recommender``.

@@ -9,8 +9,8 @@ and ``B = I - P diag(lam + ...)`` with a free diagonal that is zeroed for rankin
 *close in time* by the same person. Each user's history, in time order, is cut into
 windows of ``window`` events (two interleaved cuttings), and the window-level
 co-occurrence ``W'W`` is added to ``X'X`` with weight ``window_weight`` before the
-solve. ``lam`` and ``window_weight`` are chosen on an inner per-user random split of
-the *training* matrix only (never on a caller's held-out data).
+solve. ``lam`` and the query's recency half-life are chosen on an inner split (random or
+temporal per user) of the *training* matrix only, never on a caller's held-out data.
 
 Large catalogs: the solve is dense and cubic in the number of items, so only the
 ``max_items`` most popular items (default 10,000: 0.4 GB float32, about a minute on
