@@ -83,6 +83,7 @@ def build_registry(uri: str, artifacts: Path, feats: pd.DataFrame, one_ids: list
     Predictors are the value area's ``models.gbm`` LightGBM models; the recommender is the
     recsys area's ``RecommenderBundle`` (EASE) in its pyfunc. Every v1 is champion.
     """
+    from models.calibration import CalibratedClassifier, Calibrator, MultiOutput
     from models.gbm import GBMClassifier, GBMRegressor
     from models.recommenders import make
     from models.recommenders.pyfunc import RecommenderPyfunc
@@ -100,9 +101,13 @@ def build_registry(uri: str, artifacts: Path, feats: pd.DataFrame, one_ids: list
             versions.setdefault(name, []).append(registry.log_and_register(name, model, names, pip_requirements=["mlflow"]))
 
     for flip in (False, True):  # v2 learns the opposite label: a promotion visibly changes the scores
-        log("churn", GBMClassifier(**small).fit(X, 1 - churned if flip else churned), FEATURES)
+        y = 1 - churned if flip else churned
+        base = GBMClassifier(**small).fit(X, y)  # calibrated, as the value area's churn job does
+        log("churn", CalibratedClassifier(base, Calibrator("isotonic").fit(base.predict(X), y)), FEATURES)
     log("ltv", GBMRegressor(**small, objective="regression").fit(X, feats["monetary"].to_numpy() * 2), FEATURES)
-    log("propensity", GBMClassifier(**small).fit(X, (feats["frequency"] > 3).astype(int)), FEATURES)
+    log("propensity", MultiOutput({  # overall + per category, as the value area's propensity job does
+        "propensity": GBMClassifier(**small).fit(X, (feats["frequency"] > 3).astype(int)),
+        "propensity_c0": GBMClassifier(**small).fit(X, (feats["monetary"] > 100).astype(int))}), FEATURES)
     cfg = RecommenderConfig(data_dir=str(data_dir), mlflow_uri=uri, model="ease")
     items = pd.read_parquet(data_dir / "raw" / "items.parquet")
     log("recommender", RecommenderPyfunc(build_bundle(load_events(cfg), make("ease"), cfg, items)))

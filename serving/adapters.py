@@ -3,15 +3,15 @@
 The MLflow pyfunc of each champion is unwrapped to the Python object it holds and
 adapted to two shapes with array-only hot paths (no DataFrame per request):
 
-* :class:`PredictorAdapter` (churn, ltv, propensity): ``predict(X)`` on a float
-  matrix whose columns are the model's ``feature_names``. It accepts the
-  training area's pyfunc (``PredictorModel`` with ``predictor`` and
-  ``feature_names``) and, slower, any pyfunc with an input signature.
+* :class:`PredictorAdapter` (churn, ltv, propensity): scores customers by their
+  row in the feature snapshot. It accepts the training area's pyfunc
+  (``PredictorModel`` with ``predictor`` and ``feature_names``) and, slower, any
+  pyfunc with an input signature.
 * the recommender: the recsys area's ``RecommenderBundle`` (ids, filters, cold
   start, fresh events) taken from the pyfunc's ``bundle`` attribute.
 
 Predicted tags come from scores with cut points fitted on the whole customer
-population once per model version and feature snapshot (:meth:`PredictorAdapter.calibrate`).
+population once per model version and feature snapshot (:meth:`PredictorAdapter.prepare`).
 """
 
 from __future__ import annotations
@@ -26,54 +26,86 @@ SCORE_NAMES = {"churn": "churn_risk", "ltv": "ltv", "propensity": "propensity"}
 
 
 class PredictorAdapter:
-    """A supervised champion: float matrix in, scores out (1-D, or 2-D with ``outputs`` names)."""
+    """A supervised champion scored by customer rows of the feature snapshot.
 
-    def __init__(self, kind: str, fn: Any, feature_names: list[str], frame: bool = False) -> None:
+    At load (:meth:`prepare`, once per version and snapshot) the model's input for
+    every customer is built as one float matrix ``X_`` when that is possible: a
+    LightGBM model from ``models.gbm`` (text columns encoded with its own learned
+    categories) or any model on numeric columns only. A request then slices rows
+    of ``X_`` and calls the booster on one thread. Otherwise each request builds the
+    small DataFrame the model wants (correct, slower). The array path is used only
+    after it reproduced the model's own predictions on a sample.
+    """
+
+    def __init__(self, kind: str, predictor: Any, feature_names: list[str]) -> None:
         self.kind = kind
-        self.fn = fn  # callable(ndarray or DataFrame) -> array-like
+        self.predictor = predictor  # has predict(DataFrame) -> array or DataFrame
         self.feature_names = list(feature_names)
-        self.frame = frame  # the model is called with a DataFrame (named columns)
-        self.fast: Any = None  # array-only call, used once verified equal to the frame call (see calibrate)
         self.outputs: list[str] | None = None  # column names when the model returns several scores
         self.cuts: np.ndarray | None = None  # population quantile cut points for the tag
-        self._calibrated_on: int | None = None
+        self.X_: np.ndarray | None = None  # encoded inputs of every customer (rows of the snapshot)
+        self._fast: Any = None  # array call used with X_
+        self._prepared_on: int | None = None
 
     @classmethod
     def from_model(cls, kind: str, obj: Any) -> "PredictorAdapter":
         inner, names = getattr(obj, "predictor", None), getattr(obj, "feature_names", None)
         if inner is not None and names is not None:
-            adapter = cls(kind, inner.predict, list(names), frame=True)
-            booster = getattr(inner, "booster_", None)
-            if booster is not None and not getattr(inner, "categories_", None) \
-                    and list(getattr(inner, "feature_names_", names)) == list(names):
-                # a LightGBM model on numeric features: call the booster on the array, one thread
-                it = getattr(inner, "best_iteration_", None)
-                adapter.fast = lambda X: booster.predict(X, num_iteration=it, num_threads=1)  # noqa: E731
-            else:  # any other predictor: try arrays first, keep frames if it refuses them
-                adapter.fast = inner.predict
-            return adapter
+            return cls(kind, inner, list(names))
         schema = getattr(getattr(obj, "metadata", None), "get_input_schema", lambda: None)()
         if schema is None or not schema.input_names():
             raise TypeError(f"{kind}: the pyfunc has neither predictor/feature_names nor an input signature")
-        return cls(kind, obj.predict, list(schema.input_names()), frame=True)
+        return cls(kind, obj, list(schema.input_names()))
 
-    def columns_in(self, features: Any) -> np.ndarray:
-        """Positions of this model's features in the snapshot matrix (cached per snapshot)."""
-        cached = getattr(self, "_cols", None)
-        if cached is None or cached[0] != id(features):
-            cached = (id(features), features.col_index(self.feature_names))
-            self._cols = cached
-        return cached[1]
+    # ---- load time ----------------------------------------------------------------------------
 
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        """Scores for the rows of ``X`` (columns in ``feature_names`` order)."""
-        if self.frame:
-            import pandas as pd
+    def _encoded(self, frame: Any) -> tuple[np.ndarray, Any] | None:
+        """(X for every row, array call) when the model can be fed one float matrix; else None."""
+        import pandas as pd
 
-            out = self.fn(pd.DataFrame(X, columns=self.feature_names))
-        else:
-            out = self.fn(X)
-        return self._array(out)
+        compiled = _compile(self.predictor, frame, self.feature_names)
+        if compiled is not None:
+            return compiled
+        if all(pd.api.types.is_numeric_dtype(frame[c]) for c in self.feature_names):
+            X = frame[self.feature_names].to_numpy(np.float64, na_value=np.nan)
+            return np.ascontiguousarray(X), self.predictor.predict
+        return None
+
+    def prepare(self, features: Any, snapshot: int) -> None:
+        """Encode every customer's inputs, check the array path, fit the tag cut points."""
+        if self._prepared_on == snapshot:
+            return
+        frame = features.frame
+        missing = [c for c in self.feature_names if c not in frame.columns]
+        if missing:
+            raise KeyError(f"{self.kind}: feature snapshot lacks column(s) {missing}")
+        self.X_, self._fast = None, None
+        s = self._frame_predict(frame, np.arange(len(frame)))
+        enc = self._encoded(frame)
+        if enc is not None:
+            sample = np.arange(min(256, len(frame)))
+            try:
+                ok = np.allclose(self._array(enc[1](enc[0][sample])), s[sample], equal_nan=True)
+            except Exception:  # noqa: BLE001 - the model refuses arrays: keep frames
+                ok = False
+            if ok:
+                self.X_, self._fast = enc
+        top = self.score_of(s)
+        finite = top[np.isfinite(top)]
+        qs = np.linspace(0.1, 0.9, 9) if self.kind == "propensity" else [0.5, 0.9]  # deciles / ltv tiers
+        self.cuts = np.quantile(finite, qs) if len(finite) else None
+        self._prepared_on = snapshot
+
+    # ---- request time -------------------------------------------------------------------------
+
+    def _frame_predict(self, frame: Any, rows: np.ndarray) -> np.ndarray:
+        return self._array(self.predictor.predict(frame.iloc[rows][self.feature_names]))
+
+    def predict_rows(self, features: Any, rows: np.ndarray) -> np.ndarray:
+        """Scores of the customers at ``rows`` of the snapshot."""
+        if self.X_ is not None and self._prepared_on == id(features):
+            return self._array(self._fast(self.X_[rows]))
+        return self._frame_predict(features.frame, rows)
 
     def _array(self, out: Any) -> np.ndarray:
         cols = getattr(out, "columns", None)
@@ -84,29 +116,10 @@ class PredictorAdapter:
         out = np.asarray(out, dtype=np.float64)
         return out[:, 0] if out.ndim == 2 and out.shape[1] == 1 else out
 
-    def calibrate(self, X: np.ndarray, snapshot: int) -> None:
-        """Fit the tag cut points on the population's scores (once per feature snapshot)."""
-        if self._calibrated_on == snapshot or len(X) == 0:
-            return
-        s = self.predict(X)
-        if self.fast is not None and self.frame:  # switch to arrays only if they give the same scores
-            try:
-                same = np.allclose(self._array(self.fast(X[:256])), s[:256], equal_nan=True)
-            except Exception:  # noqa: BLE001 - the model wants frames: keep them
-                same = False
-            if same:
-                self.fn, self.frame = self.fast, False
-        top = s.max(axis=1) if s.ndim == 2 else s
-        qs = np.linspace(0.1, 0.9, 9) if self.kind == "propensity" else [0.5, 0.9]  # deciles / ltv tiers
-        self.cuts = np.quantile(top[np.isfinite(top)], qs) if np.isfinite(top).any() else None
-        self._calibrated_on = snapshot
-
     def tags(self, scores: np.ndarray) -> list[str | None]:
         """The predicted tag for each row of ``scores``: churn tier (fixed thresholds on the probability),
         LTV tier (population median / 90th percentile), propensity decile (population deciles)."""
-        if scores.ndim == 2:  # several outputs (e.g. one propensity per category): the strongest one
-            names = self.outputs or [str(i) for i in range(scores.shape[1])]
-            return [names[int(i)] for i in np.nanargmax(np.nan_to_num(scores, nan=-np.inf), axis=1)]
+        scores = self.score_of(scores)  # several outputs: the headline one is tagged, the rest is detail
         if self.kind == "churn":  # a probability: fixed, documented thresholds
             return ["high" if s >= 0.5 else "medium" if s >= 0.2 else "low" for s in scores.tolist()]
         if self.cuts is None:
@@ -117,7 +130,52 @@ class PredictorAdapter:
         return ["high" if s >= hi else "medium" if s >= lo else "low" for s in scores.tolist()]
 
     def score_of(self, scores: np.ndarray) -> np.ndarray:
-        return scores.max(axis=1) if scores.ndim == 2 else scores
+        """The headline score: the output named like the model (e.g. overall propensity), else the best one."""
+        if scores.ndim == 1:
+            return scores
+        if self.outputs and self.kind in self.outputs:
+            return scores[:, self.outputs.index(self.kind)]
+        return scores.max(axis=1)
+
+    def detail(self, scores: np.ndarray) -> list[dict[str, float] | None]:
+        """The other outputs of a several-output model (e.g. propensity per category), per row."""
+        if scores.ndim == 1 or not self.outputs:
+            return [None] * len(scores)
+        return [dict(zip(self.outputs, map(float, r))) for r in scores]
+
+
+def _compile(p: Any, frame: Any, names: list[str]) -> tuple[np.ndarray, Any] | None:
+    """One float matrix + an array call for the value area's model shapes, or None.
+
+    ``models.gbm`` LightGBM models (text columns encoded with the model's learned
+    categories, booster on one thread), ``CalibratedClassifier`` (base + calibrator)
+    and ``MultiOutput`` (one column per output; all outputs must share one encoding).
+    """
+    booster = getattr(p, "booster_", None)
+    if booster is not None:
+        if list(getattr(p, "feature_names_", names)) != list(names):
+            return None
+        from models.gbm import numeric_frame  # the model's own encoding of text columns
+
+        X = np.ascontiguousarray(numeric_frame(frame[names], getattr(p, "categories_", None)).to_numpy(np.float64))
+        it = getattr(p, "best_iteration_", None)
+        return X, lambda A: booster.predict(A, num_iteration=it, num_threads=1)
+    base, calibrator = getattr(p, "base", None), getattr(p, "calibrator", None)
+    if base is not None and calibrator is not None and hasattr(calibrator, "transform"):
+        inner = _compile(base, frame, names)
+        if inner is None:
+            return None
+        return inner[0], lambda A: calibrator.transform(inner[1](A))
+    outputs = getattr(p, "outputs", None)
+    if isinstance(outputs, dict) and outputs:
+        parts = [_compile(m, frame, names) for m in outputs.values()]
+        if any(x is None for x in parts) or not all(np.array_equal(x[0], parts[0][0], equal_nan=True) for x in parts):
+            return None
+        import pandas as pd
+
+        cols, fns = list(outputs), [f for _, f in parts]
+        return parts[0][0], lambda A: pd.DataFrame({c: f(A) for c, f in zip(cols, fns)})
+    return None
 
 
 def recommender_bundle(obj: Any) -> Any:

@@ -54,8 +54,7 @@ def prepare(models: dict[str, ServedModel], resources: Resources | None) -> None
         return
     for kind in PREDICTORS:
         if kind in models:
-            adapter = models[kind].model
-            adapter.calibrate(feats.matrix[:, adapter.columns_in(feats)], id(feats))
+            models[kind].model.prepare(feats, id(feats))
 
 
 def readiness(loader: Loader) -> dict[str, Any]:
@@ -157,13 +156,13 @@ def score(bundle: Bundle, req: ScoreRequest) -> ScoreResponse:
     have = [j for j, r in enumerate(rows) if r is not None]
     preds: list[dict[str, Prediction]] = [{} for _ in req.ids]
     if have:
-        sub = feats.matrix[np.array([rows[j] for j in have])]
+        idx = np.array([rows[j] for j in have])
         for kind, served in models.items():
             adapter: PredictorAdapter = served.model
-            s = adapter.predict(sub[:, adapter.columns_in(feats)])
-            tags, top = adapter.tags(s), adapter.score_of(s)
+            s = adapter.predict_rows(feats, idx)
+            tags, top, detail = adapter.tags(s), adapter.score_of(s), adapter.detail(s)
             for n, j in enumerate(have):
-                preds[j][kind] = Prediction(score=float(top[n]), tag=tags[n])
+                preds[j][kind] = Prediction(score=float(top[n]), tag=tags[n], detail=detail[n])
     results = [ScoreRow(one_id=o, found=o is not None, predictions=p) for o, p in zip(one_ids, preds)]
     return ScoreResponse(results=results, models={k: m.version for k, m in models.items()})
 

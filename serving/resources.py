@@ -65,6 +65,7 @@ class Features:
     tag_columns: tuple  # rule-tag names
     tags: dict  # tag -> ndarray (object) aligned with rows
     as_of: str | None  # the snapshot's cutoff (ISO)
+    frame: Any = None  # the snapshot as a DataFrame (all columns, row order = ``row``), for model inputs
 
     def col_index(self, names: list[str]) -> np.ndarray:
         """Column positions of ``names``; KeyError naming the absent ones."""
@@ -157,7 +158,7 @@ def _load_features(cfg: ServeConfig) -> Features | None:
     matrix = np.ascontiguousarray(df[numeric].to_numpy(dtype=np.float64, na_value=np.nan)) if numeric \
         else np.zeros((len(df), 0))
     return Features({o: i for i, o in enumerate(df["one_id"].astype(str))}, tuple(numeric), matrix,
-                    tuple(tags), {t: df[t].to_numpy(dtype=object) for t in tags}, as_of)
+                    tuple(tags), {t: df[t].to_numpy(dtype=object) for t in tags}, as_of, df)
 
 
 def _load_items(cfg: ServeConfig) -> Items | None:

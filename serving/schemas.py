@@ -165,7 +165,9 @@ class ScoreRequest(Strict):
 
 class Prediction(BaseModel):
     score: float
-    tag: str | None = Field(None, description="the predicted tag, e.g. churn risk 'high', LTV tier, decile")
+    tag: str | None = Field(None, description="the predicted tag: churn tier, LTV tier, propensity decile")
+    detail: dict[str, float] | None = Field(None, description="every output of a several-output model "
+                                                               "(e.g. propensity per category)")
 
 
 class ScoreRow(BaseModel):

@@ -62,7 +62,7 @@ def score_all(bundle: Bundle, kind: str, scored_at: dt.datetime, date: dt.date) 
     one_ids = np.empty(len(feats.row), dtype=object)
     for o, r in feats.row.items():
         one_ids[r] = o
-    s = adapter.predict(feats.matrix[:, adapter.columns_in(feats)]) if len(one_ids) else np.zeros(0)
+    s = adapter.predict_rows(feats, np.arange(len(one_ids))) if len(one_ids) else np.zeros(0)
     return pd.DataFrame({
         "one_id": one_ids, "tag": TAG_NAMES[kind], "value": pd.Series(adapter.tags(s), dtype="string"),
         "score": adapter.score_of(s).astype(np.float64) if len(one_ids) else np.zeros(0), "model": served.name,

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
@@ -15,7 +16,12 @@ from serving.config import ServeConfig
 from serving.errors import NotLoaded
 from serving.loader import Loader
 
-X = np.array([[10.0, 5.0, 80.0, 300.0], [180.0, 1.0, 20.0, 100.0]])
+X = pd.DataFrame([[10.0, 5.0, 80.0, 300.0], [180.0, 1.0, 20.0, 100.0]],
+                 columns=["recency_days", "frequency", "monetary", "tenure_days"])
+
+
+def _predict(served) -> np.ndarray:  # noqa: ANN001 - the served model's own predictions
+    return np.asarray(served.model.predictor.predict(X), dtype=float)
 
 
 def _config(uri: str, tmp_path: Path, poll: float = 0.0) -> ServeConfig:
@@ -38,7 +44,7 @@ def test_serves_champion_and_reports_missing(world, tmp_path: Path) -> None:  # 
     b = loader.bundle
     assert b.versions() == {"churn": "1"}
     assert b.model("churn").run_id
-    p = b.model("churn").model.predict(X)
+    p = _predict(b.model("churn"))
     assert p.shape == (2,) and p[1] > p[0]  # the long-absent customer is the likelier churner
     with pytest.raises(NotLoaded, match="ltv"):
         b.model("ltv")
@@ -52,7 +58,7 @@ def test_promotion_swaps_without_failed_reads(world, tmp_path: Path) -> None:  #
     for v in ("2", "1"):
         _promote(world.uri, v)
         loader.refresh()
-        expected[v] = loader.bundle.model("churn").model.predict(X)
+        expected[v] = _predict(loader.bundle.model("churn"))
     assert not np.allclose(expected["1"], expected["2"])
     seen: set[str] = set()
     failures: list[BaseException] = []
@@ -62,7 +68,7 @@ def test_promotion_swaps_without_failed_reads(world, tmp_path: Path) -> None:  #
         while not stop.is_set():
             try:
                 served = loader.bundle.model("churn")  # one snapshot per "request"
-                assert np.allclose(served.model.predict(X), expected[served.version]), "a snapshot mixed versions"
+                assert np.allclose(_predict(served), expected[served.version]), "a snapshot mixed versions"
                 seen.add(served.version)
                 time.sleep(0.001)  # leave the GIL to the refreshing thread, as a server's I/O waits do
             except BaseException as exc:  # noqa: BLE001 - every failure counts

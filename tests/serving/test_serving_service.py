@@ -76,6 +76,11 @@ def test_score_known_and_unknown(svc, world) -> None:  # noqa: ANN001
     assert 0 <= r.results[0].predictions["churn"].score <= 1
     assert r.results[0].predictions["churn"].tag in ("low", "medium", "high")
     assert r.results[0].predictions["ltv"].tag in ("low", "medium", "high")
+    prop = r.results[0].predictions["propensity"]
+    assert prop.tag in [str(d) for d in range(1, 11)] and set(prop.detail) == {"propensity", "propensity_c0"}
+    assert prop.score == prop.detail["propensity"]
+    for kind in ("churn", "ltv", "propensity"):  # calibrated, plain and multi-output LightGBM: the array path
+        assert svc.loader.bundle.model(kind).model.X_ is not None, kind
     assert r.results[2].predictions == {}
     assert r.models == {"churn": "1", "ltv": "1", "propensity": "1"}
 
