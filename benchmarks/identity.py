@@ -168,8 +168,12 @@ def speed(target: int, seed: int) -> str:
     info = build_records(target, seed, data)
     print(f"records: {info['records']:,} for {info['people']:,} people (built in {info['seconds']:.0f} s)", flush=True)
     t = time.perf_counter()
-    hmac128(pa.array([f"{i:011d}" for i in range(400_000)]), "phone", b"warm")  # compile or load the kernel once
+    sample = pa.array([f"{i:011d}" for i in range(400_000)] + ["", "x" * 48, "x" * 49, "é" * 40])
+    k1, k2 = hmac128(sample, "phone", b"warm", engine="kernel")  # compile or load the kernel once
     warm = time.perf_counter() - t
+    r1, r2 = hmac128(sample[-3000:], "phone", b"warm", engine="hashlib")  # the kernel must equal Python's hmac
+    if not ((k1[-3000:] == r1).all() and (k2[-3000:] == r2).all()):
+        raise SystemExit("HMAC kernel disagrees with hashlib/hmac: refusing to benchmark a wrong hash")
     src = pq.read_table(data / "identity_records.parquet")
     late = np.random.default_rng(seed).random(src.num_rows) < 0.01
     pq.write_table(src.filter(pa.array(~late)), data / "base.parquet")
