@@ -4,7 +4,8 @@ HMAC-SHA256 of millions of short strings: the key blocks are pre-compressed once
 (``inner0``/``outer0`` mid-states), then each message needs two compressions, done
 for ``_LANES`` messages side by side on both cores. Messages longer than one block
 (prefix + value > 55 bytes) are skipped here and hashed by the caller with ``hmac``.
-Verified against Python's ``hmac`` in ``tests/identity/test_identity_hashing.py``.
+Checked against ``hmac`` by ``benchmarks/identity.py`` before it times anything (the tests check the
+hashlib path: compiling this kernel takes 20-45 s here, too long for the test budget).
 """
 
 from __future__ import annotations
