@@ -124,3 +124,12 @@ def test_business_filters_are_never_violated(bundle, allow, deny, pmin, pmax, st
         assert pmax is None or row.price <= pmax
         assert not stock or row.in_stock
         assert before is None or row.launch_date <= pd.Timestamp(before)
+
+
+def test_batch_recommend_matches_single_and_skips_unknown_ids(bundle):
+    ids, scores = bundle.recommend_batch(["u0", "ghost", "u7"], k=4)
+    assert (ids[1] == -1).all() and np.isneginf(scores[1]).all()
+    single = [i for i, _ in bundle.recommend("u7", k=4)]
+    assert [str(bundle.items[j]) for j in ids[2] if j >= 0] == single
+    bought = set(events().query("user == 'u0' and event_type == 'purchase'")["item"])
+    assert not {str(bundle.items[j]) for j in ids[0] if j >= 0} & bought
