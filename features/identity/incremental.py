@@ -3,7 +3,9 @@
 1. Records whose ``(source, record_id)`` is unknown, or known with a newer ``observed_at``,
    form the batch; the rest of the input is ignored.
 2. The persons *affected* are those holding an identifier key the batch holds, plus the
-   previous owners of updated records. Their records and the batch are re-resolved with the
+   previous owners of updated records. Values a limit already refused (a kiosk device) are
+   left out: adding holders cannot make them link, so they neither pull their holders in nor
+   link anything in the re-resolved subset (new holders are added to ``refused.parquet``). Their records and the batch are re-resolved with the
    same graph rules (:mod:`features.identity.graph`); every other person keeps its records,
    golden record and identifiers untouched.
 3. Ids follow :mod:`features.identity.stable` (joining records get the person's id, merges
@@ -34,6 +36,18 @@ from features.identity.stable import assign_ids, parse_ids
 from features.identity.store import (
     State, StateError, aliases_frame, aliases_table, golden_table, identifiers_table, refused_table, save, write_table,
 )
+
+
+def _limit_refused(refused: pa.Table) -> dict[str, pd.Series]:
+    """id_type -> Series(reason, index=key) of the values a limit refused in earlier runs."""
+    from features.identity.hashing import keys_of_hex
+
+    if not refused.num_rows:
+        return {}
+    df = pd.DataFrame({"id_type": refused.column("id_type").to_pandas(), "key": keys_of_hex(refused.column("id_hash")),
+                       "reason": refused.column("reason").to_pandas()})
+    df = df[df["reason"].str.startswith("limit:")].drop_duplicates(["id_type", "key"])
+    return {str(t): g.set_index("key")["reason"] for t, g in df.groupby("id_type")}
 
 
 def _unseen(table: pa.Table, rk: np.ndarray, obs: np.ndarray) -> np.ndarray:
@@ -89,15 +103,19 @@ def resolve_incremental(cfg: ResolveConfig, records: pa.Table | None = None, pro
     one_num = R["one_num"].to_numpy()
     upd_rows = posc[found]
     affected = [one_num[upd_rows]]
+    settled = _limit_refused(prev.refused)  # values a limit refused stay refused when holders are added
+    skeys = {tp: r.index.to_numpy(np.int64) for tp, r in settled.items()}
     for tp in types:
         k = hr.keys[tp]
-        k = k[k != 0]
+        k = k[(k != 0) & ~np.isin(k, skeys.get(tp, np.zeros(0, np.int64)))]
         if len(k):
             affected.append(one_num[R[_kcol(tp)].isin(k).to_numpy()])
     aff = np.unique(np.concatenate(affected)) if affected else np.zeros(0, np.int64)
     old_rows = np.flatnonzero(np.isin(one_num, aff) if len(aff) < 64 else pd.Series(one_num).isin(aff).to_numpy())
     keep_old = np.setdiff1d(old_rows, upd_rows, assume_unique=True)
     sub_keys = {tp: np.concatenate([R[_kcol(tp)].to_numpy()[keep_old], hr.keys[tp]]) for tp in types}
+    still = {tp: np.isin(sub_keys[tp], skeys.get(tp, np.zeros(0, np.int64))) for tp in types}  # no links in the subset
+    sub_keys = {tp: np.where(still[tp], 0, sub_keys[tp]) for tp in types}
     graph = resolve_graph(sub_keys, types, rules.limits)
     prev_num = np.concatenate([one_num[keep_old], np.where(found, one_num[posc], -1)])
     a = assign_ids(graph.label, prev_num, np.concatenate([rk[keep_old], hr.rkey]), prev.meta["next_id"])
@@ -146,7 +164,15 @@ def resolve_incremental(cfg: ResolveConfig, records: pa.Table | None = None, pro
 
     golden = splice(prev.golden, golden_table(_golden(sub, source.take(pa.array(sub_rows)), sub_prof, rules)))
     identifiers = splice(prev.identifiers, identifiers_table(_identifiers(sub, types)))
-    refused = splice(prev.refused, refused_table(_refused_holders(graph.refused, sub)))
+    kept_refusals = [pd.DataFrame({"id_type": tp, "key": settled[tp].index.to_numpy()[
+        settled[tp].index.get_indexer(np.concatenate([R[_kcol(tp)].to_numpy()[keep_old], hr.keys[tp]])[still[tp]])],
+        "one_num": a.one_num[still[tp]], "reason": "x"}) for tp in types if still[tp].any()]
+    new_ref = _refused_holders(graph.refused, sub)
+    if kept_refusals:
+        held = pd.concat(kept_refusals, ignore_index=True)
+        held["reason"] = [settled[t].loc[k] for t, k in zip(held["id_type"], held["key"])]
+        new_ref = pd.concat([new_ref, held.drop_duplicates(["id_type", "key", "one_num"])], ignore_index=True)
+    refused = splice(prev.refused, refused_table(new_ref))
     aliases = aliases_table(_follow(pd.concat([aliases_frame(prev.aliases), a.aliases.assign(run_id=run_id)],
                                               ignore_index=True)))
     timings["splice_golden"] = time.perf_counter() - t

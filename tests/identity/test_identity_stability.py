@@ -90,6 +90,11 @@ def test_incremental_equals_full_on_the_same_records(run, make_runner):
     inc_groups = pd.Series(run.record_map()).groupby(lambda k: run.record_map()[k]).apply(lambda s: tuple(sorted(s.index)))
     full_groups = pd.Series(full.record_map()).groupby(lambda k: full.record_map()[k]).apply(lambda s: tuple(sorted(s.index)))
     assert sorted(inc_groups) == sorted(full_groups)
+    for r in (run, full):  # every kiosk holder is listed with the refused device, once
+        ref = pd.read_parquet(r.identity_dir / "refused.parquet")
+        kiosk = ref[ref["id_type"] == "device_id"]
+        assert kiosk["id_hash"].nunique() == 1 and not kiosk.duplicated(["id_hash", "one_id"]).any()
+        assert set(kiosk["one_id"]) == {r.record_map()[f"app:k{i}"] for i in range(30)}
 
 
 def test_incremental_without_previous_run_and_other_key_are_clear_errors(run):
