@@ -128,6 +128,14 @@ def lookalike(s: Settings, o: DemoOptions) -> str:
     return f"run {run_id[:8]}, champion v{_champion_after('lookalike', run_id)}"
 
 
+def write_back(s: Settings, o: DemoOptions) -> str:
+    from portrait.commands.score import MODELS, score
+
+    # the same code path as `portrait score --write-back` and POST /tags/writeback
+    score(write_back=True, models=list(MODELS), date=None, force=True, push=True, alias="champion", as_json=False)
+    return "predicted tags written to the tag history and pushed to Feast (online + offline)"
+
+
 STEPS: list[tuple[str, Step]] = [
     ("generate synthetic multi-source data", generate),
     ("validate canonical tables", validate),
@@ -139,6 +147,7 @@ STEPS: list[tuple[str, Step]] = [
     ("train lifetime value", _value_model("ltv")),
     ("train purchase propensity", _value_model("propensity")),
     ("train lookalike embeddings", lookalike),
+    ("score everyone and write predicted tags back", write_back),
 ]
 
 
@@ -164,6 +173,12 @@ def demo(
     port: int = typer.Option(DemoOptions.port, help="Port for the service."),
 ) -> None:
     """Run the whole pipeline on synthetic data (generate, validate, ...) and print a summary."""
+    import os
+
+    from features.identity.hashing import DEMO_HMAC_KEY
+
+    # the demo runs without secrets to set up: a fixed, public demo HMAC key (never use it for real data)
+    os.environ.setdefault("PORTRAIT_HMAC_KEY", DEMO_HMAC_KEY)
     s = settings()
     opts = DemoOptions(people=people, seed=seed, serve=serve, port=port)
     console.print(f"portrait demo: data in [bold]{s.data_dir}[/], MLflow at [bold]{s.mlflow_uri}[/]")
@@ -177,6 +192,11 @@ def demo(
     for name, summary, secs in rows:
         table.add_row(name, summary, f"{secs:.1f}")
     console.print(table)
+    if opts.serve:
+        from portrait.commands.serve import serve as run_server
+
+        run_server(host=opts.host, port=opts.port, workers=1, api_key=None, open_reads=True, poll_seconds=30.0,
+                   tracing=False, metrics=False, access_log=False, ready_timeout=300.0)
 
 
 def register(root: typer.Typer) -> None:

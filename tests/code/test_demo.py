@@ -27,3 +27,8 @@ def test_demo_runs_every_step_on_tiny_data(tmp_path: Path) -> None:
     client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
     for name in ("recommender", "churn", "ltv", "propensity", "lookalike"):
         assert str(client.get_model_version_by_alias(name, "champion").version) == "1", name
+    # predicted tags were written back
+    import pandas as pd
+
+    history = pd.read_parquet(data / "tags" / "history.parquet")
+    assert {"churn_tier", "ltv_tier", "propensity_decile"} <= set(history["tag"])
