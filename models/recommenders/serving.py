@@ -64,8 +64,8 @@ class ItemCatalog:
         if df is None or len(df) == 0:
             return cls(np.full(n, None, object), np.full(n, np.nan), np.ones(n, bool),
                        np.full(n, np.datetime64("NaT"), "datetime64[D]"))
-        t = df.drop_duplicates("item_id", keep="last").set_index(df.drop_duplicates("item_id", keep="last")["item_id"].astype(str))
-        t = t.reindex(pd.Index([str(i) for i in items]))
+        last = df.drop_duplicates("item_id", keep="last")
+        t = last.set_index(last["item_id"].astype(str)).reindex(pd.Index([str(i) for i in items]))
         col = lambda name, default: t[name] if name in t.columns else pd.Series(default, index=t.index)  # noqa: E731
         launch = pd.to_datetime(col("launch_date", pd.NaT), errors="coerce", utc=True).dt.tz_localize(None)
         return cls(
