@@ -139,3 +139,26 @@ def expand_audience(store: AudienceStore, population: Any, seed: str, reach: int
     meta = store.save_members(target, result.members, source="lookalike", lineage=lineage, overwrite=overwrite,
                               description=f"lookalike of {seed} ({result.params['reach']})")
     return meta, result
+
+
+TAG_HISTORY_COLUMNS = ["one_id", "tag", "value", "score", "model", "version", "date", "scored_at"]
+
+
+def tag_rows(store: AudienceStore, name: str, tag: str | None = None, scored_at: Any = None) -> pd.DataFrame:
+    """The audience as predicted-tag rows (the shape of ``<data>/tags/history.parquet``) for write-back.
+
+    One row per member: ``tag`` (default ``audience_<name>``), value ``"member"``, the
+    lookalike score when there is one, model ``lookalike`` (or the audience source) and
+    the model version from the lineage.
+    """
+    meta = store.get(name)
+    members = store.frame(name)
+    when = pd.Timestamp(scored_at if scored_at is not None else pd.Timestamp.now(tz="UTC")).tz_convert("UTC")
+    score = members["score"].astype("float64") if "score" in members else pd.Series(np.nan, index=members.index)
+    return pd.DataFrame({
+        "one_id": members["one_id"].astype(str).to_numpy(), "tag": tag or f"audience_{name}",
+        "value": pd.Series(["member"] * len(members), dtype="string"), "score": score.to_numpy(),
+        "model": "lookalike" if meta.source == "lookalike" else f"audience:{meta.source}",
+        "version": str(meta.lineage.get("model_version") or ""), "date": when.date().isoformat(),
+        "scored_at": when.as_unit("us"),
+    }, columns=TAG_HISTORY_COLUMNS)

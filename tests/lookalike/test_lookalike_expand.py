@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from features.audience import AudienceError, AudienceStore
-from features.audience_lookalike import expand, expand_audience, explain, parse_reach
+from features.audience_lookalike import expand, expand_audience, explain, parse_reach, tag_rows
 from models.lookalike import SeedTooSmall
 from training.lookalike import LookalikeConfig, build
 
@@ -94,6 +94,9 @@ def test_saved_with_lineage_and_explained(tmp_path, world, population):
     rest_c = feats[(feats.tag_group == "c") & ~feats.one_id.isin(store.members("group_c"))]
     assert saved.one_id.isin(rest_c.one_id).sum() >= 0.9 * len(rest_c)  # nearly every other "c" is found
     assert top.value == "c" and top.seed_tgi == pytest.approx(300)
+    tags = tag_rows(store, "group_c_lookalike")  # written back as a tag: the tag-history row shape
+    assert len(tags) == 100 and set(tags.tag) == {"audience_group_c_lookalike"} and (tags.version == "7").all()
+    assert tags.score.tolist() == saved.score.tolist()
     assert top.expansion_tgi >= 0.9 * 300 * len(rest_c) / 100  # share len(rest_c)/100 over a 1/3 base rate
 
 
