@@ -149,7 +149,7 @@ def _summary(mode: str, run_id: str, n_in: int, hr: HashedRecords, records: pd.D
 def _prepare(cfg: ResolveConfig, records: pa.Table | None, step: Step) -> tuple[bytes, Rules, State | None, pa.Table]:
     key = require_key(cfg.hmac_key, cfg.demo_key)
     rules = load_rules(cfg.rules_path)
-    prev = load_state(cfg.identity_dir) if has_state(cfg.identity_dir) else None
+    prev = load_state(cfg.identity_dir, full=cfg.incremental) if has_state(cfg.identity_dir) else None
     if prev is not None and prev.meta.get("key_fingerprint") != key_fingerprint(key):
         raise StateError(f"{cfg.identity_dir}: the identity state was built with another HMAC key; use the same "
                          "PORTRAIT_HMAC_KEY, or delete the identity directory to start over (one_ids will change)")

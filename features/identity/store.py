@@ -126,10 +126,16 @@ def read_public(identity_dir: Path, name: str) -> pa.Table:
     return pq.read_table(Path(identity_dir) / f"{name}.parquet")
 
 
-def load_state(identity_dir: Path) -> State:
+def load_state(identity_dir: Path, full: bool = True) -> State:
+    """The state of the last run; ``full=False`` reads only what a full run needs (ids per record, aliases)."""
     sd = state_dir(identity_dir)
     try:
         meta = json.loads((sd / "meta.json").read_text())
+        if not full:
+            rec = pq.read_table(sd / "records.parquet", columns=["rkey", "one_num"]).to_pandas()
+            empty = pa.table({})
+            return State(rec, pa.array([], pa.string()), pa.array([], pa.string()), pd.DataFrame(), empty, empty,
+                         empty, read_public(identity_dir, "aliases"), meta)
         rec = pq.read_table(sd / "records.parquet")
         rmap = read_public(identity_dir, "record_map")
         return State(
