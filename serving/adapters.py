@@ -171,10 +171,8 @@ def _compile(p: Any, frame: Any, names: list[str]) -> tuple[np.ndarray, Any] | N
         parts = [_compile(m, frame, names) for m in outputs.values()]
         if any(x is None for x in parts) or not all(np.array_equal(x[0], parts[0][0], equal_nan=True) for x in parts):
             return None
-        import pandas as pd
-
-        cols, fns = list(outputs), [f for _, f in parts]
-        return parts[0][0], lambda A: pd.DataFrame({c: f(A) for c, f in zip(cols, fns)})
+        fns = [f for _, f in parts]  # columns in ``outputs`` order, as the model's own DataFrame has them
+        return parts[0][0], lambda A: np.column_stack([np.asarray(f(A), dtype=np.float64) for f in fns])
     return None
 
 
