@@ -203,8 +203,7 @@ def speed(target: int, seed: int) -> str:
           f"**{full['cpu_s'] / inc['cpu_s']:.1f}x** CPU. Steps (wall s): full {_fmt(full['steps'])}; "
           f"incremental {_fmt(inc['steps'])}. HMAC kernel load/compile before timing: {warm:.1f} s "
           "(a fresh install compiles it once, then numba caches it). An incremental run re-reads and rewrites the "
-          "whole output files (record_map, identifiers, golden, state): that I/O, not the linking, is its floor; "
-          "values shared by many persons (kiosk devices) pull all their holders into the re-resolved set.\n")
+          "whole output files (record_map, identifiers, golden, state): that I/O, not the linking, is its floor.\n")
     print(md, flush=True)
     return md
 
