@@ -21,7 +21,7 @@ from portrait.settings import Settings
 
 @dataclass(frozen=True)
 class DemoOptions:
-    people: int = 20_000  # synthetic people; 20k runs the whole demo in a few minutes on 2 cores
+    people: int = 5_000  # synthetic people; 5k runs the whole demo in about 2 minutes on 2 cores
     seed: int = 42  # generator seed: same seed, same data
     serve: bool = True  # end with the service running in the foreground
     host: str = "127.0.0.1"
