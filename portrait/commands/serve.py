@@ -99,7 +99,7 @@ def curl_examples(base: str, api_key: str, user: str, item: str) -> str:
         f"curl -s -X POST {base}/similar_items {j} -d '{{\"item_id\": \"{item}\", \"k\": 5}}'",
         f"curl -s -X POST {base}/score {j} -d '{{\"ids\": [\"{user}\"], \"models\": [\"churn\", \"ltv\", \"propensity\"]}}'",
         f"curl -s {base}/profile/{user}",
-        f"curl -s -X POST {base}/lookalike {j} {k} -d '{{\"rule\": \"lifecycle == \\\"active\\\"\", \"reach\": \"5%\"}}'",
+        f"curl -s -X POST {base}/lookalike {j} {k} -d '{{\"rule\": \"tag_lifecycle_stage == \\\"active\\\"\", \"reach\": \"5%\"}}'",
         f"curl -s -X POST {base}/tags/writeback {j} {k} -d '{{}}'",
         f"curl -s -X POST {base}/admin/reload {j} {k} -d '{{}}'",
         f"# API reference (OpenAPI): {base}/",
