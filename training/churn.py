@@ -110,14 +110,9 @@ def train(config: ChurnConfig) -> str:
         metrics.update(truth_scores(cfg, model, feats))
         version = registry.log_and_register(cfg.model_name, model, feats, output="churn_risk", metrics=metrics)
         y_test = churned(test_df)
-        decision = registry.gate(cfg.model_name, version,
-                                 lambda m: roc_auc(y_test, m.predict(test_df)["churn_risk"].to_numpy()),
-                                 metric="auc") if cfg.promote else None
-        if decision is not None:
-            import mlflow
-
-            mlflow.set_tags({"gate.promoted": str(decision.promoted), "gate.reason": decision.reason[:5000],
-                             "model_version": version})
+        if cfg.promote:
+            registry.gate_and_tag(cfg.model_name, version,
+                                  lambda m: roc_auc(y_test, m.predict(test_df)["churn_risk"].to_numpy()), metric="auc")
         return run.info.run_id
 
 

@@ -125,12 +125,9 @@ def train(config: LTVConfig) -> str:
             log_importance(fitted["lgbm"], test_df[feats], "LTV (LightGBM)")
         version = registry.log_and_register(cfg.model_name, model, feats, output="ltv", metrics=metrics)
         y_test = y(test_df)
-        decision = registry.gate(cfg.model_name, version,
-                                 lambda m: normalized_gini(y_test, m.predict(test_df)["ltv"].to_numpy()),
-                                 metric="gini") if cfg.promote else None
-        if decision is not None:
-            mlflow.set_tags({"gate.promoted": str(decision.promoted), "gate.reason": decision.reason[:5000],
-                             "model_version": version})
+        if cfg.promote:
+            registry.gate_and_tag(cfg.model_name, version,
+                                  lambda m: normalized_gini(y_test, m.predict(test_df)["ltv"].to_numpy()), metric="gini")
         return run.info.run_id
 
 

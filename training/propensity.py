@@ -40,8 +40,6 @@ class PropensityConfig:
 
 def train(config: PropensityConfig) -> str:
     """Train overall and per-category models, evaluate, register and gate; returns the MLflow run id."""
-    import mlflow
-
     from models.calibration import MultiOutput
     from training import datasets, registry
     from training.evaluation.classification import roc_auc
@@ -74,12 +72,9 @@ def train(config: PropensityConfig) -> str:
         multi = MultiOutput(models)
         version = registry.log_and_register(cfg.model_name, multi, feats, output="propensity", metrics=metrics)
         y_test = y(test_df, targets["propensity"])
-        decision = registry.gate(cfg.model_name, version,
-                                 lambda m: roc_auc(y_test, m.predict(test_df)["propensity"].to_numpy()),
-                                 metric="auc") if cfg.promote else None
-        if decision is not None:
-            mlflow.set_tags({"gate.promoted": str(decision.promoted), "gate.reason": decision.reason[:5000],
-                             "model_version": version})
+        if cfg.promote:
+            registry.gate_and_tag(cfg.model_name, version,
+                                  lambda m: roc_auc(y_test, m.predict(test_df)["propensity"].to_numpy()), metric="auc")
         return run.info.run_id
 
 

@@ -334,6 +334,17 @@ def gate(
                         f"{metric}: challenger v{version} {chal:.4f} vs champion v{current} {champ:.4f}; {verdict}")
 
 
+def gate_and_tag(name: str, version: str | int, score: Callable[[Any], float], metric: str,
+                 higher_is_better: bool = True) -> GateDecision:
+    """:func:`gate`, then record the decision as tags of the active MLflow run (``gate.promoted``, ``gate.reason``)."""
+    import mlflow
+
+    decision = gate(name, version, score, higher_is_better=higher_is_better, metric=metric)
+    mlflow.set_tags({"gate.promoted": str(decision.promoted), "gate.reason": decision.reason[:5000],
+                     "model_version": str(version)})
+    return decision
+
+
 def list_versions(name: str | None = None) -> list[dict[str, Any]]:
     """Every registered version (of ``name``, or of all models): name, version, aliases, run, metrics."""
     import mlflow
