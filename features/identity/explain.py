@@ -17,7 +17,9 @@ import pyarrow.parquet as pq
 from features.identity.hashing import hex64
 from features.identity.index import IdentityIndex
 from features.identity.stable import format_ids
-from features.identity.store import aliases_frame, state_dir
+from features.identity.state import load_state
+from features.identity.store import aliases_frame
+from features.identity.tables import read_identity_table
 
 
 def _oid(num: int) -> str:
@@ -30,12 +32,12 @@ def explain(index: IdentityIndex, identity_dir: Path | str, text: str) -> dict |
     if num is None:
         return None
     identity_dir = Path(identity_dir)
-    sd = state_dir(identity_dir)
-    rec = pq.read_table(sd / "records.parquet")  # Arrow: only this person's rows become pandas
-    rows = pa.array(np.flatnonzero(rec.column("one_num").to_numpy() == num))
-    rmap = pq.read_table(identity_dir / "record_map.parquet", columns=["source", "record_id"]).take(rows).to_pandas()
-    mine = rec.take(rows).to_pandas()
+    st = load_state(identity_dir)
+    rows = np.flatnonzero(st.one_num == num)  # only this person's rows are gathered
+    rmap = st.strings(rows).to_pandas()
     types = list(index.rules.priority)
+    mine = pd.DataFrame({"observed_at": st.values("observed_at", rows).view("datetime64[us]"),
+                         **{f"k_{t}": st.values(f"k_{t}", rows) for t in types}})
     records = []
     for i, r in mine.iterrows():  # one person: a handful of rows
         ids = {t: hex64(np.array([r[f"k_{t}"]]))[0].as_py() for t in types if r[f"k_{t}"] != 0}
@@ -50,14 +52,14 @@ def explain(index: IdentityIndex, identity_dir: Path | str, text: str) -> dict |
             links.append({"id_type": t, "id_hash": hex64(np.array([k]))[0].as_py(), "records": int(n),
                           "record_ids": [f"{rmap.at[j, 'source']}:{rmap.at[j, 'record_id']}" for j in where]})
     me = _oid(num)
-    refused = pd.read_parquet(identity_dir / "refused.parquet")
+    refused = read_identity_table(identity_dir, "refused").to_pandas()
     mine_ref = refused[refused["one_id"] == me]
     refusals = []
     for _, r in mine_ref.iterrows():
         others = refused[(refused["id_type"] == r["id_type"]) & (refused["id_hash"] == r["id_hash"]) & (refused["one_id"] != me)]
         refusals.append({"id_type": r["id_type"], "id_hash": r["id_hash"], "reason": r["reason"],
                          "also_held_by": others["one_id"].head(20).tolist(), "holders": int(len(others) + 1)})
-    golden = pd.read_parquet(identity_dir / "golden.parquet")
+    golden = read_identity_table(identity_dir, "golden").to_pandas()
     g = golden[golden["one_id"] == me]
     profile = {k: (None if pd.isna(v) else (v if isinstance(v, (int, float, str)) else str(v)))
                for k, v in g.drop(columns=["one_id"]).iloc[0].items()} if len(g) else {}

@@ -29,19 +29,33 @@ def golden_records(records: pd.DataFrame, profiles: pd.DataFrame, priority: tupl
     """Merge per person. ``records``: one_num, source, observed_at (identity records);
     ``profiles``: one_num, source, observed_at and the :data:`ATTRS` (missing ones are null).
     Returns one row per one_num (column ``one_num``; the caller formats ``one_id``)."""
-    rec = records[["one_num", "source", "observed_at"]]
-    g = rec.groupby("one_num", sort=True)
-    out = pd.DataFrame({"first_seen": g["observed_at"].min(), "last_seen": g["observed_at"].max(),
-                        "n_records": g.size().astype(np.int64)})
-    codes, names = pd.factorize(rec["source"].astype(str), sort=True)
+    num = records["one_num"].to_numpy(np.int64)
+    obs = records["observed_at"].to_numpy().astype("datetime64[us]").view(np.int64)
+    size = int(num.max()) + 1 if len(num) else 0
+    count = np.bincount(num, minlength=size)
+    first = np.full(size, np.iinfo(np.int64).max)
+    last = np.full(size, np.iinfo(np.int64).min)
+    np.minimum.at(first, num, obs)  # numpy group-bys over dense id numbers: no sort, no hashing
+    np.maximum.at(last, num, obs)
+    people = np.flatnonzero(count)
+    out = pd.DataFrame({"first_seen": first[people].view("datetime64[us]"), "last_seen": last[people].view("datetime64[us]"),
+                        "n_records": count[people].astype(np.int64)}, index=pd.Index(people, name="one_num"))
+    src = records["source"]
+    if isinstance(src.dtype, pd.CategoricalDtype):
+        codes, names = src.cat.codes.to_numpy(), src.cat.categories.astype(str)
+        names, remap = np.unique(np.asarray(names, object), return_inverse=True)
+        codes = remap[codes]
+    else:
+        codes, names = pd.factorize(src.astype(str), sort=True)
     if len(names) <= 62:
-        mask = np.zeros(int(rec["one_num"].max()) + 1 if len(rec) else 0, np.int64)
-        np.bitwise_or.at(mask, rec["one_num"].to_numpy(), np.left_shift(1, codes).astype(np.int64))
-        uniq, inv = np.unique(mask[out.index.to_numpy()], return_inverse=True)
-        text = np.array([",".join(names[i] for i in range(len(names)) if m >> i & 1) for m in uniq.tolist()], dtype=object)
-        out["sources"] = text[inv]
+        mask = np.zeros(size, np.int64)
+        np.bitwise_or.at(mask, num, np.left_shift(1, codes).astype(np.int64))
+        uniq, inv = np.unique(mask[people], return_inverse=True)
+        text = [",".join(names[i] for i in range(len(names)) if m >> i & 1) for m in uniq.tolist()]
+        out["sources"] = pd.Categorical.from_codes(inv.reshape(-1), pd.Index(text, dtype=object)) if len(text) \
+            else pd.Series([], dtype=object)
     else:  # many sources: slower but general
-        out["sources"] = rec.groupby("one_num")["source"].agg(lambda s: ",".join(sorted(set(s))))
+        out["sources"] = records.groupby("one_num")["source"].agg(lambda s: ",".join(sorted(set(map(str, s)))))
     if len(profiles):
         prof = profiles.assign(_rank=source_rank(profiles["source"].astype(str), priority))
         prof = prof.sort_values(["one_num", "_rank", "observed_at"], ascending=[True, True, False], kind="stable")

@@ -69,17 +69,18 @@ def _group_max(group: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarr
 
 
 def resolve_graph(keys: dict[str, np.ndarray], priority: tuple[str, ...], limits: dict[str, int],
-                  use_limits: bool = True) -> GraphResult:
+                  use_limits: bool = True, codes: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> GraphResult:
     """Group records by shared identifiers under the priority and limit rules (module docstring).
 
     ``keys[t]`` is an int64 array (one per record, 0 = none) for each type in ``priority``;
-    ``use_limits=False`` gives the naive baseline: plain connected components.
+    ``use_limits=False`` gives the naive baseline: plain connected components. ``codes`` (optional, per
+    type: a dense code per record, -1 = none, and the key of each code) saves re-hashing the keys.
     """
     types = [t for t in priority if t in keys]
     n = len(next(iter(keys.values()))) if keys else 0
-    codes, uniques = {}, {}
+    given, codes, uniques = codes, {}, {}
     for t in types:
-        codes[t], uniques[t] = _codes(keys[t])
+        codes[t], uniques[t] = given[t] if given is not None and t in given else _codes(keys[t])
     comp = np.arange(n, dtype=np.int64)
     refused: list[pd.DataFrame] = []
     stats: dict[str, dict] = {}

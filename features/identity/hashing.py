@@ -148,16 +148,55 @@ def from_hex(hexes: list[str]) -> tuple[np.ndarray, np.ndarray]:
             np.array([v & ((1 << 64) - 1) for v in vals], dtype=np.uint64))
 
 
-_RECORD_KEY = b"portrait:record-key"  # fixed: record ids are not personal data, this only indexes them
+RECORD_KEY_VERSION = "fnv1a64-fmix"  # stored in the state's meta; another version is re-keyed on load
+_FNV_OFFSET, _FNV_PRIME, _M64 = 0xCBF29CE484222325, 0x100000001B3, (1 << 64) - 1
 
 
-def record_keys(source: pa.Array | pa.ChunkedArray, record_id: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
-    """A 128-bit hash of ``source + '\\x1f' + record_id`` per record, to find records seen before."""
-    import pyarrow.compute as pc
+def _fmix_np(h: np.ndarray) -> np.ndarray:
+    h = h ^ (h >> np.uint64(33))
+    h = h * np.uint64(0xFF51AFD7ED558CCD)
+    h = h ^ (h >> np.uint64(33))
+    h = h * np.uint64(0xC4CEB9FE1A85EC53)
+    return h ^ (h >> np.uint64(33))
 
-    if pa.types.is_dictionary(source.type):
-        source = source.cast(source.type.value_type)
-    return hmac128(pc.binary_join_element_wise(source, record_id, "\x1f"), "record", _RECORD_KEY)
+
+def _fnv_np(h: np.ndarray, offsets: np.ndarray, data: np.ndarray) -> np.ndarray:
+    """FNV-1a of each string continued from ``h`` (numpy, one pass per byte position)."""
+    lens = np.diff(offsets)
+    start = offsets[:-1]
+    for p in range(int(lens.max()) if len(lens) else 0):
+        live = lens > p
+        byte = data[np.where(live, start + p, 0)].astype(np.uint64)
+        h = np.where(live, (h ^ byte) * np.uint64(_FNV_PRIME), h)
+    return h
+
+
+def record_keys(source: pa.Array | pa.ChunkedArray, record_id: pa.Array | pa.ChunkedArray,
+                engine: str = "auto") -> np.ndarray:
+    """int64 key of ``source + '\\x1f' + record_id`` per record, to find records seen before.
+
+    Record ids are not personal data: the key only indexes them (FNV-1a 64 + murmur3 finalizer,
+    compiled in :mod:`._fasthash` for large inputs). ``engine``: ``"auto"``, ``"kernel"`` or ``"numpy"``.
+    """
+    s_off, s_data = string_buffers(source)
+    r_off, r_data = string_buffers(record_id)
+    n = len(r_off) - 1
+    use_kernel = engine == "kernel" or (engine == "auto" and n >= SMALL)
+    if use_kernel:
+        try:
+            from features.identity._fasthash import record_key_kernel
+        except ImportError:
+            if engine == "kernel":
+                raise
+            use_kernel = False
+    if use_kernel:
+        out = np.empty(n, np.uint64)
+        record_key_kernel(s_off, s_data, r_off, r_data, out)
+        return out.view(np.int64)
+    with np.errstate(over="ignore"):
+        h = _fnv_np(np.full(n, _FNV_OFFSET, np.uint64), s_off, s_data)
+        h = (h ^ np.uint64(0x1F)) * np.uint64(_FNV_PRIME)
+        return _fmix_np(_fnv_np(h, r_off, r_data)).view(np.int64)
 
 
 def hex64(keys: np.ndarray) -> pa.Array:
@@ -205,6 +244,11 @@ def hash_key(value: str, id_type: str, key: bytes) -> int:
 
 
 def record_key(source: str, record_id: str) -> int:
-    """:func:`record_keys` of one record, as the int64 key the state uses."""
-    d = hmac.new(_RECORD_KEY, f"record:{source}\x1f{record_id}".encode(), hashlib.sha256).digest()
-    return int.from_bytes(d[:8], "big", signed=True)
+    """:func:`record_keys` of one record, as the int64 key the state uses (plain Python, lookups)."""
+    h = _FNV_OFFSET
+    for b in source.encode() + b"\x1f" + record_id.encode():
+        h = ((h ^ b) * _FNV_PRIME) & _M64
+    for mult in (0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53):
+        h = ((h ^ (h >> 33)) * mult) & _M64
+    h ^= h >> 33
+    return h - (1 << 64) if h >= 1 << 63 else h

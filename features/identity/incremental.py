@@ -1,41 +1,47 @@
-"""Incremental OneID: resolve only what new records can change.
+"""Incremental OneID: resolve only what new records can change, write only what changed.
 
 1. Records whose ``(source, record_id)`` is unknown, or known with a newer ``observed_at``,
    form the batch; the rest of the input is ignored.
-2. The persons *affected* are those holding an identifier key the batch holds, plus the
-   previous owners of updated records. Values a limit already refused (a kiosk device) are
-   left out: adding holders cannot make them link, so they neither pull their holders in nor
-   link anything in the re-resolved subset (new holders are added to ``refused.parquet``). Their records and the batch are re-resolved with the
-   same graph rules (:mod:`features.identity.graph`); every other person keeps its records,
-   golden record and identifiers untouched.
+2. The persons *affected* are those holding an identifier key the batch holds (found by a
+   scan of the memory-mapped key columns of the state, :mod:`features.identity.state`), plus
+   the previous owners of updated records. Values a limit already refused (a kiosk device)
+   are left out: adding holders cannot make them link, so they neither pull their holders in
+   nor link anything in the re-resolved subset (new holders are added to ``refused``). Their
+   records and the batch are re-resolved with the same graph rules
+   (:mod:`features.identity.graph`); every other person is untouched.
 3. Ids follow :mod:`features.identity.stable` (joining records get the person's id, merges
    keep the older id and alias the other, splits get new ids) and the changes are logged.
+4. Outputs: one delta part per public table (:mod:`features.identity.tables`: the records
+   whose one_id changed or that are new; golden, identifiers and refused rows of the touched
+   persons), a new state segment with the batch, and a new one_num column. After
+   :data:`~features.identity.tables.MAX_DELTAS` deltas the run compacts the base instead.
 
-Work is proportional to the batch and its neighbourhood, plus one pass over the key
-columns (``isin``) and the rewrite of the output files.
+Work is proportional to the batch and its neighbourhood, plus one scan of the key columns
+and one copy of the one_num column (8 bytes per record).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
-from features.identity.config import ResolveConfig
+from features.identity.config import ResolveConfig, load_rules
 from features.identity.graph import resolve_graph
-from features.identity.hashing import key_fingerprint
-from features.identity.prepare import hash_records, read_profiles
+from features.identity.hashing import record_keys, require_key
+from features.identity.prepare import _text, _timestamps, hash_records, read_profiles
 from features.identity.resolve import (
-    Step, _dedupe, _follow, _golden, _identifiers, _kcol, _prepare, _refused_holders, _summary, dropped_table,
+    Step, _check_meta, _dedupe, _follow, _golden, _identifiers, _kcol, _read_input, _refused_holders, _run_id, _summary,
+    dropped_table,
 )
-from features.identity.stable import assign_ids, parse_ids
-from features.identity.store import (
-    State, StateError, aliases_frame, aliases_table, golden_table, identifiers_table, refused_table, save, write_table,
-)
+from features.identity.stable import assign_ids, format_ids
+from features.identity.state import StateError, commit, has_state, load_state, state_dir, write_segment
+from features.identity.store import aliases_frame, aliases_table, changelog_table, golden_table, identifiers_table, refused_table
+from features.identity.tables import MAX_DELTAS, read_identity_table, write_delta, write_json, write_table
 
 
 def _limit_refused(refused: pa.Table) -> dict[str, pd.Series]:
@@ -50,16 +56,32 @@ def _limit_refused(refused: pa.Table) -> dict[str, pd.Series]:
     return {str(t): g.set_index("key")["reason"] for t, g in df.groupby("id_type")}
 
 
-def _unseen(table: pa.Table, rk: np.ndarray, obs: np.ndarray) -> np.ndarray:
-    """Rows whose record key is not in the state (``rk`` sorted) or whose observed_at is newer."""
-    from features.identity.hashing import hash64, record_keys
-    from features.identity.prepare import _text, _timestamps
+def _sub_frame(st, rows: np.ndarray, hr, one_num: np.ndarray, types: tuple[str, ...]) -> pd.DataFrame:
+    """Records of the re-resolved persons: state ``rows`` then the batch, with their new id numbers."""
+    src = pa.concat_arrays([st.strings(rows).column("source").combine_chunks().cast(pa.string()),
+                            hr.source.cast(pa.string())])
+    df = pd.DataFrame({"rkey": np.concatenate([st.values("rkey", rows), hr.rkey]), "one_num": one_num,
+                       "observed_at": np.concatenate([st.values("observed_at", rows),
+                                                      hr.observed_at.view(np.int64)]).view("datetime64[us]"),
+                       "source": src.dictionary_encode().to_pandas()})
+    for tp in types:
+        df[_kcol(tp)] = np.concatenate([st.values(_kcol(tp), rows), hr.keys[tp]])
+    return df
 
-    keys = hash64(record_keys(_text(table, "source"), _text(table, "record_id"))[0])
-    if not len(rk):
-        return np.ones(len(keys), bool)
-    pos = np.minimum(np.searchsorted(rk, keys), len(rk) - 1)
-    return (rk[pos] != keys) | (_timestamps(table) > obs[pos].astype("datetime64[us]"))
+
+def _profiles(cfg: ResolveConfig, st, profiles: pd.DataFrame | None, batch_rkeys: np.ndarray):
+    """(profile state to keep or None when unchanged, all profiles) after this batch."""
+    if profiles is None:
+        profiles = read_profiles(Path(cfg.raw_dir) / "profiles.parquet")
+    old = st.profiles()
+    if profiles is None or not len(profiles):
+        return None, old
+    profiles = profiles[pd.Series(profiles["rkey"]).isin(batch_rkeys).to_numpy()]
+    if not len(profiles):
+        return None, old
+    old = old[~old["rkey"].isin(profiles["rkey"]).to_numpy()] if len(old) else None
+    new = pd.concat([p for p in (old, profiles) if p is not None and len(p)], ignore_index=True)
+    return new, new
 
 
 def resolve_incremental(cfg: ResolveConfig, records: pa.Table | None = None, profiles: pd.DataFrame | None = None,
@@ -68,129 +90,124 @@ def resolve_incremental(cfg: ResolveConfig, records: pa.Table | None = None, pro
     step = step or (lambda _msg: None)
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    key, rules, prev, table = _prepare(cfg, records, step)
-    if prev is None:
+    key, rules = require_key(cfg.hmac_key, cfg.demo_key), load_rules(cfg.rules_path)
+    if not has_state(cfg.identity_dir):
         raise StateError(f"{cfg.identity_dir}: no previous OneID run; run `portrait identity resolve` "
                          "without --incremental first")
-    run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    st = load_state(cfg.identity_dir)
+    _check_meta(cfg, st.meta, key, rules)
+    table = _read_input(cfg, records, step)
+    run_id = _run_id()
     types = rules.priority
-    R = prev.records
-    n = len(R)
-    rk = R["rkey"].to_numpy()
-    obs = R["observed_at"].to_numpy()
     n_in = table.num_rows
     step("selecting new and updated records")
-    table = table.filter(pa.array(_unseen(table, rk, obs)))  # only these are normalized and hashed
+    rk_in = record_keys(_text(table, "source"), _text(table, "record_id"))
+    row = st.lookup(rk_in)
+    seen_obs = st.values("observed_at", np.maximum(row, 0))
+    table = table.filter(pa.array((row < 0) | (_timestamps(table).view(np.int64) > seen_obs)))
     step("normalizing and hashing identifiers")
     hr = hash_records(table, rules, key)
     dropped = dropped_table(hr)
-    hr = _dedupe(hr)
-    pos = np.searchsorted(rk, hr.rkey)
-    posc = np.minimum(pos, max(n - 1, 0))
-    found = (rk[posc] == hr.rkey) if n else np.zeros(len(hr), bool)
-    batch = ~found | (hr.observed_at > obs[posc].astype(hr.observed_at.dtype))
+    hr, _ = _dedupe(hr)
+    row = st.lookup(hr.rkey)
+    found = row >= 0
+    batch = ~found | (hr.observed_at.view(np.int64) > st.values("observed_at", np.maximum(row, 0)))
     hr = hr.take(np.flatnonzero(batch))
-    pos, posc, found = pos[batch], posc[batch], found[batch]
+    row, found = row[batch], found[batch]
     timings["read_hash"] = time.perf_counter() - t
     if not len(hr):  # nothing new: the state and the outputs stay as they are
-        return {"run_id": run_id, "mode": "incremental", "input_records": n_in, "records": n,
-                "people": int(prev.golden.num_rows), "changes": {}, "dropped_identifiers": hr.dropped, "links": {},
+        return {"run_id": run_id, "mode": "incremental", "input_records": n_in, "records": int((st.one_num >= 0).sum()),
+                "people": int(st.meta.get("people", 0)), "changes": {}, "dropped_identifiers": hr.dropped, "links": {},
                 "refused_values": 0, "seconds": timings, "batch_records": 0, "new_records": 0, "updated_records": 0,
                 "affected_people": 0, "subset_records": 0}
     t = time.perf_counter()
 
     step("finding affected persons")
-    one_num = R["one_num"].to_numpy()
-    upd_rows = posc[found]
+    one_num = st.one_num
+    upd_rows = row[found]
     affected = [one_num[upd_rows]]
-    settled = _limit_refused(prev.refused)  # values a limit refused stay refused when holders are added
+    settled = _limit_refused(read_identity_table(cfg.identity_dir, "refused"))  # refused values stay refused
     skeys = {tp: r.index.to_numpy(np.int64) for tp, r in settled.items()}
     for tp in types:
         k = hr.keys[tp]
         k = k[(k != 0) & ~np.isin(k, skeys.get(tp, np.zeros(0, np.int64)))]
         if len(k):
-            affected.append(one_num[R[_kcol(tp)].isin(k).to_numpy()])
-    aff = np.unique(np.concatenate(affected)) if affected else np.zeros(0, np.int64)
-    old_rows = np.flatnonzero(np.isin(one_num, aff) if len(aff) < 64 else pd.Series(one_num).isin(aff).to_numpy())
+            affected.append(one_num[st.rows_with(_kcol(tp), k)])
+    aff = np.unique(np.concatenate(affected))
+    aff = aff[aff >= 0]
+    is_aff = np.zeros(int(st.meta["next_id"]), bool)
+    is_aff[aff] = True
+    old_rows = np.flatnonzero(is_aff[np.maximum(one_num, 0)] & (one_num >= 0))
     keep_old = np.setdiff1d(old_rows, upd_rows, assume_unique=True)
-    sub_keys = {tp: np.concatenate([R[_kcol(tp)].to_numpy()[keep_old], hr.keys[tp]]) for tp in types}
+    sub_keys = {tp: np.concatenate([st.values(_kcol(tp), keep_old), hr.keys[tp]]) for tp in types}
     still = {tp: np.isin(sub_keys[tp], skeys.get(tp, np.zeros(0, np.int64))) for tp in types}  # no links in the subset
     sub_keys = {tp: np.where(still[tp], 0, sub_keys[tp]) for tp in types}
     graph = resolve_graph(sub_keys, types, rules.limits)
-    prev_num = np.concatenate([one_num[keep_old], np.where(found, one_num[posc], -1)])
-    a = assign_ids(graph.label, prev_num, np.concatenate([rk[keep_old], hr.rkey]), prev.meta["next_id"])
+    prev_num = np.concatenate([one_num[keep_old], np.where(found, one_num[np.maximum(row, 0)], -1)])
+    a = assign_ids(graph.label, prev_num, np.concatenate([st.values("rkey", keep_old), hr.rkey]), st.meta["next_id"])
     timings["graph"] = time.perf_counter() - t
     t = time.perf_counter()
 
-    step("splicing into the identity state")
+    step("golden records and deltas")
     new_num = one_num.copy()
     new_num[keep_old] = a.one_num[: len(keep_old)]
+    new_num[upd_rows] = -1  # superseded by the batch rows appended below
     batch_num = a.one_num[len(keep_old):]
-    new_num[upd_rows] = batch_num[found]
-    cols = {"rkey": rk, "one_num": new_num, "observed_at": obs}
-    cols.update({_kcol(tp): R[_kcol(tp)].to_numpy() for tp in types})
-    batch_cols = {"rkey": hr.rkey, "one_num": batch_num, "observed_at": hr.observed_at.astype(obs.dtype)}
-    batch_cols.update({_kcol(tp): hr.keys[tp] for tp in types})
-    fresh = ~found
-    ins = pos[fresh]
-    out = {}
-    for c, arr in cols.items():
-        arr = arr.copy() if c not in ("one_num",) else arr
-        arr[upd_rows] = batch_cols[c][found]
-        out[c] = np.insert(arr, ins, batch_cols[c][fresh])
-    records_df = pd.DataFrame(out)
-    perm = np.insert(np.arange(n), ins, n + np.arange(int(fresh.sum())))
-    idx = pa.array(perm)
-    source = pa.concat_arrays([prev.source, hr.source.filter(pa.array(fresh))]).take(idx)
-    record_id = pa.concat_arrays([prev.record_id, hr.record_id.filter(pa.array(fresh))]).take(idx)
-
-    step("golden records")
-    if profiles is None:
-        profiles = read_profiles(Path(cfg.raw_dir) / "profiles.parquet")
-    if profiles is not None and len(profiles):
-        profiles = profiles[pd.Series(profiles["rkey"]).isin(hr.rkey).to_numpy()]
-        old_prof = prev.profiles[~prev.profiles["rkey"].isin(profiles["rkey"]).to_numpy()] if len(prev.profiles) else None
-        prof_state = pd.concat([p for p in (old_prof, profiles) if p is not None and len(p)], ignore_index=True)
-    else:
-        prof_state = prev.profiles
-    touched = np.union1d(aff, np.unique(a.one_num))
-    sub_rows = np.flatnonzero(pd.Series(out["one_num"]).isin(np.unique(a.one_num)).to_numpy())
-    sub = records_df.iloc[sub_rows].reset_index(drop=True)
-    sub_prof = prof_state[prof_state["rkey"].isin(sub["rkey"]).to_numpy()] if len(prof_state) else None
-
-    def splice(old: pa.Table, new: pa.Table) -> pa.Table:
-        keep = ~pd.Series(parse_ids(old.column("one_id"))).isin(touched).to_numpy()
-        return pa.concat_tables([old.filter(pa.array(keep)), new.cast(old.schema)]) if old.num_rows else new
-
-    golden = splice(prev.golden, golden_table(_golden(sub, source.take(pa.array(sub_rows)), sub_prof, rules)))
-    identifiers = splice(prev.identifiers, identifiers_table(_identifiers(sub, types)))
+    new_num = np.concatenate([new_num, batch_num])
+    changed = keep_old[new_num[keep_old] != one_num[keep_old]]
+    moved = st.strings(changed)
+    rm_delta = pa.table({"source": pa.concat_arrays([moved.column("source").combine_chunks().cast(pa.string()),
+                                                     hr.source.cast(pa.string())]),
+                         "record_id": pa.concat_arrays([moved.column("record_id").combine_chunks().cast(pa.string()),
+                                                        hr.record_id.cast(pa.string())]),
+                         "one_id": format_ids(np.concatenate([new_num[changed], batch_num]))})
+    sub = _sub_frame(st, keep_old, hr, a.one_num, types)
+    prof_state, all_prof = _profiles(cfg, st, profiles, hr.rkey)
+    sub_prof = all_prof[all_prof["rkey"].isin(sub["rkey"]).to_numpy()] if len(all_prof) else None
+    golden = _golden(sub, sub_prof, rules)
     kept_refusals = [pd.DataFrame({"id_type": tp, "key": settled[tp].index.to_numpy()[
-        settled[tp].index.get_indexer(np.concatenate([R[_kcol(tp)].to_numpy()[keep_old], hr.keys[tp]])[still[tp]])],
+        settled[tp].index.get_indexer(np.concatenate([st.values(_kcol(tp), keep_old), hr.keys[tp]])[still[tp]])],
         "one_num": a.one_num[still[tp]], "reason": "x"}) for tp in types if still[tp].any()]
     new_ref = _refused_holders(graph.refused, sub)
     if kept_refusals:
         held = pd.concat(kept_refusals, ignore_index=True)
         held["reason"] = [settled[t].loc[k] for t, k in zip(held["id_type"], held["key"])]
         new_ref = pd.concat([new_ref, held.drop_duplicates(["id_type", "key", "one_num"])], ignore_index=True)
-    refused = splice(prev.refused, refused_table(new_ref))
-    aliases = aliases_table(_follow(pd.concat([aliases_frame(prev.aliases), a.aliases.assign(run_id=run_id)],
+    touched = np.union1d(aff, np.unique(a.one_num))
+    delta = {"record_map": rm_delta, "golden": golden_table(golden), "identifiers": identifiers_table(_identifiers(sub, types)),
+             "refused": refused_table(new_ref), "dropped": dropped}
+    old_aliases = pq.read_table(Path(cfg.identity_dir) / "aliases.parquet")
+    aliases = aliases_table(_follow(pd.concat([aliases_frame(old_aliases), a.aliases.assign(run_id=run_id)],
                                               ignore_index=True)))
-    timings["splice_golden"] = time.perf_counter() - t
+    timings["golden_deltas"] = time.perf_counter() - t
     t = time.perf_counter()
 
     step("writing outputs")
-    meta = {**prev.meta, "next_id": int(a.next_id), "key_fingerprint": key_fingerprint(key), "last_run": run_id}
-    st = State(records_df, source, record_id, prof_state, golden, identifiers, refused, aliases, meta)
-    extra = {"batch_records": int(len(hr)), "new_records": int(fresh.sum()), "updated_records": int(found.sum()),
-             "affected_people": int(len(aff)), "subset_records": int(len(keep_old) + len(hr))}
-    summary = _summary("incremental", run_id, n_in, hr, records_df, graph, a.changes, timings, extra,
-                       people=golden.num_rows)
-    old_dropped = Path(cfg.identity_dir) / "dropped.parquet"
-    if old_dropped.exists() and dropped.num_rows:
-        import pyarrow.parquet as pq
-
-        dropped = pa.concat_tables([pq.read_table(old_dropped), dropped])
-    if dropped.num_rows or not old_dropped.exists():
-        write_table(dropped, old_dropped)
-    save(cfg.identity_dir, st, a.changes, run_id, summary, timings, t)
+    d = Path(cfg.identity_dir)
+    people = int(st.meta.get("people", 0)) + int(len(np.unique(a.one_num))) - int(len(aff))
+    write_table(aliases, d / "aliases.parquet")
+    write_table(changelog_table(a.changes, run_id), d / "changelog" / f"{run_id}.parquet")
+    man = write_delta(d, run_id, delta, touched)
+    cols = {"rkey": hr.rkey, "observed_at": hr.observed_at.view(np.int64), **{_kcol(tp): hr.keys[tp] for tp in types}}
+    seg = write_segment(state_dir(d), f"seg-{run_id}", cols, pa.table({"source": hr.source, "record_id": hr.record_id}))
+    meta = {**st.meta, "next_id": int(a.next_id), "last_run": run_id, "people": people,
+            "segments": [*st.meta["segments"], seg]}
+    commit(d, meta, new_num, run_id, prof_state)
+    compacted = len(man["deltas"]) >= MAX_DELTAS
+    if compacted:
+        compact(d, run_id)
+    timings["write"] = time.perf_counter() - t
+    extra = {"batch_records": int(len(hr)), "new_records": int((~found).sum()), "updated_records": int(found.sum()),
+             "affected_people": int(len(aff)), "subset_records": int(len(keep_old) + len(hr)),
+             "delta_records": int(rm_delta.num_rows), "compacted": compacted}
+    summary = _summary("incremental", run_id, n_in, hr, sub, graph, a.changes, timings, extra, people=people)
+    write_json(summary, d / "summary.json")
     return summary
+
+
+def compact(identity_dir: Path, run_id: str) -> None:
+    """Rewrite the public base tables with every delta applied (readers switch with the manifest)."""
+    from features.identity.tables import TABLES, write_base
+
+    tables = {name: read_identity_table(identity_dir, name) for name in TABLES}
+    write_base(identity_dir, tables, run_id)

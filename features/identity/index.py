@@ -27,7 +27,9 @@ from features.identity.config import Rules, load_rules
 from features.identity.hashing import hash_key, key_fingerprint, keys_of_hex, record_key, require_key
 from features.identity.normalize import normalize_one
 from features.identity.stable import format_ids, parse_id, parse_ids
-from features.identity.store import StateError, aliases_frame, has_state, state_dir
+from features.identity.state import FORMAT, StateError, has_state, load_state, previous_ids, state_dir
+from features.identity.store import aliases_frame
+from features.identity.tables import read_identity_table
 
 
 def _lookup(sorted_keys: np.ndarray, values: np.ndarray, key: int) -> int | None:
@@ -62,10 +64,11 @@ class IdentityIndex:
         meta = json.loads((sd / "meta.json").read_text())
         if meta.get("key_fingerprint") != key_fingerprint(key):
             raise StateError(f"{identity_dir}: built with another HMAC key; lookups would find nothing")
-        rec = pq.read_table(sd / "records.parquet", columns=["rkey", "one_num"])
-        rk, rn = rec.column("rkey").to_numpy(), rec.column("one_num").to_numpy()
-        order = np.argsort(rk, kind="stable")
-        it = pq.read_table(identity_dir / "identifiers.parquet")
+        prev = previous_ids(identity_dir)
+        if prev is None or meta.get("format") != FORMAT:
+            raise StateError(f"{identity_dir}: identity state written by an older version; run `portrait identity resolve`")
+        rk, rn, _ = prev  # live records, sorted by record key
+        it = read_identity_table(identity_dir, "identifiers")
         ids = pd.DataFrame({"id_type": it.column("id_type").to_pandas(), "key": keys_of_hex(it.column("id_hash")),
                             "one_num": parse_ids(it.column("one_id")), "n_records": it.column("n_records").to_numpy(),
                             "last_seen": it.column("last_seen").to_numpy()})
@@ -74,11 +77,14 @@ class IdentityIndex:
             g = g.sort_values(["key", "last_seen", "n_records"], kind="stable").drop_duplicates("key", keep="last")
             ident[str(t)] = (g["key"].to_numpy(np.int64), g["one_num"].to_numpy(np.int64))
         al = aliases_frame(pq.read_table(identity_dir / "aliases.parquet"))
-        golden = parse_ids(pq.read_table(identity_dir / "golden.parquet", columns=["one_id"]).column("one_id"))
-        src = pq.read_table(identity_dir / "record_map.parquet", columns=["source"]).column("source")
+        golden = parse_ids(read_identity_table(identity_dir, "golden", columns=["one_id"]).column("one_id"))
+        st = load_state(identity_dir)
+        sources = set()
+        for seg in st.segments:
+            sources |= set(pa.compute.unique(seg.strings().column("source")).to_pylist())
         return cls(key, load_rules(rules_path), np.sort(golden),
-                   dict(zip(al["alias_num"].tolist(), al["one_num"].tolist())), rk[order], rn[order], ident,
-                   frozenset(str(s) for s in pa.compute.unique(src).to_pylist()))
+                   dict(zip(al["alias_num"].tolist(), al["one_num"].tolist())), rk, rn, ident,
+                   frozenset(str(s) for s in sources))
 
     def __len__(self) -> int:
         return len(self.people)

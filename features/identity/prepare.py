@@ -34,14 +34,16 @@ class HashedRecords:
     keys: dict[str, np.ndarray]  # id_type -> int64 key per record (0 = none)
     dropped: dict[str, dict[str, int]] = field(default_factory=dict)  # id_type -> reason -> records
     dropped_rows: pd.DataFrame | None = None  # row index, id_type, reason (no raw values)
+    codes: dict[str, tuple[np.ndarray, np.ndarray]] | None = None  # id_type -> (dense code per record, key per code)
 
     def __len__(self) -> int:
         return len(self.rkey)
 
     def take(self, idx: np.ndarray) -> HashedRecords:
         ix = pa.array(idx)
+        codes = {t: (c[idx], u) for t, (c, u) in self.codes.items()} if self.codes is not None else None
         return HashedRecords(self.rkey[idx], self.source.take(ix), self.record_id.take(ix), self.observed_at[idx],
-                             {t: k[idx] for t, k in self.keys.items()}, self.dropped, None)
+                             {t: k[idx] for t, k in self.keys.items()}, self.dropped, None, codes)
 
 
 def read_identity_records(path: Path) -> pa.Table:
@@ -72,6 +74,10 @@ def _text(table: pa.Table, name: str) -> pa.Array:
 
 def _timestamps(table: pa.Table, name: str = "observed_at") -> np.ndarray:
     col = table.column(name)
+    if pa.types.is_timestamp(col.type) and col.null_count == 0:  # the canonical form: no pandas round trip
+        col = col.cast(pa.timestamp("us", tz=col.type.tz)) if col.type.unit != "us" else col
+        ints = col.combine_chunks().cast(pa.int64()) if col.num_chunks != 1 else col.chunk(0).cast(pa.int64())
+        return ints.to_numpy().view("datetime64[us]")
     ts = pd.to_datetime(col.to_pandas(), utc=True)
     return ts.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[us]")
 
@@ -81,16 +87,22 @@ def hash_records(table: pa.Table, rules: Rules, key: bytes, keep_dropped: bool =
     source, record_id = _text(table, "source"), _text(table, "record_id")
     if source.null_count or record_id.null_count:
         raise SchemaError("identity_records: source and record_id must not be null")
-    rkey = hash64(record_keys(source, record_id)[0])
+    rkey = record_keys(source, record_id)
     keys: dict[str, np.ndarray] = {}
+    codes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     dropped: dict[str, dict[str, int]] = {}
     rows, pending = [], []
+    present = [t for t in rules.priority if t in table.column_names]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:  # Arrow compute releases the GIL: one type per core
+        normalized = dict(zip(present, pool.map(lambda t: normalize_column(table.column(t), t, rules), present)))
     for t in rules.priority:
         if t not in table.column_names:
             keys[t] = np.zeros(len(rkey), np.int64)
             dropped[t] = {}
             continue
-        col = normalize_column(table.column(t), t, rules)
+        col = normalized[t]
         valid = col.values.is_valid().to_numpy(zero_copy_only=False)
         pending.append((t, col, valid))
         dropped[t] = col.reasons
@@ -113,8 +125,18 @@ def hash_records(table: pa.Table, rules: Rules, key: bytes, keep_dropped: bool =
         has = col.indices >= 0
         out[has] = entry_key[col.indices[has]]
         keys[t] = out
+        # dense codes of the distinct keys, from the dictionary entries (far fewer than records): the graph
+        # and the identifier table group by them instead of hashing every record's key again
+        ok = np.flatnonzero(entry_key != 0)
+        ec, uniq = pd.factorize(entry_key[ok])
+        entry_code = np.full(len(entry_key) + 1, -1, np.int64)
+        entry_code[ok] = ec
+        codes[t] = (entry_code[col.indices], np.asarray(uniq, np.int64))  # index -1 -> the last slot (-1)
     dropped_rows = pd.concat(rows, ignore_index=True) if rows else None
-    return HashedRecords(rkey, source, record_id, _timestamps(table), keys, dropped, dropped_rows)
+    for t in rules.priority:
+        if t not in codes:
+            codes[t] = (np.full(len(rkey), -1, np.int64), np.zeros(0, np.int64))
+    return HashedRecords(rkey, source, record_id, _timestamps(table), keys, dropped, dropped_rows, codes)
 
 
 def read_profiles(path: Path) -> pd.DataFrame | None:
@@ -126,7 +148,7 @@ def read_profiles(path: Path) -> pd.DataFrame | None:
     missing = [c for c in ("source", "record_id", "observed_at") if c not in table.column_names]
     if missing:
         raise SchemaError(f"{path}: table 'profiles' is missing column(s) {missing}")
-    rkey = hash64(record_keys(_text(table, "source"), _text(table, "record_id"))[0])
+    rkey = record_keys(_text(table, "source"), _text(table, "record_id"))
     df = pd.DataFrame({"rkey": rkey, "source": _text(table, "source").to_pandas(),
                        "observed_at": _timestamps(table)})
     for a in PROFILE_ATTRS:

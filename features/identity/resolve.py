@@ -23,19 +23,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from features.identity.config import ResolveConfig, Rules, load_rules
 from features.identity.golden import golden_records
 from features.identity.graph import resolve_graph
-from features.identity.hashing import key_fingerprint, require_key
+from features.identity.hashing import RECORD_KEY_VERSION, key_fingerprint, require_key
 from features.identity.prepare import (
     HashedRecords, check_identity_table, hash_records, read_identity_records, read_profiles,
 )
-from features.identity.stable import assign_ids
+from features.identity.stable import assign_ids, format_ids
+from features.identity.state import StateError, commit, previous_ids, state_dir, write_segment
 from features.identity.store import (
-    State, StateError, aliases_frame, aliases_table, golden_table, has_state, identifiers_table, load_state,
-    refused_table, save, write_table,
+    aliases_frame, aliases_table, changelog_table, golden_table, identifiers_table, refused_table,
 )
+from features.identity.tables import write_base, write_json, write_table
 
 Step = Callable[[str], None]
 
@@ -44,15 +46,17 @@ def _kcol(t: str) -> str:
     return f"k_{t}"
 
 
-def _dedupe(hr: HashedRecords) -> HashedRecords:
-    """One row per record key (the latest observation), sorted by record key."""
+def _dedupe(hr: HashedRecords) -> tuple[HashedRecords, np.ndarray]:
+    """One row per record key (the latest observation), in input order; also the rkey-sorted order."""
     order = np.argsort(hr.rkey, kind="stable")
     srt = hr.rkey[order]
-    if len(srt) and (srt[1:] == srt[:-1]).any():  # rare: the same record twice in one input
-        order = np.lexsort((hr.observed_at, hr.rkey))
-        srt = hr.rkey[order]
-    last = np.r_[srt[1:] != srt[:-1], True] if len(srt) else np.zeros(0, bool)
-    return hr.take(order[last])
+    if not (len(srt) and (srt[1:] == srt[:-1]).any()):
+        return hr, order
+    order = np.lexsort((hr.observed_at, hr.rkey))  # rare: the same record twice in one input
+    srt = hr.rkey[order]
+    keep = np.sort(order[np.r_[srt[1:] != srt[:-1], True]])
+    hr = hr.take(keep)
+    return hr, np.argsort(hr.rkey, kind="stable")
 
 
 def dropped_table(hr: HashedRecords) -> pa.Table:
@@ -68,33 +72,59 @@ def dropped_table(hr: HashedRecords) -> pa.Table:
 
 
 def _records_frame(hr: HashedRecords, one_num: np.ndarray, types: tuple[str, ...]) -> pd.DataFrame:
-    df = pd.DataFrame({"rkey": hr.rkey, "one_num": one_num, "observed_at": hr.observed_at})
+    df = pd.DataFrame({"rkey": hr.rkey, "one_num": one_num, "observed_at": hr.observed_at,
+                       "source": hr.source.dictionary_encode().to_pandas()})
     for t in types:
         df[_kcol(t)] = hr.keys[t]
     return df
 
 
-def _identifiers(records: pd.DataFrame, types: tuple[str, ...]) -> pd.DataFrame:
-    """id_type, key, one_num, n_records, last_seen per distinct (identifier, person); two hash passes per type."""
+def _identifiers(records: pd.DataFrame, types: tuple[str, ...],
+                 codes: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> pd.DataFrame:
+    """id_type, key, one_num, n_records, last_seen per distinct (identifier, person).
+
+    Grouped by dense value codes (``codes`` from :func:`hash_records`, else factorized here): most values
+    belong to one person, so counts and latest dates are bincounts over codes; only values shared by
+    several persons (refused links) need a pair grouping.
+    """
+    from features.identity.graph import _codes
+
     num = records["one_num"].to_numpy()
     obs = records["observed_at"].to_numpy().astype("datetime64[us]").view(np.int64)
     base = np.int64(num.max() + 1) if len(num) else np.int64(1)
-    parts = [pd.DataFrame({"id_type": pd.Series(dtype=str), "key": pd.Series(dtype=np.int64),
-                           "one_num": pd.Series(dtype=np.int64), "n_records": pd.Series(dtype=np.int64),
-                           "last_seen": pd.Series(dtype="datetime64[us]")})]
-    for t in types:
-        k = records[_kcol(t)].to_numpy()
-        rows = np.flatnonzero(k != 0)
+    cols: dict[str, list] = {"tcode": [], "key": [], "one_num": [], "n_records": [], "last_seen": []}
+    lowest = np.iinfo(np.int64).min
+    for tcode, t in enumerate(types):
+        code, uniq = codes[t] if codes is not None and t in codes else _codes(records[_kcol(t)].to_numpy())
+        rows = np.flatnonzero(code >= 0)
         if not len(rows):
             continue
-        kc, kuniq = pd.factorize(k[rows])
-        pcode, puniq = pd.factorize(kc.astype(np.int64) * base + num[rows])
-        last = np.full(len(puniq), np.iinfo(np.int64).min)
-        np.maximum.at(last, pcode, obs[rows])
-        parts.append(pd.DataFrame({"id_type": t, "key": np.asarray(kuniq, np.int64)[puniq // base],
-                                   "one_num": puniq % base, "n_records": np.bincount(pcode).astype(np.int64),
-                                   "last_seen": last.view("datetime64[us]")}))
-    return pd.concat(parts, ignore_index=True)
+        cr, nr, orow = code[rows], num[rows], obs[rows]
+        nv = len(uniq)
+        some = np.full(nv, -1, np.int64)
+        some[cr] = nr  # one holder per value
+        shared = np.zeros(nv, bool)
+        shared[cr[nr != some[cr]]] = True
+        one = ~shared[cr]
+        cnt = np.bincount(cr[one], minlength=nv)
+        last = np.full(nv, lowest)
+        np.maximum.at(last, cr[one], orow[one])
+        sel = np.flatnonzero(cnt > 0)
+        parts = [(uniq[sel], some[sel], cnt[sel], last[sel])]
+        if shared.any():  # values held by several persons: group (value, person) pairs
+            many = ~one
+            pcode, puniq = pd.factorize(cr[many] * base + nr[many])
+            plast = np.full(len(puniq), lowest)
+            np.maximum.at(plast, pcode, orow[many])
+            parts.append((uniq[puniq // base], puniq % base, np.bincount(pcode), plast))
+        for key, person, n, seen in parts:
+            for c, v in (("tcode", np.full(len(key), tcode, np.int8)), ("key", key), ("one_num", person),
+                         ("n_records", n.astype(np.int64)), ("last_seen", seen)):
+                cols[c].append(v)
+    cat = {c: np.concatenate(v) if v else np.zeros(0, np.int8 if c == "tcode" else np.int64) for c, v in cols.items()}
+    return pd.DataFrame({"id_type": pd.Categorical.from_codes(cat["tcode"], pd.Index(list(types), dtype=object)),
+                         "key": cat["key"], "one_num": cat["one_num"], "n_records": cat["n_records"],
+                         "last_seen": cat["last_seen"].view("datetime64[us]")})
 
 
 def _refused_holders(refused: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
@@ -124,17 +154,18 @@ def _follow(aliases: pd.DataFrame) -> pd.DataFrame:
     return aliases.assign(one_num=np.asarray(final, np.int64)).drop_duplicates("alias_num", keep="last")
 
 
-def _golden(records: pd.DataFrame, source: pa.Array, profiles: pd.DataFrame | None, rules: Rules) -> pd.DataFrame:
-    rec = pd.DataFrame({"one_num": records["one_num"].to_numpy(), "source": source.to_pandas(),
-                        "observed_at": records["observed_at"].to_numpy()})
+def _golden(records: pd.DataFrame, profiles: pd.DataFrame | None, rules: Rules) -> pd.DataFrame:
+    """Golden records of the persons in ``records`` (one_num, rkey, source, observed_at)."""
     prof = pd.DataFrame(columns=["one_num", "source", "observed_at"])
     if profiles is not None and len(profiles):
         rk = records["rkey"].to_numpy()
-        pos = np.searchsorted(rk, profiles["rkey"].to_numpy())
-        pos = np.minimum(pos, max(len(rk) - 1, 0))
-        ok = (rk[pos] == profiles["rkey"].to_numpy()) if len(rk) else np.zeros(len(profiles), bool)
-        prof = profiles.loc[ok].assign(one_num=records["one_num"].to_numpy()[pos[ok]])
-    return golden_records(rec, prof, rules.source_priority)
+        order = np.argsort(rk, kind="stable")
+        srt = rk[order]
+        want = profiles["rkey"].to_numpy()
+        pos = np.minimum(np.searchsorted(srt, want), max(len(srt) - 1, 0))
+        ok = (srt[pos] == want) if len(srt) else np.zeros(len(profiles), bool)
+        prof = profiles.loc[ok].assign(one_num=records["one_num"].to_numpy()[order[pos[ok]]])
+    return golden_records(records, prof, rules.source_priority)
 
 
 def _summary(mode: str, run_id: str, n_in: int, hr: HashedRecords, records: pd.DataFrame, graph, changes,
@@ -146,21 +177,42 @@ def _summary(mode: str, run_id: str, n_in: int, hr: HashedRecords, records: pd.D
             "refused_values": int(len(graph.refused)), "seconds": timings, **(extra or {})}
 
 
-def _prepare(cfg: ResolveConfig, records: pa.Table | None, step: Step) -> tuple[bytes, Rules, State | None, pa.Table]:
-    key = require_key(cfg.hmac_key, cfg.demo_key)
-    rules = load_rules(cfg.rules_path)
-    prev = load_state(cfg.identity_dir, full=cfg.incremental) if has_state(cfg.identity_dir) else None
-    if prev is not None and prev.meta.get("key_fingerprint") != key_fingerprint(key):
+def _check_meta(cfg: ResolveConfig, meta: dict, key: bytes, rules: Rules) -> None:
+    if meta.get("key_fingerprint") != key_fingerprint(key):
         raise StateError(f"{cfg.identity_dir}: the identity state was built with another HMAC key; use the same "
                          "PORTRAIT_HMAC_KEY, or delete the identity directory to start over (one_ids will change)")
-    if prev is not None and prev.meta.get("types") != list(rules.priority):
+    if meta.get("types") != list(rules.priority):
         raise StateError(f"{cfg.identity_dir}: the identity state was built for identifier types "
-                         f"{prev.meta.get('types')}, the rules now list {list(rules.priority)}; run a full resolve "
+                         f"{meta.get('types')}, the rules now list {list(rules.priority)}; run a full resolve "
                          "on a fresh identity directory")
+
+
+def _read_input(cfg: ResolveConfig, records: pa.Table | None, step: Step) -> pa.Table:
     step("reading identity records")
-    table = check_identity_table(records) if records is not None else \
+    return check_identity_table(records) if records is not None else \
         read_identity_records(Path(cfg.raw_dir) / "identity_records.parquet")
-    return key, rules, prev, table
+
+
+def _run_id() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def write_outputs(cfg: ResolveConfig, run_id: str, hr: HashedRecords, order: np.ndarray, one_num: np.ndarray,
+                  public: dict[str, pa.Table], changes: pd.DataFrame, aliases: pa.Table, meta: dict,
+                  profiles: pd.DataFrame | None) -> None:
+    """A full run's writes: the state (one segment), the public base tables, changelog; meta.json last."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    d, sd = Path(cfg.identity_dir), state_dir(cfg.identity_dir)
+    cols = {"rkey": hr.rkey, "observed_at": hr.observed_at.view(np.int64), **{_kcol(t): k for t, k in hr.keys.items()}}
+    name = f"seg-{run_id}"
+    with ThreadPoolExecutor(2) as pool:  # Parquet and file writes release the GIL
+        seg = pool.submit(write_segment, sd, name, cols, pa.table({"source": hr.source, "record_id": hr.record_id}), order)
+        pool.submit(write_table, aliases, d / "aliases.parquet").result()
+        pool.submit(write_table, changelog_table(changes, run_id), d / "changelog" / f"{run_id}.parquet").result()
+        write_base(d, public, run_id, pool)
+        segment = seg.result()
+    commit(d, {**meta, "segments": [segment]}, one_num, run_id, profiles)
 
 
 def resolve(cfg: ResolveConfig, records: pa.Table | None = None, profiles: pd.DataFrame | None = None,
@@ -177,48 +229,58 @@ def resolve(cfg: ResolveConfig, records: pa.Table | None = None, profiles: pd.Da
     step = step or (lambda _msg: None)
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    key, rules, prev, table = _prepare(cfg, records, step)
-    run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    key, rules = require_key(cfg.hmac_key, cfg.demo_key), load_rules(cfg.rules_path)
+    prev = previous_ids(cfg.identity_dir)
+    if prev is not None:
+        _check_meta(cfg, prev[2], key, rules)
+    table = _read_input(cfg, records, step)
+    run_id = _run_id()
     step("normalizing and hashing identifiers")
     hr = hash_records(table, rules, key)
     dropped = dropped_table(hr)
-    hr = _dedupe(hr)
+    hr, order = _dedupe(hr)
     n_in = table.num_rows
     del table
     timings["read_hash"] = time.perf_counter() - t
     t = time.perf_counter()
     step("linking records")
-    graph = resolve_graph(hr.keys, rules.priority, rules.limits)
+    graph = resolve_graph(hr.keys, rules.priority, rules.limits, codes=hr.codes)
     timings["graph"] = time.perf_counter() - t
     t = time.perf_counter()
     prev_num = np.full(len(hr), -1, np.int64)
-    if prev is not None and len(prev.records):
-        rk = prev.records["rkey"].to_numpy()
+    if prev is not None and len(prev[0]):
+        rk, nums, _ = prev
         pos = np.minimum(np.searchsorted(rk, hr.rkey), len(rk) - 1)
         hit = rk[pos] == hr.rkey
-        prev_num[hit] = prev.records["one_num"].to_numpy()[pos[hit]]
-    a = assign_ids(graph.label, prev_num, hr.rkey, prev.meta["next_id"] if prev else 1)
+        prev_num[hit] = nums[pos[hit]]
+    a = assign_ids(graph.label, prev_num, hr.rkey, prev[2]["next_id"] if prev else 1)
     recs = _records_frame(hr, a.one_num, rules.priority)
     timings["assign_ids"] = time.perf_counter() - t
     t = time.perf_counter()
     step("golden records")
     if profiles is None:
         profiles = read_profiles(Path(cfg.raw_dir) / "profiles.parquet")
-    golden = _golden(recs, hr.source, profiles, rules)
-    identifiers = _identifiers(recs, rules.priority)
+    golden = _golden(recs, profiles, rules)
+    identifiers = _identifiers(recs, rules.priority, hr.codes)
     refused = _refused_holders(graph.refused, recs)
     aliases = a.aliases.assign(run_id=run_id)
-    if prev is not None:
-        aliases = pd.concat([aliases_frame(prev.aliases), aliases], ignore_index=True)
+    old_aliases = Path(cfg.identity_dir) / "aliases.parquet"
+    if prev is not None and old_aliases.exists():
+        aliases = pd.concat([aliases_frame(pq.read_table(old_aliases)), aliases], ignore_index=True)
+    public = {"record_map": pa.table({"source": hr.source, "record_id": hr.record_id, "one_id": format_ids(a.one_num)}),
+              "golden": golden_table(golden), "identifiers": identifiers_table(identifiers),
+              "refused": refused_table(refused), "dropped": dropped}
     timings["golden_identifiers"] = time.perf_counter() - t
     t = time.perf_counter()
     step("writing outputs")
     meta = {"next_id": int(a.next_id), "key_fingerprint": key_fingerprint(key), "types": list(rules.priority),
-            "rules": rules.fingerprint(), "last_run": run_id}
-    prof_state = profiles if profiles is not None else pd.DataFrame(columns=["rkey", "source", "observed_at"])
-    st = State(recs, hr.source, hr.record_id, prof_state, golden_table(golden), identifiers_table(identifiers),
-               refused_table(refused), aliases_table(_follow(aliases)), meta)
+            "rules": rules.fingerprint(), "last_run": run_id, "record_key": RECORD_KEY_VERSION,
+            "people": int(len(golden))}
     summary = _summary("full", run_id, n_in, hr, recs, graph, a.changes, timings, people=len(golden))
-    write_table(dropped, Path(cfg.identity_dir) / "dropped.parquet")
-    save(cfg.identity_dir, st, a.changes, run_id, summary, timings, t)
+    prof_state = profiles if profiles is not None else pd.DataFrame(columns=["rkey", "source", "observed_at"])
+    write_outputs(cfg, run_id, hr, order, a.one_num, public, a.changes, aliases_table(_follow(aliases)), meta,
+                  prof_state)
+    timings["write"] = time.perf_counter() - t
+    summary["seconds"] = timings
+    write_json(summary, Path(cfg.identity_dir) / "summary.json")
     return summary

@@ -11,6 +11,7 @@ import pytest
 from features.identity.config import ResolveConfig
 from features.identity.resolve import resolve
 from features.schema import IDENTIFIER_TYPES
+from features.identity.tables import read_identity_table
 
 KEY = "test-key-not-secret"
 
@@ -40,7 +41,7 @@ class Runner:
         return resolve(cfg, records=table, profiles=profiles if profiles is not None else pd.DataFrame())
 
     def record_map(self) -> dict[str, str]:
-        m = pd.read_parquet(self.identity_dir / "record_map.parquet")
+        m = read_identity_table(self.identity_dir, "record_map").to_pandas()
         return dict(zip(m["source"] + ":" + m["record_id"], m["one_id"]))
 
 

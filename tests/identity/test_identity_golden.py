@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from features.identity.hashing import record_key
+from features.identity.tables import read_identity_table
 
 
 def _profiles(rows):
@@ -25,7 +26,7 @@ def test_source_priority_then_most_recent(run):
         {"source": "web", "record_id": "w1", "city": "Wuhan", "occupation": "teacher", "observed_at": "2026-05-01"},
     ])
     run(ids, profiles=prof)
-    g = pd.read_parquet(run.identity_dir / "golden.parquet")
+    g = read_identity_table(run.identity_dir, "golden").to_pandas()
     assert len(g) == 1
     row = g.iloc[0]
     assert row["gender"] == "F"  # crm outranks app
@@ -43,7 +44,7 @@ def test_incremental_run_updates_the_golden_record(run):
     new = [{"source": "crm", "record_id": "c1", "phone": "13900000001", "member_id": "M1", "observed_at": "2026-02-01"}]
     run(new, incremental=True,
         profiles=_profiles([{"source": "crm", "record_id": "c1", "city": "Hangzhou", "gender": "F", "observed_at": "2026-02-01"}]))
-    g = pd.read_parquet(run.identity_dir / "golden.parquet").set_index("one_id")
+    g = read_identity_table(run.identity_dir, "golden").to_pandas().set_index("one_id")
     person = run.record_map()["crm:c1"]
     assert person == run.record_map()["app:a1"] and len(g) == 2
     assert g.loc[person, "city"] == "Hangzhou" and g.loc[person, "gender"] == "F"

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from features.identity.hashing import DEMO_HMAC_KEY, MissingKeyError, hash_identifier, hmac128, require_key
 from features.identity.index import IdentityIndex
+from features.identity.tables import read_identity_table
 
 PHONES = ["13912345678", "15088887777", "18600001111"]
 EMAILS = ["wang.wei@163.com", "li_na_88@qq.com"]
@@ -58,7 +59,7 @@ def test_no_raw_phone_or_email_in_any_output(run):
 
 def test_identifiers_are_hmac_of_the_normalized_value(run, key):
     run(_rows())
-    ids = pd.read_parquet(run.identity_dir / "identifiers.parquet")
+    ids = read_identity_table(run.identity_dir, "identifiers").to_pandas()
     expected = hash_identifier("phone", "13912345678", key.encode())[:16]
     assert expected in set(ids.loc[ids["id_type"] == "phone", "id_hash"])
     assert expected == hmac.new(key.encode(), b"phone:13912345678", hashlib.sha256).hexdigest()[:16]

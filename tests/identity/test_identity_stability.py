@@ -7,6 +7,7 @@ import pytest
 
 from features.identity.index import IdentityIndex
 from features.identity.store import StateError
+from features.identity.tables import read_identity_table
 
 BASE = [
     {"source": "crm", "record_id": "c1", "member_id": "M1", "phone": "13900000001"},
@@ -61,7 +62,7 @@ def test_merge_keeps_the_older_id_and_aliases_the_other(run, key):
     assert merged[["one_id", "from_one_id"]].values.tolist() == [[older, younger]]
     index = IdentityIndex.load(run.identity_dir, key)
     assert index.resolve(younger) == older
-    assert younger not in set(pd.read_parquet(run.identity_dir / "golden.parquet")["one_id"])
+    assert younger not in set(read_identity_table(run.identity_dir, "golden").to_pandas()["one_id"])
 
 
 def test_split_gives_new_id_and_is_logged(run):
@@ -91,7 +92,7 @@ def test_incremental_equals_full_on_the_same_records(run, make_runner):
     full_groups = pd.Series(full.record_map()).groupby(lambda k: full.record_map()[k]).apply(lambda s: tuple(sorted(s.index)))
     assert sorted(inc_groups) == sorted(full_groups)
     for r in (run, full):  # every kiosk holder is listed with the refused device, once
-        ref = pd.read_parquet(r.identity_dir / "refused.parquet")
+        ref = read_identity_table(r.identity_dir, "refused").to_pandas()
         kiosk = ref[ref["id_type"] == "device_id"]
         assert kiosk["id_hash"].nunique() == 1 and not kiosk.duplicated(["id_hash", "one_id"]).any()
         assert set(kiosk["one_id"]) == {r.record_map()[f"app:k{i}"] for i in range(30)}

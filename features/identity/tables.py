@@ -1,0 +1,155 @@
+"""The public OneID tables on disk: a compacted base plus small delta parts, and the reader.
+
+Layout under ``<data>/identity/``::
+
+    record_map.parquet  golden.parquet  identifiers.parquet  refused.parquet  dropped.parquet
+                                    the base: complete after a full run or a compaction
+    delta/<run_id>/<table>.parquet  what each incremental run changed since the base
+    delta/<run_id>/touched.parquet  one_num of every person that run re-resolved
+    manifest.json                   {"base": run_id, "deltas": [run_id, ...]}: the current version
+    aliases.parquet, changelog/, summary.json   rewritten / added every run as before
+
+An incremental run writes only its delta parts and then replaces ``manifest.json``
+(atomically), so it costs in proportion to the batch, not to the 10M-row tables. The
+current table is the base with each delta applied in order:
+
+- ``record_map``: a delta row replaces the base row of the same ``(source, record_id)``;
+- ``golden``, ``identifiers``, ``refused``: all rows of a touched person are replaced by the
+  delta's rows for that person (a person merged away has none, so it disappears);
+- ``dropped``: delta rows are appended.
+
+Read with :func:`read_identity_table` (it applies the deltas; plain ``read_parquet`` of the
+base file is right only when the manifest lists no deltas, e.g. after a full run). A reader
+that meets a base written after the manifest it read (a full run or a compaction in
+progress) reads the manifest again, so it sees the old or the new state, never a mix.
+After :data:`MAX_DELTAS` incremental runs the next one compacts (rewrites the base).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from features.io import atomic_write
+
+TABLES = ("record_map", "golden", "identifiers", "refused", "dropped")
+BY_PERSON = ("golden", "identifiers", "refused")
+MAX_DELTAS = 16  # incremental runs before the next one rewrites the base
+RUN_META = b"portrait.identity.base"
+PARQUET = {"compression": "lz4", "write_statistics": False}  # fast; the base is rewritten by every full run
+LOW_CARDINALITY = {"source", "id_type", "reason", "change", "run_id", "gender", "city", "reg_channel", "occupation",
+                   "sources"}  # dictionary-encoded; unique strings (ids, hashes) are not
+
+
+def write_table(table: pa.Table, path: Path, compression: str = "lz4", base_run: str | None = None) -> Path:
+    """Write ``table`` atomically (``base_run`` tags a base file with the run that wrote it)."""
+    if base_run is not None:
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), RUN_META: base_run.encode()})
+    dictionary = [c for c in table.column_names if c in LOW_CARDINALITY]
+    opts = {**PARQUET, "compression": compression}
+    return atomic_write(path, lambda tmp: pq.write_table(table, tmp, use_dictionary=dictionary, **opts))
+
+
+def write_json(obj: dict, path: Path) -> Path:
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(obj, indent=2, default=str)))
+
+
+def read_manifest(identity_dir: Path) -> dict | None:
+    p = Path(identity_dir) / "manifest.json"
+    return json.loads(p.read_text()) if p.exists() else None
+
+
+def write_base(identity_dir: Path, tables: dict[str, pa.Table], run_id: str, pool: ThreadPoolExecutor | None = None) -> None:
+    """Write the complete tables as the new base, then a manifest without deltas; old deltas are removed."""
+    d = Path(identity_dir)
+    jobs = [(lambda n=name, t=tab: write_table(t, d / f"{n}.parquet", base_run=run_id)) for name, tab in tables.items()]
+    if pool is not None:
+        for f in [pool.submit(j) for j in jobs]:
+            f.result()
+    else:
+        for j in jobs:
+            j()
+    old = read_manifest(d)
+    write_json({"base": run_id, "deltas": []}, d / "manifest.json")
+    for run in (old or {}).get("deltas", []):
+        shutil.rmtree(d / "delta" / run, ignore_errors=True)
+
+
+def write_delta(identity_dir: Path, run_id: str, tables: dict[str, pa.Table], touched: np.ndarray) -> dict:
+    """Add one run's delta parts and list them in the manifest (the manifest replace is the commit)."""
+    d = Path(identity_dir)
+    man = read_manifest(d)
+    if man is None:
+        raise FileNotFoundError(f"{d / 'manifest.json'}: no base to add a delta to")
+    part = d / "delta" / run_id
+    for name, tab in tables.items():
+        write_table(tab, part / f"{name}.parquet", compression="none")
+    write_table(pa.table({"one_num": pa.array(np.asarray(touched, np.int64))}), part / "touched.parquet",
+                compression="none")
+    man = {"base": man["base"], "deltas": [*man["deltas"], run_id]}
+    write_json(man, d / "manifest.json")
+    return man
+
+
+def _keys(table: pa.Table, name: str) -> np.ndarray:
+    if name == "record_map":
+        from features.identity.hashing import record_keys
+
+        return record_keys(table.column("source"), table.column("record_id"))
+    from features.identity.stable import parse_ids
+
+    return parse_ids(table.column("one_id"))
+
+
+def _apply(cur: pa.Table, part: pa.Table, touched: np.ndarray, name: str) -> pa.Table:
+    if name == "dropped":
+        return pa.concat_tables([cur, part.cast(cur.schema)])
+    drop = _keys(part, name) if name == "record_map" else touched
+    if len(drop) and cur.num_rows:
+        keep = pc.invert(pc.is_in(pa.array(_keys(cur, name)), value_set=pa.array(np.unique(drop))))
+        cur = cur.filter(keep)
+    return pa.concat_tables([cur, part.select(cur.column_names).cast(cur.schema)])
+
+
+def read_identity_table(identity_dir: Path | str, name: str, columns: list[str] | None = None) -> pa.Table:
+    """The current ``name`` table (one of :data:`TABLES`, or ``aliases``) with every delta applied."""
+    d = Path(identity_dir)
+    if name not in TABLES:
+        return pq.read_table(d / f"{name}.parquet", columns=columns)
+    for _attempt in range(20):
+        man = read_manifest(d)
+        base = pq.read_table(d / f"{name}.parquet")
+        tag = (base.schema.metadata or {}).get(RUN_META)
+        if man is None or tag is None:  # written before manifests existed: the file is the table
+            break
+        if tag.decode() != man["base"]:  # a full run or compaction is being written: read again
+            import time
+
+            time.sleep(0.2)
+            continue
+        try:
+            for run in man["deltas"]:
+                part = d / "delta" / run
+                touched = pq.read_table(part / "touched.parquet").column("one_num").to_numpy() \
+                    if name in BY_PERSON else np.zeros(0, np.int64)
+                base = _apply(base, pq.read_table(part / f"{name}.parquet"), touched, name)
+        except FileNotFoundError:  # a compaction removed the deltas after we read the manifest
+            continue
+        break
+    else:
+        raise RuntimeError(f"{d}: the identity tables kept changing while being read")
+    base = base.replace_schema_metadata(None)
+    return base.select(columns) if columns else base
+
+
+def n_delta_rows(identity_dir: Path) -> int:
+    """Rows in the record_map deltas listed by the manifest (the compaction trigger)."""
+    man = read_manifest(identity_dir) or {"deltas": []}
+    return sum(pq.read_metadata(Path(identity_dir) / "delta" / r / "record_map.parquet").num_rows for r in man["deltas"])
