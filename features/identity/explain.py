@@ -11,8 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from features.identity.hashing import hex64
 from features.identity.index import IdentityIndex
@@ -63,7 +61,7 @@ def explain(index: IdentityIndex, identity_dir: Path | str, text: str) -> dict |
     g = golden[golden["one_id"] == me]
     profile = {k: (None if pd.isna(v) else (v if isinstance(v, (int, float, str)) else str(v)))
                for k, v in g.drop(columns=["one_id"]).iloc[0].items()} if len(g) else {}
-    aliases = aliases_frame(pq.read_table(identity_dir / "aliases.parquet"))
+    aliases = aliases_frame(read_identity_table(identity_dir, "aliases"))
     return {"one_id": _oid(num), "query_was_alias": text.strip().upper() != _oid(num) and text.strip().upper().startswith("OID"),
             "aliases": [_oid(a) for a in aliases.loc[aliases["one_num"] == num, "alias_num"]],
             "golden": profile, "records": records, "links": links, "refused_links": refusals}

@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from features.identity.config import ResolveConfig, load_rules
 from features.identity.graph import resolve_graph
@@ -176,7 +175,7 @@ def resolve_incremental(cfg: ResolveConfig, records: pa.Table | None = None, pro
     touched = np.union1d(aff, np.unique(a.one_num))
     delta = {"record_map": rm_delta, "golden": golden_table(golden), "identifiers": identifiers_table(_identifiers(sub, types)),
              "refused": refused_table(new_ref), "dropped": dropped}
-    old_aliases = pq.read_table(Path(cfg.identity_dir) / "aliases.parquet")
+    old_aliases = read_identity_table(cfg.identity_dir, "aliases")
     aliases = aliases_table(_follow(pd.concat([aliases_frame(old_aliases), a.aliases.assign(run_id=run_id)],
                                               ignore_index=True)))
     timings["golden_deltas"] = time.perf_counter() - t
@@ -185,14 +184,14 @@ def resolve_incremental(cfg: ResolveConfig, records: pa.Table | None = None, pro
     step("writing outputs")
     d = Path(cfg.identity_dir)
     people = int(st.meta.get("people", 0)) + int(len(np.unique(a.one_num))) - int(len(aff))
-    write_table(aliases, d / "aliases.parquet")
-    write_table(changelog_table(a.changes, run_id), d / "changelog" / f"{run_id}.parquet")
+    delta["aliases"] = aliases
     man = write_delta(d, run_id, delta, touched)
     cols = {"rkey": hr.rkey, "observed_at": hr.observed_at.view(np.int64), **{_kcol(tp): hr.keys[tp] for tp in types}}
     seg = write_segment(state_dir(d), f"seg-{run_id}", cols, pa.table({"source": hr.source, "record_id": hr.record_id}))
     meta = {**st.meta, "next_id": int(a.next_id), "last_run": run_id, "people": people,
             "segments": [*st.meta["segments"], seg]}
     commit(d, meta, new_num, run_id, prof_state)
+    write_table(changelog_table(a.changes, run_id), d / "changelog" / f"{run_id}.parquet")
     compacted = len(man["deltas"]) >= MAX_DELTAS
     if compacted:
         compact(d, run_id)

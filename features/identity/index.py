@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from features.identity.config import Rules, load_rules
 from features.identity.hashing import hash_key, key_fingerprint, keys_of_hex, record_key, require_key
@@ -76,7 +75,7 @@ class IdentityIndex:
         for t, g in ids.groupby("id_type", sort=False):
             g = g.sort_values(["key", "last_seen", "n_records"], kind="stable").drop_duplicates("key", keep="last")
             ident[str(t)] = (g["key"].to_numpy(np.int64), g["one_num"].to_numpy(np.int64))
-        al = aliases_frame(pq.read_table(identity_dir / "aliases.parquet"))
+        al = aliases_frame(read_identity_table(identity_dir, "aliases"))
         golden = parse_ids(read_identity_table(identity_dir, "golden", columns=["one_id"]).column("one_id"))
         st = load_state(identity_dir)
         sources = set()

@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from features.identity.config import ResolveConfig, Rules, load_rules
 from features.identity.golden import golden_records
@@ -37,7 +36,7 @@ from features.identity.state import StateError, commit, previous_ids, state_dir,
 from features.identity.store import (
     aliases_frame, aliases_table, changelog_table, golden_table, identifiers_table, refused_table,
 )
-from features.identity.tables import write_base, write_json, write_table
+from features.identity.tables import read_identity_table, write_base, write_json, write_table
 
 Step = Callable[[str], None]
 
@@ -208,11 +207,10 @@ def write_outputs(cfg: ResolveConfig, run_id: str, hr: HashedRecords, order: np.
     name = f"seg-{run_id}"
     with ThreadPoolExecutor(2) as pool:  # Parquet and file writes release the GIL
         seg = pool.submit(write_segment, sd, name, cols, pa.table({"source": hr.source, "record_id": hr.record_id}), order)
-        pool.submit(write_table, aliases, d / "aliases.parquet").result()
-        pool.submit(write_table, changelog_table(changes, run_id), d / "changelog" / f"{run_id}.parquet").result()
-        write_base(d, public, run_id, pool)
+        write_base(d, {**public, "aliases": aliases}, run_id, pool)
         segment = seg.result()
     commit(d, {**meta, "segments": [segment]}, one_num, run_id, profiles)
+    write_table(changelog_table(changes, run_id), d / "changelog" / f"{run_id}.parquet")
 
 
 def resolve(cfg: ResolveConfig, records: pa.Table | None = None, profiles: pd.DataFrame | None = None,
@@ -264,9 +262,8 @@ def resolve(cfg: ResolveConfig, records: pa.Table | None = None, profiles: pd.Da
     identifiers = _identifiers(recs, rules.priority, hr.codes)
     refused = _refused_holders(graph.refused, recs)
     aliases = a.aliases.assign(run_id=run_id)
-    old_aliases = Path(cfg.identity_dir) / "aliases.parquet"
-    if prev is not None and old_aliases.exists():
-        aliases = pd.concat([aliases_frame(pq.read_table(old_aliases)), aliases], ignore_index=True)
+    if prev is not None and (Path(cfg.identity_dir) / "aliases.parquet").exists():
+        aliases = pd.concat([aliases_frame(read_identity_table(cfg.identity_dir, "aliases")), aliases], ignore_index=True)
     public = {"record_map": pa.table({"source": hr.source, "record_id": hr.record_id, "one_id": format_ids(a.one_num)}),
               "golden": golden_table(golden), "identifiers": identifiers_table(identifiers),
               "refused": refused_table(refused), "dropped": dropped}

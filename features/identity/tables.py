@@ -7,7 +7,8 @@ Layout under ``<data>/identity/``::
     delta/<run_id>/<table>.parquet  what each incremental run changed since the base
     delta/<run_id>/touched.parquet  one_num of every person that run re-resolved
     manifest.json                   {"base": run_id, "deltas": [run_id, ...]}: the current version
-    aliases.parquet, changelog/, summary.json   rewritten / added every run as before
+    aliases.parquet                 base like the others; each delta holds the complete (small) table
+    changelog/, summary.json        added / rewritten every run
 
 An incremental run writes only its delta parts and then replaces ``manifest.json``
 (atomically), so it costs in proportion to the batch, not to the 10M-row tables. The
@@ -16,7 +17,8 @@ current table is the base with each delta applied in order:
 - ``record_map``: a delta row replaces the base row of the same ``(source, record_id)``;
 - ``golden``, ``identifiers``, ``refused``: all rows of a touched person are replaced by the
   delta's rows for that person (a person merged away has none, so it disappears);
-- ``dropped``: delta rows are appended.
+- ``dropped``: delta rows are appended;
+- ``aliases``: the newest delta's copy is the table.
 
 Read with :func:`read_identity_table` (it applies the deltas; plain ``read_parquet`` of the
 base file is right only when the manifest lists no deltas, e.g. after a full run). A reader
@@ -39,7 +41,8 @@ import pyarrow.parquet as pq
 
 from features.io import atomic_write
 
-TABLES = ("record_map", "golden", "identifiers", "refused", "dropped")
+TABLES = ("record_map", "golden", "identifiers", "refused", "dropped", "aliases")
+WHOLE = ("aliases",)  # small: each delta holds the complete table
 BY_PERSON = ("golden", "identifiers", "refused")
 MAX_DELTAS = 16  # incremental runs before the next one rewrites the base
 RUN_META = b"portrait.identity.base"
@@ -122,7 +125,7 @@ def read_identity_table(identity_dir: Path | str, name: str, columns: list[str] 
     """The current ``name`` table (one of :data:`TABLES`, or ``aliases``) with every delta applied."""
     d = Path(identity_dir)
     if name not in TABLES:
-        return pq.read_table(d / f"{name}.parquet", columns=columns)
+        raise ValueError(f"read_identity_table: unknown table {name!r}; known: {list(TABLES)}")
     for _attempt in range(20):
         man = read_manifest(d)
         base = pq.read_table(d / f"{name}.parquet")
@@ -135,6 +138,9 @@ def read_identity_table(identity_dir: Path | str, name: str, columns: list[str] 
             time.sleep(0.2)
             continue
         try:
+            if name in WHOLE:
+                base = pq.read_table(d / "delta" / man["deltas"][-1] / f"{name}.parquet") if man["deltas"] else base
+                break
             for run in man["deltas"]:
                 part = d / "delta" / run
                 touched = pq.read_table(part / "touched.parquet").column("one_num").to_numpy() \

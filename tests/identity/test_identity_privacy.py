@@ -7,7 +7,6 @@ import hmac
 import json
 import re
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest

@@ -55,7 +55,7 @@ def test_merge_keeps_the_older_id_and_aliases_the_other(run, key):
     after = run.record_map()
     assert after["crm:c1"] == after["web:w1"] == after["app:a2"] == older
     assert summary["changes"] == {"merged": 1}
-    aliases = pd.read_parquet(run.identity_dir / "aliases.parquet")
+    aliases = read_identity_table(run.identity_dir, "aliases").to_pandas()
     assert aliases[["alias_id", "one_id"]].values.tolist() == [[younger, older]]
     log = changes(run)
     merged = log[log["change"] == "merged"]
