@@ -314,3 +314,27 @@ def labels_after(tx: pd.DataFrame, rows: pd.DataFrame, horizon_days: float) -> p
     out["n_days"] = n_day
     out["any_purchase"] = n_ord > 0
     return out
+
+
+def spend_by_age(tx: pd.DataFrame, end: pd.Timestamp, bin_days: int = 7) -> pd.DataFrame:
+    """Repeat spend per customer-day by customer age (days since the first purchase), before ``end``.
+
+    One row per age bin ``[age_start_days, age_start_days + bin_days)``: ``spend`` (repeat
+    purchases only: the first purchase day is age 0 and is left out) and ``exposure_days``
+    (customer-days of that age observed before ``end``), so ``spend / exposure_days`` is the
+    cohort's spend rate at that age. Only transactions with ``ts < end`` are read.
+    """
+    s = _sort(tx[tx["ts"] < end])
+    if not len(s.code):
+        raise ValueError(f"no transactions before {pd.Timestamp(end).date()}")
+    starts = _segment_starts(s.code)
+    first = np.floor(s.t[starts])  # first purchase day of each customer
+    age = np.floor(s.t) - np.repeat(first, np.diff(np.r_[starts, len(s.code)]))
+    reach = _days(end) - first  # days of age each customer has been observed for, day 0 included
+    n_bins = int(np.ceil(reach.max() / bin_days))
+    rep = age >= 1
+    spend = np.bincount((age[rep] // bin_days).astype(np.int64), weights=s.amount[rep], minlength=n_bins)[:n_bins]
+    lo = np.arange(n_bins) * bin_days
+    # customer-days with age in [max(lo, 1), lo + bin) and age < reach
+    exposure = np.clip(reach[None, :] - np.maximum(lo, 1)[:, None], 0, (lo + bin_days - np.maximum(lo, 1))[:, None]).sum(axis=1)
+    return pd.DataFrame({"age_start_days": lo.astype(np.float64), "spend": spend, "exposure_days": exposure})
