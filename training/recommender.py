@@ -6,8 +6,9 @@
   global temporal) on portrait's default recommender and its peers, all in one run.
 - :func:`train` fits the default model on ``<data>/features/interactions.parquet``,
   measures it on a global temporal holdout (vs popularity), optionally runs an Optuna
-  search on the training part, and registers a serving bundle
-  (``models.recommenders.serving.RecommenderBundle``) as the MLflow model ``recommender``.
+  search on the training part, registers a serving bundle
+  (``models.recommenders.serving.RecommenderBundle``) as the MLflow model ``recommender``
+  and gates promotion (``training.registry.gate_and_tag``; :func:`gate_score`).
 
 Run: ``portrait evaluate recommender --interactions u.data --json`` /
 ``portrait train recommender``.
@@ -166,6 +167,7 @@ class RecommenderConfig:
     segment_shrinkage: float = 20.0  # users' worth of global popularity mixed into each segment
     ann_min_items: int = 50_000  # catalogs at least this large get a FAISS item index for similar_items
     seed: int = 42
+    promote: bool = True  # gate: champion only if its holdout nDCG beats the current champion's configuration
 
 
 SEGMENT_SOURCES = {"age_band": "tag_age_band", "gender": "gender", "city": "city", "lifecycle": "tag_lifecycle_stage"}
@@ -291,7 +293,9 @@ def train(config: RecommenderConfig, progress: Any = None) -> str:
 
     Steps: load events -> (optional Optuna on the training part) -> holdout metrics vs
     popularity -> fit on everything -> bundle (ids, purchases, catalog, segments, FAISS) ->
-    log + register ``recommender`` (alias ``challenger``).
+    log + register ``recommender`` (alias ``challenger``) -> promotion gate (``config.promote``):
+    champion only when its holdout nDCG beats the current champion's (ties keep the champion);
+    the decision is in the run's tags ``gate.promoted`` / ``gate.reason``.
     """
     import mlflow
 
@@ -333,8 +337,38 @@ def train(config: RecommenderConfig, progress: Any = None) -> str:
         step("register")
         chosen = {k: getattr(bundle.model, k) for k in ("lam_", "window_weight_", "half_life_") if hasattr(bundle.model, k)}
         mlflow.log_dict({k: v for k, v in chosen.items()}, "chosen_params.json")
-        registry.log_and_register("recommender", RecommenderPyfunc(bundle), metrics=metrics)
+        version = registry.log_and_register("recommender", RecommenderPyfunc(bundle), metrics=metrics)
+        if config.promote:
+            step("promotion gate")
+            own = float(metrics.get(f"holdout_{GATE_METRIC}", 0.0))  # no holdout customers: 0 for everyone
+            registry.gate_and_tag("recommender", version, lambda m: gate_score(m, df, config, run.info.run_id, own),
+                                  metric=f"holdout_{GATE_METRIC}")
         return run.info.run_id
+
+
+GATE_METRIC = "ndcg"
+
+
+def _unfitted(model: Any) -> Any:
+    """A fresh copy of ``model``'s configuration (its constructor's parameters), not fitted."""
+    import inspect
+
+    names = set(inspect.signature(type(model).__init__).parameters) - {"self"}
+    return type(model)(**{k: v for k, v in model.get_params().items() if k in names})
+
+
+def gate_score(pyfunc: Any, df: pd.DataFrame, config: RecommenderConfig, run_id: str, own: float) -> float:
+    """nDCG@k of a registered recommender's configuration on this run's holdout (the promotion gate's score).
+
+    The registered model was fitted on every event, holdout included, so it is not scored as
+    it is: its configuration is refitted on the events before the holdout (exactly what this
+    run's ``holdout_ndcg`` measured for the new model, which is reused) and ranks the
+    holdout's new items. Challenger and champion thus meet on the same data.
+    """
+    if getattr(pyfunc.metadata, "run_id", None) == run_id:
+        return own
+    model = pyfunc.unwrap_python_model().bundle.model
+    return float(holdout_metrics(df, lambda: _unfitted(model), config).get(GATE_METRIC, 0.0))
 
 
 def _profiles(path: Path) -> pd.DataFrame | None:

