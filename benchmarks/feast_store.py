@@ -75,7 +75,7 @@ def _online_latency(store, service: str, ids: np.ndarray, calls: int) -> dict[st
             "cpu_p99": float(np.percentile(cpu_ms, 99))}
 
 
-def _redis_server(workdir: Path):
+def _redis_server(workdir: Path, extra=()):
     binary = shutil.which("redis-server")
     if not binary:
         return None, None
@@ -83,7 +83,7 @@ def _redis_server(workdir: Path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--dir", str(workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             "--dir", str(workdir), *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(200):
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()

@@ -67,10 +67,9 @@ def _response_dict(resp) -> dict[str, list]:
         values = []
         for v in vector.values:
             kind = v.WhichOneof("val")
-            if kind in _SCALARS:
-                values.append(getattr(v, kind))
-            else:  # missing, null, timestamps, lists, JSON...: Feast's own conversion
-                values.append(feast_value_type_to_python_type(v))
+            # missing -> None; timestamps, lists, JSON...: Feast's own conversion
+            values.append(getattr(v, kind) if kind in _SCALARS else
+                          None if kind is None else feast_value_type_to_python_type(v))
         out[name] = values
     return out
 

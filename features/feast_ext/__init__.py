@@ -7,6 +7,8 @@
 - :mod:`.redis_store` - ``PortraitRedisOnlineStore``: Feast's Redis layout, written with
   pipelined bulk commands.
 - :mod:`.encode` - vectorized protobuf encoding shared by both stores.
+- :mod:`.response` - ``get_online_features`` responses written from the stored bytes (SQLite read hook).
+- :mod:`.resp` - a batch of Redis commands packed into RESP bytes with numpy (bulk Redis writes).
 - :mod:`.schema` - Feast fields typed from a feature table's Parquet schema.
 
 They live in an installed package so both ``portrait`` and the plain ``feast`` CLI import them.

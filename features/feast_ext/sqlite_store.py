@@ -20,7 +20,9 @@ snapshot while a batch is being written: they see the old or the new batch, not 
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import threading
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
@@ -31,6 +33,7 @@ from typing import Any, Callable, Literal, Optional, Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 from feast import Entity, FeatureView
+from feast import utils as feast_utils
 from feast.infra.key_encoding_utils import serialize_entity_key
 from feast.infra.online_stores.helpers import compute_table_id
 from feast.infra.online_stores.sqlite import SqliteOnlineStore, SqliteOnlineStoreConfig
@@ -40,6 +43,7 @@ from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast.repo_config import RepoConfig
 
 from features.feast_ext.encode import entity_key_bytes, repeated_value_bytes
+from features.feast_ext.response import feature_vectors
 
 _SCHEMA_TABLE = "portrait_online_schema"
 
@@ -66,6 +70,16 @@ def _us(ts: datetime) -> int:
     return int(ts.timestamp() * 1_000_000)
 
 
+def _metrics_on() -> bool:
+    """Whether Feast's online metrics are enabled (then feature statuses are counted, as stock does)."""
+    try:
+        from feast.metrics import _config
+
+        return bool(_config.online_features)
+    except Exception:  # metrics extras missing: nothing to count
+        return False
+
+
 class PortraitSqliteOnlineStore(SqliteOnlineStore):
     """Feast online store: SQLite, one row per entity and feature view (see module doc)."""
 
@@ -85,6 +99,25 @@ class PortraitSqliteOnlineStore(SqliteOnlineStore):
                          "(tbl TEXT, schema_id INTEGER, names TEXT, PRIMARY KEY (tbl, schema_id))")
             self._conn = conn
         return self._conn
+
+    def _reader(self, config: RepoConfig) -> sqlite3.Connection:
+        """This thread's query-only connection (WAL: reads see whole committed batches, never wait)."""
+        cached = self.__dict__.get("_db_path")
+        if cached is None or cached[0] is not config:
+            cached = self.__dict__["_db_path"] = (config, str(self._get_db_path(config)))
+        path = cached[1]
+        local = self.__dict__.setdefault("_local", threading.local())
+        conns = local.__dict__.setdefault("conns", {})
+        key = (os.getpid(), path)  # a forked worker opens its own
+        conn = conns.get(key)
+        if conn is None:
+            if not Path(path).exists():
+                return self._get_conn(config)  # creates the file and its schema table
+            conn = sqlite3.connect(path, isolation_level=None, cached_statements=256)
+            conn.execute("PRAGMA query_only=1")
+            conn.execute("PRAGMA mmap_size=1073741824")  # page reads from the OS cache without a copy
+            conns[key] = conn
+        return conn
 
     @staticmethod
     def _table(config: RepoConfig, table: FeatureView) -> str:
@@ -203,14 +236,20 @@ class PortraitSqliteOnlineStore(SqliteOnlineStore):
         if progress:
             progress(len(data))
 
-    def _read(self, conn: sqlite3.Connection, tbl: str,
-              keys: list[bytes]) -> list[tuple[Optional[datetime], Optional[dict[str, ValueProto]]]]:
+    @staticmethod
+    def _fetch(conn: sqlite3.Connection, tbl: str, keys: list[bytes]) -> dict[bytes, tuple[int, int, bytes]]:
+        """Stored ``(event_ts, schema_id, payload)`` by entity key, one query per 500 keys."""
         found: dict[bytes, tuple[int, int, bytes]] = {}
         for i in range(0, len(keys), 500):  # stay under SQLite's bound-parameter limit
             part = keys[i:i + 500]
             sql = f'SELECT entity_key, event_ts, schema_id, payload FROM "{tbl}" WHERE entity_key IN ({",".join("?" * len(part))})'
             for k, ts, sid, payload in conn.execute(sql, part):
                 found[k] = (ts, sid, payload)
+        return found
+
+    def _read(self, conn: sqlite3.Connection, tbl: str,
+              keys: list[bytes]) -> list[tuple[Optional[datetime], Optional[dict[str, ValueProto]]]]:
+        found = self._fetch(conn, tbl, keys)
         out: list[tuple[Optional[datetime], Optional[dict[str, ValueProto]]]] = []
         for k in keys:
             hit = found.get(k)
@@ -229,11 +268,65 @@ class PortraitSqliteOnlineStore(SqliteOnlineStore):
         version = config.entity_key_serialization_version
         keys = [serialize_entity_key(k, entity_key_serialization_version=version) for k in entity_keys]
         try:
-            return self._read(self._get_conn(config), self._table(config, table), keys)
+            return self._read(self._reader(config), self._table(config, table), keys)
         except sqlite3.OperationalError as exc:
             if "no such table" in str(exc):
                 return [(None, None)] * len(keys)
             raise
+
+    def _read_features_per_fv(self, config: RepoConfig, grouped_refs: list, join_key_values: dict,
+                              entity_name_to_join_key_map: dict, online_features_response: Any,
+                              full_feature_names: bool, include_feature_view_version_metadata: bool) -> None:
+        """Feast's per-view read hook: one query per view, the response written from the stored bytes.
+
+        Same response as the generic path (``OnlineStore._read_features_per_fv``), without a
+        Python ``ValueProto``/``FeatureVector`` per feature (:mod:`features.feast_ext.response`).
+        """
+        if include_feature_view_version_metadata:
+            return super()._read_features_per_fv(config, grouped_refs, join_key_values, entity_name_to_join_key_map,
+                                                 online_features_response, full_feature_names,
+                                                 include_feature_view_version_metadata)
+        conn = self._reader(config)
+        version = config.entity_key_serialization_version
+        for table, requested in grouped_refs:
+            entities, idxs, n = feast_utils._get_unique_entities(table, join_key_values, entity_name_to_join_key_map)
+            keys = [serialize_entity_key(k, entity_key_serialization_version=version)
+                    for k in feast_utils._get_entity_key_protos(entities)]
+            tbl = self._table(config, table)
+            try:
+                stored = self._fetch(conn, tbl, keys)
+            except sqlite3.OperationalError as exc:
+                if "no such table" not in str(exc):
+                    raise
+                stored = {}
+            rows: list = [None] * n
+            for key, dest in zip(keys, idxs):
+                hit = stored.get(key)
+                if hit is not None:
+                    row = (hit[0], hit[2], self._names_of(conn, tbl, hit[1]))
+                    for i in dest:
+                        rows[i] = row
+            prefix = table.projection.name_to_use()
+            online_features_response.metadata.feature_names.val.extend(
+                [f"{prefix}__{f}" for f in requested] if full_feature_names else requested)
+            results, present = feature_vectors(requested, rows)
+            online_features_response.MergeFromString(results)
+            if _metrics_on():
+                from feast.metrics import track_feature_statuses
+
+                track_feature_statuses(table.name, present, len(requested) * n - present)
+
+    def _build_feature_types(self, grouped_refs: list) -> dict:
+        """Feast's name -> ValueType map of the requested features, cached per (views, features) request."""
+        cache = self.__dict__.setdefault("_types", {})
+        key = tuple((id(table), tuple(features)) for table, features in grouped_refs)
+        hit = cache.get(key)
+        if hit is None:
+            if len(cache) > 256:
+                cache.clear()
+            # keep the views alive with their ids: Feast's request cache hands out the same objects
+            hit = cache[key] = (SqliteOnlineStore._build_feature_types(grouped_refs), [t for t, _ in grouped_refs])
+        return dict(hit[0])
 
     def teardown(self, config: RepoConfig, tables: Sequence[FeatureView], entities: Sequence[Entity]) -> None:
         conn = self._get_conn(config)

@@ -54,6 +54,24 @@ def test_online_equals_offline_latest_snapshot(store, feast_data, snap):
     assert online.loc["nobody"].isna().all() and offline.loc["nobody", columns].isna().all()
 
 
+def test_fast_online_response_equals_feasts_generic_path(store, monkeypatch):
+    """The wide store's read hook answers every service exactly as Feast's generic per-view path does."""
+    from feast.infra.online_stores.online_store import OnlineStore
+
+    online_store = store.fs._get_provider().online_store
+    rows = [["c0000007"], ["c0000008", "nobody", "c0000008", "c0000009"]]
+    for service in SERVICES:
+        for ids in rows:
+            for full in (False, True):
+                kw = dict(features=store.service(service), entity_rows={"one_id": ids}, full_feature_names=full)
+                fast = store.fs.get_online_features(**kw)
+                with monkeypatch.context() as m:
+                    m.setattr(type(online_store), "_read_features_per_fv", OnlineStore._read_features_per_fv)
+                    generic = store.fs.get_online_features(**kw)
+                assert fast.proto == generic.proto, (service, ids, full)
+                assert fast.to_dict() == generic.to_dict()
+
+
 def test_historical_is_point_in_time(store, feast_data, snap):
     table = pd.read_parquet(feast_data / "features" / "customer_features.parquet").set_index(["one_id", "event_timestamp"])
     ids = ["c0000001", "c0000002"]
