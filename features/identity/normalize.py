@@ -29,14 +29,16 @@ import pyarrow.compute as pc
 from features.identity.config import Rules
 
 MAX_LEN = 200  # longer identifiers are treated as garbage
+_REASONS = np.array([None, "blocked", "invalid"], dtype=object)
 
 
 @dataclass
 class NormalizedColumn:
-    values: pa.Array  # normalized value per dictionary entry (null when blocked/invalid)
-    indices: np.ndarray  # int64 per record: dictionary entry, -1 when the raw value is null/blank
+    values: pa.Array  # the distinct normalized values (no nulls): variants of one value are one entry
+    indices: np.ndarray  # int64 per record: raw dictionary entry, -1 when the raw value is null/blank
     reasons: dict[str, int]  # dropped records by reason, e.g. {"blocked": 12, "invalid": 3}
-    entry_reason: np.ndarray  # object: "blocked" / "invalid" / None per dictionary entry
+    entry_reason: np.ndarray  # object: "blocked" / "invalid" / None per raw dictionary entry
+    codes: np.ndarray  # int64 per record: position in ``values``, -1 when missing, blocked or invalid
 
 
 def _combine(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -113,15 +115,18 @@ def normalize_column(raw: pa.Array | pa.ChunkedArray, id_type: str, rules: Rules
     blank = pc.equal(pc.utf8_trim_whitespace(enc.dictionary), "").to_numpy(zero_copy_only=False)
     counts = np.bincount(indices[indices >= 0], minlength=len(enc.dictionary))
     reasons: dict[str, int] = {}
-    rs = reason.to_numpy(zero_copy_only=False)
-    for label in ("blocked", "invalid"):
-        hit = (rs == label) & ~blank
-        n = int(counts[hit].sum())
+    code = np.zeros(len(enc.dictionary), np.int8)  # 0 kept, 1 blocked, 2 invalid (no Python string per value)
+    for c, label in ((1, "blocked"), (2, "invalid")):
+        hit = pc.fill_null(pc.equal(reason, label), False).to_numpy(zero_copy_only=False)
+        code[hit] = c
+        n = int(counts[hit & ~blank].sum())
         if n:
             reasons[label] = n
     if blank.any():  # blank strings become missing values
         indices = np.where(blank[np.maximum(indices, 0)] & (indices >= 0), -1, indices)
-    return NormalizedColumn(norm, indices, reasons, rs)
+    distinct = pc.dictionary_encode(norm)  # raw variants of one value share a code: hash each value once
+    entry_code = np.append(pc.fill_null(distinct.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64), -1)
+    return NormalizedColumn(distinct.dictionary, indices, reasons, _REASONS[code], entry_code[indices])
 
 
 @lru_cache(maxsize=64)

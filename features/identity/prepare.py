@@ -35,6 +35,7 @@ class HashedRecords:
     dropped: dict[str, dict[str, int]] = field(default_factory=dict)  # id_type -> reason -> records
     dropped_rows: pd.DataFrame | None = None  # row index, id_type, reason (no raw values)
     codes: dict[str, tuple[np.ndarray, np.ndarray]] | None = None  # id_type -> (dense code per record, key per code)
+    order: np.ndarray | None = None  # argsort of rkey (stable), when computed alongside the hashing
 
     def __len__(self) -> int:
         return len(self.rkey)
@@ -91,52 +92,39 @@ def hash_records(table: pa.Table, rules: Rules, key: bytes, keep_dropped: bool =
     keys: dict[str, np.ndarray] = {}
     codes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     dropped: dict[str, dict[str, int]] = {}
-    rows, pending = [], []
+    rows = []
     present = [t for t in rules.priority if t in table.column_names]
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(2) as pool:  # Arrow compute releases the GIL: one type per core
+    with ThreadPoolExecutor(2) as pool:  # Arrow compute and numpy sorts release the GIL: both cores busy
+        order = pool.submit(np.argsort, rkey, kind="stable")
         normalized = dict(zip(present, pool.map(lambda t: normalize_column(table.column(t), t, rules), present)))
+        order = order.result()
+        for t in present:
+            col = normalized[t]
+            dropped[t] = col.reasons
+            if keep_dropped and col.reasons:
+                bad = np.flatnonzero((col.codes < 0) & (col.indices >= 0))
+                rows.append(pd.DataFrame({"row": bad, "id_type": t, "reason": col.entry_reason[col.indices[bad]]}))
+        # one HMAC pass over every type's distinct normalized values ("<type>:<value>")
+        joined = [pc.binary_join_element_wise(pa.scalar(t), normalized[t].values, ":") for t in present]
+        all_keys = hash64(hmac128(pa.concat_arrays(joined), None, key)[0]) if joined else np.zeros(0, np.int64)
+        bounds = np.cumsum([0] + [len(normalized[t].values) for t in present])
+
+        def per_record(i: int) -> np.ndarray:  # key of each record's value (0 = none); numpy gathers release the GIL
+            return np.append(all_keys[bounds[i]:bounds[i + 1]], 0)[normalized[present[i]].codes]
+
+        for i, k in enumerate(pool.map(per_record, range(len(present)))):
+            t = present[i]
+            keys[t] = k
+            codes[t] = (normalized[t].codes, all_keys[bounds[i]:bounds[i + 1]])
     for t in rules.priority:
-        if t not in table.column_names:
+        if t not in keys:
             keys[t] = np.zeros(len(rkey), np.int64)
-            dropped[t] = {}
-            continue
-        col = normalized[t]
-        valid = col.values.is_valid().to_numpy(zero_copy_only=False)
-        pending.append((t, col, valid))
-        dropped[t] = col.reasons
-        has = col.indices >= 0
-        if keep_dropped and col.reasons:
-            bad = np.flatnonzero(has & ~valid[np.maximum(col.indices, 0)])
-            rows.append(pd.DataFrame({"row": bad, "id_type": t, "reason": col.entry_reason[col.indices[bad]]}))
-    # one HMAC pass over every type's valid dictionary entries ("<type>:<value>"): variants of one value
-    # normalize to the same text and so get the same key; hashing them again is cheaper than deduplicating
-    joined = [pc.binary_join_element_wise(pa.scalar(t), col.values.filter(pa.array(valid)), ":")
-              for t, col, valid in pending]
-    all_keys = hash64(hmac128(pa.concat_arrays(joined), None, key)[0]) if joined else np.zeros(0, np.int64)
-    start = 0
-    for t, col, valid in pending:
-        entry_key = np.zeros(len(col.values), np.int64)
-        n_valid = int(valid.sum())
-        entry_key[valid] = all_keys[start:start + n_valid]
-        start += n_valid
-        out = np.zeros(len(rkey), np.int64)
-        has = col.indices >= 0
-        out[has] = entry_key[col.indices[has]]
-        keys[t] = out
-        # dense codes of the distinct keys, from the dictionary entries (far fewer than records): the graph
-        # and the identifier table group by them instead of hashing every record's key again
-        ok = np.flatnonzero(entry_key != 0)
-        ec, uniq = pd.factorize(entry_key[ok])
-        entry_code = np.full(len(entry_key) + 1, -1, np.int64)
-        entry_code[ok] = ec
-        codes[t] = (entry_code[col.indices], np.asarray(uniq, np.int64))  # index -1 -> the last slot (-1)
-    dropped_rows = pd.concat(rows, ignore_index=True) if rows else None
-    for t in rules.priority:
-        if t not in codes:
             codes[t] = (np.full(len(rkey), -1, np.int64), np.zeros(0, np.int64))
-    return HashedRecords(rkey, source, record_id, _timestamps(table), keys, dropped, dropped_rows, codes)
+            dropped[t] = {}
+    dropped_rows = pd.concat(rows, ignore_index=True) if rows else None
+    return HashedRecords(rkey, source, record_id, _timestamps(table), keys, dropped, dropped_rows, codes, order)
 
 
 def read_profiles(path: Path) -> pd.DataFrame | None:

@@ -47,7 +47,7 @@ def _kcol(t: str) -> str:
 
 def _dedupe(hr: HashedRecords) -> tuple[HashedRecords, np.ndarray]:
     """One row per record key (the latest observation), in input order; also the rkey-sorted order."""
-    order = np.argsort(hr.rkey, kind="stable")
+    order = hr.order if hr.order is not None else np.argsort(hr.rkey, kind="stable")
     srt = hr.rkey[order]
     if not (len(srt) and (srt[1:] == srt[:-1]).any()):
         return hr, order
