@@ -60,11 +60,21 @@ def free_port() -> int:
 
 
 def make_world(n_users: int, n_items: int, root: Path | None = None) -> Any:
-    """A benchmark world (data dir + registry) in a temporary folder."""
-    from benchmarks._serving_world import build_world
+    """A benchmark world (data dir + registry): built in ``root`` (default a temporary folder), or reused
+    from ``root`` when an earlier run built it there with the same sizes (split runs share one world)."""
+    from benchmarks._serving_world import World, build_world
 
+    if root is not None and (root / "world.json").exists():
+        meta = json.loads((root / "world.json").read_text())
+        if (meta["n_users"], meta["n_items"]) == (n_users, n_items):
+            return World(Path(meta["data_dir"]), meta["uri"], meta["one_ids"], meta["item_ids"], meta["versions"])
+        raise SystemExit(f"{root} holds a world of {meta['n_users']} users / {meta['n_items']} items; use another --world")
     root = root or Path(tempfile.mkdtemp(prefix="portrait-serving-bench-"))
-    return build_world(root, n_users=n_users, n_items=n_items, cold_users=max(1, n_users // 50))
+    w = build_world(root, n_users=n_users, n_items=n_items, cold_users=max(1, n_users // 50))
+    (root / "world.json").write_text(json.dumps({
+        "n_users": n_users, "n_items": n_items, "data_dir": str(w.data_dir), "uri": w.uri, "one_ids": w.one_ids,
+        "item_ids": w.item_ids, "versions": w.versions}))
+    return w
 
 
 class Server:

@@ -128,3 +128,55 @@ def build_world(root: Path, n_users: int = N_USERS, n_items: int = N_ITEMS, cold
     uri = f"sqlite:///{root / 'mlflow.db'}"
     versions = build_registry(uri, root / "artifacts", feats, one_ids, item_ids, data)
     return World(data, uri, one_ids, item_ids, versions)
+
+
+def build_feast_world(root: Path, n_users: int = 300, seed: int = 3) -> World:
+    """A world whose features live in a real, applied and materialized Feast repo (SQLite online store).
+
+    ``features/customer_features.parquet`` has the contract's columns (``features.feast_ext.sample``,
+    two snapshots); ``portrait``'s Feast repo is applied and the latest snapshot materialized;
+    churn (calibrated), ltv and propensity (two outputs) LightGBM models are trained on the columns of
+    their FeatureServices and registered as champions. No recommender: ``/score`` only.
+    """
+    from datetime import datetime, timezone
+
+    from features.feast_ext.sample import customer_table, item_table
+    from features.io import write_parquet
+    from features.store import open_store
+    from models.calibration import CalibratedClassifier, Calibrator, MultiOutput
+    from models.gbm import GBMClassifier, GBMRegressor
+    from training import registry
+
+    data = root / "data"
+    cutoffs = [datetime(2026, 1, 1, tzinfo=timezone.utc), datetime(2026, 4, 1, tzinfo=timezone.utc)]
+    table = customer_table(n_users, cutoffs, seed=seed)
+    write_parquet(table, data / "features" / "customer_features.parquet")
+    write_parquet(item_table(20, cutoffs), data / "features" / "item_features.parquet")  # the repo declares both
+    one_ids = table["one_id"].astype(str).unique().tolist()
+    (data / "identity").mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"one_id": one_ids, "gender": "F", "city": "Shanghai"}).to_parquet(data / "identity" / "golden.parquet")
+    pd.DataFrame({"source": "crm", "record_id": [f"m{i}" for i in range(len(one_ids))], "one_id": one_ids}
+                 ).to_parquet(data / "identity" / "record_map.parquet")
+    store = open_store(data)
+    store.apply()
+    store.materialize(end=datetime(2026, 5, 1, tzinfo=timezone.utc))
+    names = store.columns("churn_v1")[1:]
+    latest = table[table["event_timestamp"] == table["event_timestamp"].max()].reset_index(drop=True)
+    X = latest[names]
+    num = latest[names].select_dtypes("number").columns
+    a, b = latest[num[0]].fillna(0).to_numpy(), latest[num[1]].fillna(0).to_numpy()
+    y1, y2 = (a > np.median(a)).astype(int), (b > np.median(b)).astype(int)
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    registry.setup(uri, root / "artifacts")
+    small = dict(n_estimators=20, num_leaves=4, min_child_samples=5)
+    base = GBMClassifier(**small).fit(X, y1)
+    models = {"churn": CalibratedClassifier(base, Calibrator("isotonic").fit(base.predict(X), y1)),
+              "ltv": GBMRegressor(**small, objective="regression").fit(X, a + b),
+              "propensity": MultiOutput({"propensity": GBMClassifier(**small).fit(X, y2),
+                                         "propensity_c0": GBMClassifier(**small).fit(X, y1)})}
+    versions: dict = {}
+    for name, model in models.items():
+        with registry.start_run(name):
+            versions[name] = [registry.log_and_register(name, model, names, pip_requirements=["mlflow"])]
+        registry.promote(name, versions[name][0], "feast world")
+    return World(data, uri, one_ids, [], versions)

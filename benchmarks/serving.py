@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import threading
 import time
+from pathlib import Path
 
 from benchmarks._report import write_section
 from benchmarks._serving_run import HEADER, Server, make_world, row, wrk
@@ -48,6 +49,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--users", type=int, default=20_000)
     ap.add_argument("--items", type=int, default=2_000)
+    ap.add_argument("--world", default=None, help="folder to build the world in, or reuse it from (split runs)")
     ap.add_argument("--seconds", type=float, default=30.0, help="length of each wrk run")
     ap.add_argument("--data-dir", default=None, help="a pipeline's data dir instead of the generated world")
     ap.add_argument("--mlflow-uri", default=None)
@@ -55,15 +57,13 @@ def main() -> int:
 
     t0 = time.time()
     if args.data_dir:
-        from pathlib import Path
-
         import pandas as pd
 
         data, uri = Path(args.data_dir), args.mlflow_uri
         ids = pd.read_parquet(data / "identity" / "golden.parquet", columns=["one_id"])["one_id"].astype(str).tolist()
         promote = False
     else:
-        w = make_world(args.users, args.items)
+        w = make_world(args.users, args.items, Path(args.world) if args.world else None)
         data, uri, ids, promote = w.data_dir, w.uri, w.one_ids, True
     print(f"world: {len(ids):,} customers in {time.time() - t0:.0f}s ({data})", flush=True)
     server = Server(data, uri, poll_seconds=1.0)

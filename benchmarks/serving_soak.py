@@ -27,7 +27,9 @@ Load tool: wrk (see benchmarks/serving.py); every target is 127.0.0.1.
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from pathlib import Path
 
 from benchmarks._report import write_section
 from benchmarks._serving_run import HEADER, Server, make_world, row, rss_mb, wrk
@@ -54,79 +56,147 @@ def soak(server: Server, ids: list[str], requests: int, max_minutes: float, conn
     per_req = ((samples[-1][1] - samples[1][1]) * 2**20 / max(samples[-1][0] - samples[1][0], 1)
                if len(samples) > 2 else None)
     return {"requests": done, "errors": errors, "seconds": time.monotonic() - t0, "samples": samples,
+            "connections": conns, "minutes": max_minutes,
             "growth_after_100k": growth, "bytes_per_request": per_req, "max_chunk_p99": max(p99s) if p99s else None}
 
 
-def run_config(name: str, world, args) -> dict:  # noqa: ANN001
-    stock = name != "portrait"  # stock and observability runs are capped in time (see --stock-minutes)
-    observe = name == "observability"
-    server = Server(world.data_dir, world.uri, stock=name == "stock", tracing=observe, metrics=observe)
+PARTS = ("noop", "recommend", "score", "soak", "stock", "observability")
+
+
+def _server(world, config: str) -> Server:  # noqa: ANN001
+    observe = config == "observability"
+    server = Server(world.data_dir, world.uri, stock=config == "stock", tracing=observe, metrics=observe)
+    server.wait_ready()
+    return server
+
+
+def run_part(part: str, world, args) -> dict:  # noqa: ANN001
+    """One invocation's share of the benchmark (each stays under 10 minutes on this machine)."""
+    ids = world.one_ids
+    config = part if part in ("stock", "observability") else "portrait"
+    server = _server(world, config)
+    out: dict = {"part": part, "config": config, "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     try:
-        server.wait_ready()
-        knobs = server.status()["runtime"]
-        print(f"== {name}: knobs {knobs}", flush=True)
-        for ep in ("noop", "recommend", "score"):
-            wrk(server.base, ep, world.one_ids, 3, 1)
-        minutes = args.minutes if not stock else min(args.minutes, args.stock_minutes)
-        one = {ep: wrk(server.base, ep, world.one_ids, minutes * 60, 1) for ep in ("noop", "recommend", "score")}
-        for r in one.values():
-            print(" ", row(r), flush=True)
-        many = {ep: wrk(server.base, ep, world.one_ids, args.many_seconds, 16) for ep in ("noop", "recommend", "score")}
-        for r in many.values():
-            print(" ", row(r), flush=True)
-        soak_minutes = args.soak_minutes if not stock else min(args.soak_minutes, args.stock_soak_minutes)
-        s = soak(server, world.one_ids, args.soak_requests, soak_minutes, args.soak_connections)
+        out["knobs"] = server.status()["runtime"]
+        for ep in ("noop", "recommend", "score"):  # warm-up: first calls import and cache
+            wrk(server.base, ep, ids, 3, 1)
+        if part == "noop":  # the 5-minute anchor, then 16 connections on every endpoint
+            out["one"] = {"noop": wrk(server.base, "noop", ids, args.minutes * 60, 1)}
+            out["many"] = {ep: wrk(server.base, ep, ids, args.many_seconds, 16) for ep in ("noop", "recommend", "score")}
+        elif part in ("recommend", "score"):  # a no-op anchor of the same server first, then the endpoint
+            out["one"] = {"noop": wrk(server.base, "noop", ids, args.anchor_minutes * 60, 1),
+                          part: wrk(server.base, part, ids, args.minutes * 60, 1)}
+        elif part == "soak":
+            out["soak"] = soak(server, ids, args.soak_requests, args.soak_minutes, args.soak_connections)
+        else:  # stock / observability: shorter runs, said in the report
+            m = args.stock_minutes
+            out["one"] = {ep: wrk(server.base, ep, ids, m * 60, 1) for ep in ("noop", "recommend", "score")}
+            out["many"] = {ep: wrk(server.base, ep, ids, args.stock_many_seconds, 16)
+                           for ep in ("noop", "recommend", "score")}
+            if args.stock_soak_minutes > 0:
+                out["soak"] = soak(server, ids, args.soak_requests, args.stock_soak_minutes, args.soak_connections)
+        for table in ("one", "many"):
+            for r in out.get(table, {}).values():
+                print(" ", row(r), flush=True)
     finally:
         server.stop()
-    return {"name": name, "one": one, "many": many, "soak": s, "minutes": minutes, "soak_minutes": soak_minutes,
-            "knobs": knobs}
+    return out
 
 
-def report(results: list[dict], args, n_users: int) -> str:  # noqa: ANN001
-    lines = [f"World: {n_users:,} customers, real models (LightGBM churn/ltv/propensity, EASE recommender bundle) in a "
-             f"temporary MLflow registry; one BentoML worker; wrk 4.1 on 127.0.0.1. Each configuration in the same "
-             f"run, one after the other.", ""]
-    for res in results:
-        one, s = res["one"], res["soak"]
-        base = one["noop"]["p50"]
-        lines += [f"### {res['name']}", "",
-                  f"One connection, {res['minutes']:g} min per endpoint; 16 connections, {args.many_seconds:g} s per "
-                  f"endpoint.", "",
-                  HEADER, *(row(r) for r in one.values()), *(row(r) for r in res["many"].values()), ""]
-        for ep in ("recommend", "score"):
+def _checks(one: dict, base: float, where: str) -> list[str]:
+    lines = []
+    for ep in ("recommend", "score"):
+        if ep in one:
             r = one[ep]
-            lines.append(f"- `/{ep}`: p99 {r['p99']:.2f} ms (target <= 10: {'met' if r['p99'] <= 10 else 'NOT met'}), "
-                         f"p50 {r['p50'] / base:.2f}x the no-op's {base:.2f} ms "
-                         f"(target <= 1.5x: {'met' if r['p50'] <= 1.5 * base else 'NOT met'})")
-        g = s["growth_after_100k"]
-        gtxt = f"{g:+.1f} MB" if g is not None else "n/a (fewer than 100,000 requests)"
-        bpr = f"{s['bytes_per_request']:,.0f} B/request overall" if s["bytes_per_request"] is not None else ""
-        lines += [f"- soak: {s['requests']:,} `/recommend` requests ({args.soak_connections} connections) in "
-                  f"{s['seconds'] / 60:.1f} min (bound {res['soak_minutes']:g} min, target {args.soak_requests:,}), "
-                  f"{s['errors']} errors; RSS growth from the 100,000th request: {gtxt} (target <= 50 MB); {bpr}; "
-                  f"worst 30 s chunk p99 {s['max_chunk_p99']:.2f} ms",
-                  "- RSS (MB) by requests served: " + ", ".join(f"{n:,}: {m:.1f}" for n, m in s["samples"]), ""]
+            lines.append(f"- `/{ep}` ({where}): p99 {r['p99']:.2f} ms (target <= 10: "
+                         f"{'met' if r['p99'] <= 10 else 'NOT met'}), p50 {r['p50']:.2f} ms = {r['p50'] / base:.2f}x "
+                         f"the no-op's {base:.2f} ms (target <= 1.5x: {'met' if r['p50'] <= 1.5 * base else 'NOT met'})")
+    return lines
+
+
+def _soak_lines(s: dict, target: int) -> list[str]:
+    g = s["growth_after_100k"]
+    gtxt = f"{g:+.1f} MB" if g is not None else "n/a (fewer than 100,000 requests)"
+    bpr = f"; {s['bytes_per_request']:,.0f} B/request overall" if s["bytes_per_request"] is not None else ""
+    return [f"- soak: {s['requests']:,} `/recommend` requests ({s['connections']} connections) in "
+            f"{s['seconds'] / 60:.1f} min (bound {s['minutes']:g} min, target {target:,} requests: "
+            f"{'met' if s['requests'] >= target else 'NOT met'}), {s['errors']} errors; RSS growth from the 100,000th "
+            f"request: {gtxt} (target <= 50 MB){bpr}; worst 30 s chunk p99 {s['max_chunk_p99']:.2f} ms",
+            "- worker RSS (MB) by requests served: " + ", ".join(f"{n:,}: {m:.1f}" for n, m in s["samples"])]
+
+
+def report(parts: dict[str, dict], n_users: int, target: int) -> str:
+    lines = [f"World: {n_users:,} customers, real models (LightGBM churn/ltv/propensity, EASE recommender bundle) in a "
+             f"temporary MLflow registry; one BentoML worker; wrk 4.1 on 127.0.0.1. Run in parts (each invocation "
+             f"under 10 minutes, its own server start, same world); each part's command and time are given.", ""]
+    portrait = [parts[p] for p in ("noop", "recommend", "score", "soak") if p in parts]
+    if portrait:
+        lines += ["### portrait (`portrait serve` defaults)", ""]
+        rows = []
+        for res in portrait:
+            rows += [row({**r, "endpoint": f"{r['endpoint']} ({res['part']} part)"}) for r in res.get("one", {}).values()]
+        for res in portrait:
+            rows += [row(r) for r in res.get("many", {}).values()]
+        if rows:
+            lines += [HEADER, *rows, ""]
+        long_base = parts.get("noop", {}).get("one", {}).get("noop")
+        for p in ("recommend", "score"):
+            if p in parts:
+                one = parts[p]["one"]
+                lines += _checks(one, one["noop"]["p50"], f"{p} part, anchor = its own no-op run")
+                if long_base is not None:
+                    lines += _checks({p: one[p]}, long_base["p50"], "against the 5-minute no-op part")
+        if "soak" in parts:
+            lines += _soak_lines(parts["soak"]["soak"], target)
+        lines.append("")
+    for name in ("observability", "stock"):
+        if name in parts:
+            res = parts[name]
+            title = ("observability (`portrait serve --tracing --metrics`)" if name == "observability"
+                     else "stock BentoML (tracing, metrics, access log, 60 s timers, CPython GC thresholds)")
+            lines += [f"### {title}", "", HEADER, *(row(r) for r in res["one"].values()),
+                      *(row(r) for r in res["many"].values()), ""]
+            lines += _checks(res["one"], res["one"]["noop"]["p50"], f"{name}, shorter runs")
+            if "soak" in res:
+                lines += _soak_lines(res["soak"], target)
+            lines.append("")
+    lines += ["Commands (one per part):", ""]
+    lines += [f"- `{res['command']}` — {res['when']}" for res in parts.values()]
     return "\n".join(lines)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--part", choices=PARTS, required=True, help="which share of the benchmark to run now")
     ap.add_argument("--users", type=int, default=20_000)
     ap.add_argument("--items", type=int, default=2_000)
-    ap.add_argument("--minutes", type=float, default=5.0, help="one-connection run per endpoint (portrait)")
-    ap.add_argument("--stock-minutes", type=float, default=1.0, help="cap for the stock/observability runs")
+    ap.add_argument("--world", default="/tmp/portrait-serving-world",
+                    help="folder the world is built in once and reused from by every part")
+    ap.add_argument("--minutes", type=float, default=5.0, help="one-connection run of the part's endpoint")
+    ap.add_argument("--anchor-minutes", type=float, default=1.0, help="no-op run before /recommend or /score")
     ap.add_argument("--many-seconds", type=float, default=30.0, help="16-connection run per endpoint")
     ap.add_argument("--soak-requests", type=int, default=1_000_000)
-    ap.add_argument("--soak-minutes", type=float, default=25.0, help="time bound of the soak")
-    ap.add_argument("--stock-soak-minutes", type=float, default=5.0)
+    ap.add_argument("--soak-minutes", type=float, default=9.0, help="time bound of the soak (one invocation)")
     ap.add_argument("--soak-connections", type=int, default=16)
-    ap.add_argument("--configs", default="portrait,observability,stock")
+    ap.add_argument("--stock-minutes", type=float, default=1.0, help="one-connection runs of stock/observability")
+    ap.add_argument("--stock-many-seconds", type=float, default=20.0)
+    ap.add_argument("--stock-soak-minutes", type=float, default=2.0)
+    ap.add_argument("--fresh", action="store_true", help="forget the parts measured before")
     args = ap.parse_args()
-    world = make_world(args.users, args.items)
-    results = [run_config(name, world, args) for name in args.configs.split(",")]
-    md = report(results, args, len(world.one_ids))
-    cmd = COMMAND + " " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items())
-    write_section("serving_soak", md, cmd)
+    root = Path(args.world)
+    world = make_world(args.users, args.items, root)
+    store = root / "soak_parts"
+    store.mkdir(exist_ok=True)
+    if args.fresh:
+        for f in store.glob("*.json"):
+            f.unlink()
+    res = run_part(args.part, world, args)
+    res["command"] = COMMAND + " " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
+                                              if v is not False and v is not True) + (" --fresh" if args.fresh else "")
+    (store / f"{args.part}.json").write_text(json.dumps(res))
+    parts = {p: json.loads((store / f"{p}.json").read_text()) for p in PARTS if (store / f"{p}.json").exists()}
+    md = report(parts, len(world.one_ids), args.soak_requests)
+    write_section("serving_soak", md, COMMAND + " --part ... (see the commands below)")
     print(md)
     return 0
 

@@ -16,6 +16,7 @@ population once per model version and feature snapshot (:meth:`PredictorAdapter.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -45,6 +46,7 @@ class PredictorAdapter:
         self.cuts: np.ndarray | None = None  # population quantile cut points for the tag
         self.X_: np.ndarray | None = None  # encoded inputs of every customer (rows of the snapshot)
         self._fast: Any = None  # array call used with X_
+        self._one: Any = None  # one-row call (row index of X_ -> scores), LightGBM's single-row C API
         self._prepared_on: int | None = None
 
     @classmethod
@@ -59,8 +61,8 @@ class PredictorAdapter:
 
     # ---- load time ----------------------------------------------------------------------------
 
-    def _encoded(self, frame: Any) -> tuple[np.ndarray, Any] | None:
-        """(X for every row, array call) when the model can be fed one float matrix; else None."""
+    def _encoded(self, frame: Any) -> tuple[np.ndarray, Any, Any] | None:
+        """(X for every row, array call, one-row call or None) when the model can be fed one float matrix."""
         import pandas as pd
 
         compiled = _compile(self.predictor, frame, self.feature_names)
@@ -68,7 +70,7 @@ class PredictorAdapter:
             return compiled
         if all(pd.api.types.is_numeric_dtype(frame[c]) for c in self.feature_names):
             X = frame[self.feature_names].to_numpy(np.float64, na_value=np.nan)
-            return np.ascontiguousarray(X), self.predictor.predict
+            return np.ascontiguousarray(X), self.predictor.predict, None
         return None
 
     def prepare(self, features: Any, snapshot: int) -> None:
@@ -79,7 +81,7 @@ class PredictorAdapter:
         missing = [c for c in self.feature_names if c not in frame.columns]
         if missing:
             raise KeyError(f"{self.kind}: feature snapshot lacks column(s) {missing}")
-        self.X_, self._fast = None, None
+        self.X_, self._fast, self._one = None, None, None
         s = self._frame_predict(frame, np.arange(len(frame)))
         enc = self._encoded(frame)
         if enc is not None:
@@ -89,7 +91,14 @@ class PredictorAdapter:
             except Exception:  # noqa: BLE001 - the model refuses arrays: keep frames
                 ok = False
             if ok:
-                self.X_, self._fast = enc
+                self.X_, self._fast = enc[0], enc[1]
+                one = enc[2]
+                try:  # the one-row path must give the model's own predictions too
+                    one_ok = one is not None and all(
+                        np.allclose(np.asarray(one(int(i)), np.float64), s[i], equal_nan=True) for i in sample[:64])
+                except Exception:  # noqa: BLE001
+                    one_ok = False
+                self._one = one if one_ok else None
         top = self.score_of(s)
         finite = top[np.isfinite(top)]
         qs = np.linspace(0.1, 0.9, 9) if self.kind == "propensity" else [0.5, 0.9]  # deciles / ltv tiers
@@ -101,9 +110,16 @@ class PredictorAdapter:
     def _frame_predict(self, frame: Any, rows: np.ndarray) -> np.ndarray:
         return self._array(self.predictor.predict(frame.iloc[rows][self.feature_names]))
 
+    def predict_frame(self, frame: Any) -> np.ndarray:
+        """Scores of the rows of ``frame`` (any DataFrame holding the model's columns) by the model's own predict."""
+        return self._frame_predict(frame, np.arange(len(frame)))
+
     def predict_rows(self, features: Any, rows: np.ndarray) -> np.ndarray:
         """Scores of the customers at ``rows`` of the snapshot."""
         if self.X_ is not None and self._prepared_on == id(features):
+            if self._one is not None and len(rows) == 1:  # one customer: no batch machinery
+                out = np.asarray(self._one(int(rows[0])), dtype=np.float64)
+                return out[None, :] if out.ndim else out.reshape(1)
             return self._array(self._fast(self.X_[rows]))
         return self._frame_predict(features.frame, rows)
 
@@ -159,20 +175,102 @@ def _compile(p: Any, frame: Any, names: list[str]) -> tuple[np.ndarray, Any] | N
 
         X = np.ascontiguousarray(numeric_frame(frame[names], getattr(p, "categories_", None)).to_numpy(np.float64))
         it = getattr(p, "best_iteration_", None)
-        return X, lambda A: booster.predict(A, num_iteration=it, num_threads=1)
+        return X, lambda A: booster.predict(A, num_iteration=it, num_threads=1), _one_row(booster, X, it)
     base, calibrator = getattr(p, "base", None), getattr(p, "calibrator", None)
     if base is not None and calibrator is not None and hasattr(calibrator, "transform"):
         inner = _compile(base, frame, names)
         if inner is None:
             return None
-        return inner[0], lambda A: calibrator.transform(inner[1](A))
+        cal1, one = _calibrator_1(calibrator), inner[2]
+        return (inner[0], lambda A: calibrator.transform(inner[1](A)),
+                None if one is None or cal1 is None else lambda i: cal1(one(i)))
     outputs = getattr(p, "outputs", None)
     if isinstance(outputs, dict) and outputs:
         parts = [_compile(m, frame, names) for m in outputs.values()]
         if any(x is None for x in parts) or not all(np.array_equal(x[0], parts[0][0], equal_nan=True) for x in parts):
             return None
-        fns = [f for _, f in parts]  # columns in ``outputs`` order, as the model's own DataFrame has them
-        return parts[0][0], lambda A: np.column_stack([np.asarray(f(A), dtype=np.float64) for f in fns])
+        fns = [x[1] for x in parts]  # columns in ``outputs`` order, as the model's own DataFrame has them
+        ones = [x[2] for x in parts]
+        return (parts[0][0], lambda A: np.column_stack([np.asarray(f(A), dtype=np.float64) for f in fns]),
+                None if any(o is None for o in ones) else lambda i: np.array([o(i) for o in ones]))
+    return None
+
+
+class _OneRow:
+    """LightGBM's single-row fast C API (``LGBM_BoosterPredictForMatSingleRowFast``) on rows of ``X``.
+
+    ``Booster.predict`` on one row costs ~0.1-0.3 ms of fixed Python work (parameter strings,
+    array checks, an inner predictor per call); the fast API is set up once per model and
+    snapshot and then reads the row in place. Same predictions (checked in ``prepare``);
+    one thread; calls are serialized by a lock (a fast config is not thread-safe).
+    """
+
+    def __init__(self, booster: Any, X: np.ndarray, num_iteration: int | None) -> None:
+        import ctypes
+        import threading
+
+        from lightgbm.basic import _LIB, _c_str, _safe_call
+
+        self._X, self._booster, self._lib, self._safe = X, booster, _LIB, _safe_call  # keep both alive
+        self._handle = ctypes.c_void_p()
+        it = booster.best_iteration if num_iteration is None else num_iteration  # as Booster.predict resolves it
+        _safe_call(_LIB.LGBM_BoosterPredictForMatSingleRowFastInit(
+            booster._handle, ctypes.c_int(0), ctypes.c_int(0), ctypes.c_int(it or -1), ctypes.c_int(1),
+            ctypes.c_int32(X.shape[1]), _c_str("num_threads=1"), ctypes.byref(self._handle)))
+        self._out = np.zeros(1, np.float64)
+        self._out_ptr = self._out.ctypes.data_as(ctypes.POINTER(ctypes.c_double))
+        self._len = ctypes.c_int64()
+        self._len_ref = ctypes.byref(self._len)
+        self._base, self._stride = X.ctypes.data, X.strides[0]
+        self._ptr = ctypes.c_void_p
+        self._call = _LIB.LGBM_BoosterPredictForMatSingleRowFast
+        self._lock = threading.Lock()
+
+    def __call__(self, i: int) -> float:
+        if not 0 <= i < len(self._X):
+            raise IndexError(i)
+        with self._lock:
+            self._safe(self._call(self._handle, self._ptr(self._base + i * self._stride), self._len_ref, self._out_ptr))
+            return float(self._out[0])
+
+    def __del__(self) -> None:
+        try:
+            self._lib.LGBM_FastConfigFree(self._handle)
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+
+def _one_row(booster: Any, X: np.ndarray, num_iteration: int | None) -> Any:
+    """A :class:`_OneRow` for single-output boosters on a C-contiguous float64 ``X``; None otherwise."""
+    try:
+        if booster.num_model_per_iteration() != 1 or not X.flags.c_contiguous or X.dtype != np.float64:
+            return None
+        return _OneRow(booster, X, num_iteration)
+    except Exception:  # noqa: BLE001 - an older LightGBM: the batch path answers
+        return None
+
+
+def _calibrator_1(calibrator: Any) -> Any:
+    """A scalar version of the value area's ``Calibrator.transform`` (isotonic or Platt), or None.
+
+    Same formulas as scikit-learn's ``IsotonicRegression(out_of_bounds="clip").predict`` and
+    ``LogisticRegression.predict_proba`` on the score's logit, without their input checks;
+    ``PredictorAdapter.prepare`` keeps it only if it reproduces the model's predictions.
+    """
+    m, method = getattr(calibrator, "model_", None), getattr(calibrator, "method", None)
+    if method == "isotonic" and hasattr(m, "X_thresholds_"):
+        xs, ys = np.asarray(m.X_thresholds_, np.float64), np.asarray(m.y_thresholds_, np.float64)
+        lo, hi = float(m.X_min_), float(m.X_max_)
+        if len(xs) < 2:
+            return None
+        return lambda v: float(np.interp(min(max(v, lo), hi), xs, ys))
+    if method == "platt" and hasattr(m, "coef_") and m.coef_.shape == (1, 1):
+        a, b = float(m.coef_[0, 0]), float(m.intercept_[0])
+
+        def platt(v: float) -> float:
+            p = min(max(v, 1e-6), 1 - 1e-6)
+            return 1.0 / (1.0 + math.exp(-(a * math.log(p / (1 - p)) + b)))
+        return platt
     return None
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 MODEL_KINDS = ("recommender", "churn", "ltv", "propensity", "lookalike")
+SCORE_FEATURES = ("snapshot", "feast")  # where /score reads features (ServeConfig.score_features)
 
 
 def _flag(value: str | None, default: bool) -> bool:
@@ -34,6 +35,13 @@ class ServeConfig:
     model_names: dict[str, str] = field(default_factory=lambda: {k: k for k in MODEL_KINDS})
     poll_seconds: float = 30.0  # how often a worker asks the registry for a new champion; 0 = never
     feast_push: bool = True  # write-back pushes predicted tags to Feast (online + offline) besides the history
+    # where /score reads a customer's features: "snapshot" = the latest snapshot of
+    # features/customer_features.parquet held in memory (reloaded when it or the Feast registry changes);
+    # "feast" = Feast's online store per request, through each model's FeatureService (see README "Serving")
+    score_features: str = "snapshot"
+    feature_services: dict[str, str] = field(default_factory=lambda: {
+        "churn": "churn_v1", "ltv": "ltv_v1", "propensity": "propensity_v1"})  # model -> FeatureService
+    feast_redis: str | None = None  # "host:port": Feast's Redis online store instead of <data>/feast/online.db
     # issue 10 knobs: applied inside the worker by serving.runtime.tune_worker()
     omp_passive: bool = True  # OMP_WAIT_POLICY=passive before models load: OpenMP threads sleep, not spin
     fix_timeout_timers: bool = True  # cancel BentoML's per-request 60 s timeout timer when the request ends
@@ -53,6 +61,9 @@ class ServeConfig:
         mlruns = Path(env.get("PORTRAIT_MLRUNS_DIR", "mlruns")).resolve()
         uri = env.get("PORTRAIT_MLFLOW_URI") or env.get("MLFLOW_TRACKING_URI") or f"sqlite:///{mlruns / 'mlflow.db'}"
         names = {k: env.get(f"PORTRAIT_MODEL_{k.upper()}", k) for k in MODEL_KINDS}
+        mode = env.get("PORTRAIT_SCORE_FEATURES", "snapshot").strip().lower() or "snapshot"
+        if mode not in SCORE_FEATURES:
+            raise ValueError(f"PORTRAIT_SCORE_FEATURES={mode!r}: expected one of {', '.join(SCORE_FEATURES)}")
         return cls(
             data_dir=data_dir,
             mlflow_uri=uri,
@@ -63,6 +74,8 @@ class ServeConfig:
             model_names=names,
             poll_seconds=float(env.get("PORTRAIT_POLL_SECONDS", "30")),
             feast_push=_flag(env.get("PORTRAIT_FEAST_PUSH"), True),
+            score_features=mode,
+            feast_redis=env.get("PORTRAIT_FEAST_REDIS") or None,
             omp_passive=_flag(env.get("PORTRAIT_OMP_PASSIVE"), True),
             fix_timeout_timers=_flag(env.get("PORTRAIT_FIX_TIMEOUT_TIMERS"), True),
             gc_freeze=_flag(env.get("PORTRAIT_GC_FREEZE"), True),

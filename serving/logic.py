@@ -21,8 +21,8 @@ from serving.loader import Bundle, Loader, ServedModel, load_pyfunc
 from serving.resources import Resources
 from serving.resources import load_resources as _load_resources
 from serving.schemas import (
-    ItemFilters, Prediction, ProfileResponse, RecommendRequest, RecommendResponse, ScoredItem, ScoreRequest,
-    ScoreResponse, ScoreRow, SimilarItemsRequest, SimilarItemsResponse, Tag,
+    ItemFilters, ProfileResponse, RecommendRequest, RecommendResponse, ScoredItem, ScoreRequest, ScoreResponse,
+    SimilarItemsRequest, SimilarItemsResponse, Tag,
 )
 
 PREDICTORS = ("churn", "ltv", "propensity")
@@ -30,9 +30,16 @@ PREDICTORS = ("churn", "ltv", "propensity")
 
 def load_model(kind: str, uri: str) -> Any:
     """Load one registry version and adapt it to what the endpoints call."""
+    # this installation's ``models`` package (the one serving is tested with) unpickles the model, not the copy
+    # MLflow ships beside it (code_paths, for processes without portrait): it has the one-customer fast paths
+    import models.recommenders.serving  # noqa: F401
+
     obj = load_pyfunc(kind, uri)
     if kind == "recommender":
-        return recommender_bundle(obj)
+        bundle = recommender_bundle(obj)
+        if hasattr(bundle, "prepare_serving"):
+            bundle.prepare_serving()  # raw arrays + the model's query weights, checked against the general path
+        return bundle
     if kind in PREDICTORS:
         return PredictorAdapter.from_model(kind, obj)
     if kind == "lookalike":  # the audience area's LookalikePopulation
@@ -114,15 +121,23 @@ def recommend(bundle: Bundle, req: RecommendRequest) -> RecommendResponse:
     rec = served.model  # models.recommenders.serving.RecommenderBundle
     res: Resources | None = bundle.resources
     one_id = res.resolve(req.user_id) if res is not None and res.identity is not None else None
-    if one_id is None and rec.users.get_indexer([req.user_id])[0] >= 0:  # identity not loaded: model ids work
+    if one_id is None and _known(rec, req.user_id):  # identity not loaded: model ids work
         one_id = req.user_id
     recent = [(i, "view", None) for i in req.recent_items]
     got = rec.recommend(one_id, k=req.k, filters=_filters(req.filters, req.exclude), recent=recent,
-                        profile=_profile_fields(res, one_id), exclude_seen=req.exclude_seen)
+                        profile=lambda: _profile_fields(res, one_id), exclude_seen=req.exclude_seen)
     source = rec.last_source
     fallback = "unknown_user" if one_id is None else FALLBACK.get(source, "cold_start")
-    return RecommendResponse(one_id=one_id, items=[ScoredItem(item_id=i, score=s) for i, s in got],
-                             model=served.name, model_version=served.version, fallback=fallback, source=source)
+    # one validation call over plain dicts (pydantic's core builds the nested items; measured the cheapest)
+    return RecommendResponse.model_validate({
+        "one_id": one_id, "items": [{"item_id": i, "score": s} for i, s in got], "model": served.name,
+        "model_version": served.version, "fallback": fallback, "source": source})
+
+
+def _known(rec: Any, user_id: str) -> bool:
+    if hasattr(rec, "user_position"):
+        return rec.user_position(user_id) >= 0
+    return rec.users.get_indexer([user_id])[0] >= 0
 
 
 def similar_items(bundle: Bundle, req: SimilarItemsRequest) -> SimilarItemsResponse:
@@ -150,21 +165,50 @@ def _features(bundle: Bundle) -> Any:
 def score(bundle: Bundle, req: ScoreRequest) -> ScoreResponse:
     models = {kind: bundle.model(kind) for kind in dict.fromkeys(req.models)}
     res = _features(bundle)
+    if res.store is not None:
+        return _score_online(res, req, models)
     feats = res.features
     one_ids = [res.resolve(i) for i in req.ids]
     rows = [feats.row.get(o) if o is not None else None for o in one_ids]
     have = [j for j, r in enumerate(rows) if r is not None]
-    preds: list[dict[str, Prediction]] = [{} for _ in req.ids]
+    preds: list[dict[str, dict]] = [{} for _ in req.ids]
     if have:
         idx = np.array([rows[j] for j in have])
         for kind, served in models.items():
             adapter: PredictorAdapter = served.model
             s = adapter.predict_rows(feats, idx)
-            tags, top, detail = adapter.tags(s), adapter.score_of(s), adapter.detail(s)
+            tags, top, detail = adapter.tags(s), adapter.score_of(s).tolist(), adapter.detail(s)
             for n, j in enumerate(have):
-                preds[j][kind] = Prediction(score=float(top[n]), tag=tags[n], detail=detail[n])
-    results = [ScoreRow(one_id=o, found=o is not None, predictions=p) for o, p in zip(one_ids, preds)]
-    return ScoreResponse(results=results, models={k: m.version for k, m in models.items()})
+                preds[j][kind] = {"score": top[n], "tag": tags[n], "detail": detail[n]}
+    # one validation call over plain dicts (pydantic's core builds the nested models; measured the cheapest)
+    return ScoreResponse.model_validate({
+        "results": [{"one_id": o, "found": o is not None, "predictions": p} for o, p in zip(one_ids, preds)],
+        "models": {k: m.version for k, m in models.items()}})
+
+
+def _score_online(res: Resources, req: ScoreRequest, models: dict[str, ServedModel]) -> ScoreResponse:
+    """``/score`` on features read from Feast's online store for this request (see ``serving.online``)."""
+    from serving.online import online_frames, present
+
+    one_ids = [res.resolve(i) for i in req.ids]
+    known = list(dict.fromkeys(o for o in one_ids if o is not None))
+    preds: dict[str, dict[str, dict]] = {o: {} for o in known}
+    if known:
+        frames = online_frames(res.store, res.services, list(models), known, res.features.frame)
+        for kind, served in models.items():
+            adapter: PredictorAdapter = served.model
+            df = frames[kind]
+            rows = np.flatnonzero(present(df, adapter.feature_names))
+            if not len(rows):
+                continue
+            s = adapter.predict_frame(df.iloc[rows])
+            tags, top, detail = adapter.tags(s), adapter.score_of(s).tolist(), adapter.detail(s)
+            for n, r in enumerate(rows.tolist()):
+                preds[known[r]][kind] = {"score": top[n], "tag": tags[n], "detail": detail[n]}
+    return ScoreResponse.model_validate({
+        "results": [{"one_id": o, "found": bool(o is not None and preds.get(o)),
+                     "predictions": preds.get(o, {}) if o is not None else {}} for o in one_ids],
+        "models": {k: m.version for k, m in models.items()}})
 
 
 def _plain(v: Any) -> Any:

@@ -93,6 +93,8 @@ class Resources:
     items: Items | None = None
     behaviour: dict = field(default_factory=dict)  # one_id -> summary dict
     predicted: dict = field(default_factory=dict)  # one_id -> list of tag dicts
+    store: Any = None  # features.store.PortraitStore when /score reads Feast online (score_features="feast")
+    services: dict = field(default_factory=dict)  # model -> FeatureService read online
     keys: dict = field(default_factory=dict)  # part -> file mtimes it was built from
     missing: tuple = ()  # human-readable list of absent inputs
 
@@ -219,7 +221,9 @@ def load_resources(cfg: ServeConfig, previous: Resources | None) -> Resources:
     d = cfg.data_dir
     inputs = {
         "identity": [d / "identity" / "golden.parquet", d / "identity" / "record_map.parquet"],
-        "features": [d / "features" / "customer_features.parquet"],
+        # a materialization rewrites Feast's registry: the snapshot is re-read with it, so what serving holds
+        # in memory is what Feast serves online
+        "features": [d / "features" / "customer_features.parquet", d / "feast" / "registry.db"],
         "items": [d / "raw" / "items.parquet"],
         "behaviour": [d / "features" / "interactions.parquet", d / "raw" / "items.parquet"],
         "predicted": [d / "tags" / "history.parquet"],
@@ -234,6 +238,16 @@ def load_resources(cfg: ServeConfig, previous: Resources | None) -> Resources:
     items = prev.items if same["items"] else _load_items(cfg)
     behaviour = prev.behaviour if same["behaviour"] else _load_behaviour(cfg, items)
     predicted = prev.predicted if same["predicted"] else _load_predicted(cfg)
+    store = None
+    if cfg.score_features == "feast":
+        store = prev.store if same["features"] and prev.store is not None else _open_store(cfg)
     missing = tuple(str(paths[0].relative_to(d)) for part, paths in inputs.items()
                     if part != "predicted" and not paths[0].exists())
-    return Resources(identity, features, items, behaviour, predicted, keys, missing)
+    return Resources(identity, features, items, behaviour, predicted, store, dict(cfg.feature_services), keys, missing)
+
+
+def _open_store(cfg: ServeConfig) -> Any:
+    """The Feast store /score reads online (once per worker and registry version; imports Feast)."""
+    from features.store import open_store
+
+    return open_store(cfg.data_dir, redis=cfg.feast_redis)

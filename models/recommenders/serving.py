@@ -139,7 +139,7 @@ class RecommenderBundle(Model):
     def _row(self, user_id: str | None, recent: Iterable[tuple[str, str, Any]] | None
              ) -> tuple[sp.csr_matrix, sp.csr_matrix | None, sp.csr_matrix, bool]:
         """History row (+ fresh events), its times, its exclusions, and whether it is non-empty."""
-        pos = self.users.get_indexer([str(user_id)])[0] if user_id is not None else -1
+        pos = self.user_position(user_id)
         recent = list(recent or ())
         if pos >= 0 and not recent:  # the common case: slice the stored rows, no copies
             t = self.times[pos] if self.times is not None else None
@@ -171,12 +171,131 @@ class RecommenderBundle(Model):
 
     def _format(self, ids: np.ndarray, scores: np.ndarray) -> list[tuple[str, float]]:
         keep = ids >= 0
-        return [(str(self.items[i]), float(s)) for i, s in zip(ids[keep], scores[keep])]
+        names = getattr(self, "_item_str", None)
+        if names is None:
+            return [(str(self.items[i]), float(s)) for i, s in zip(ids[keep], scores[keep])]
+        return [(names[i], s) for i, s in zip(ids[keep].tolist(), scores[keep].tolist())]
+
+    # ------------------------------------------------------------------ one-customer fast path
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_fast", None)  # a cache of arrays derived from the fields: rebuilt by prepare_serving()
+        return state
+
+    def user_position(self, user_id: str | None) -> int:
+        """Row of ``user_id`` in the history (-1 when unknown); a hash lookup, no array built."""
+        if user_id is None:
+            return -1
+        try:
+            pos = self.users.get_loc(str(user_id))
+        except (KeyError, TypeError):
+            return -1
+        return pos if isinstance(pos, (int, np.integer)) else -1
+
+    def prepare_serving(self, check: int = 64) -> bool:
+        """Build the one-customer fast path and verify it against :meth:`recommend`'s general path.
+
+        Serving calls this once per loaded version. It keeps the raw CSR arrays of the
+        history and exclusions, the model's own query weights for every customer (its
+        ``_query``: weighting, recency; one batch call), the item ids as strings and the
+        popularity fallback, so a request for a known customer with no fresh events is a few
+        array slices, one product with the model's item-item matrix and a partial sort: no
+        scipy matrix is built per request. Supported: item-item models with a dense or sparse
+        ``B_`` (EASE, DLAE, portrait's WindowEASE); other models keep the general path. The
+        fast path is enabled only if it ranks the same items with the same scores (float32
+        tolerance) as the general path for ``check`` customers; returns whether it is on.
+        """
+        self._fast = None
+        self._item_str = [str(i) for i in self.items]
+        self._popular = np.asarray((self.history > 0).sum(axis=0), dtype=np.float32).ravel()
+        m = self.model
+        B, cols = getattr(m, "B_", None), getattr(m, "items_", None)
+        if B is None or cols is None or getattr(m, "n_items_", None) != len(self.items):
+            return False
+        from models.recommenders._base import as_csr
+
+        try:  # the model's own query weights for every customer, as its recommend() computes them per row
+            X = as_csr(self.history, len(self.items))
+            Q = sp.csr_matrix(m._query(X, self.times))
+        except Exception:  # noqa: BLE001 - a model this path does not know: keep the general path
+            return False
+        col = np.full(len(self.items), -1, np.int64)
+        col[cols] = np.arange(len(cols))
+        bought = as_csr(self.bought, len(self.items), "bought")
+        kernel = None
+        if sp.issparse(B):
+            from models.recommenders._sparse_topk import prepare
+
+            kernel = prepare(B)
+        self._fast = {
+            "h": (X.indptr, X.indices), "q": (Q.indptr, Q.indices.astype(np.int64), Q.data.astype(np.float32)),
+            "b": (bought.indptr, bought.indices), "col": col, "cols": np.asarray(cols, np.int64), "kernel": kernel,
+            "dense": None if kernel is not None else np.ascontiguousarray(B, dtype=np.float32),
+            "tail": getattr(m, "tail_", None), "all": len(cols) == len(self.items)}
+        rng = np.random.default_rng(0)
+        known = np.flatnonzero(np.diff(X.indptr) > 0)
+        for pos in rng.choice(known, min(check, len(known)), replace=False) if len(known) else []:
+            for seen in (True, False):
+                fast = self._fast_topk(int(pos), 10, None, seen)
+                slow = self._general(self.history[pos], self.times[pos] if self.times is not None else None,
+                                     self.bought[pos], 10, None, seen)
+                if fast is not None and not _same_ranking(fast, slow):  # None: too few candidates, general path
+                    self._fast = None
+                    return False
+        return True
+
+    def _fast_topk(self, pos: int, k: int, allowed: np.ndarray | None, exclude_seen: bool
+                   ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Top-``k`` (item indices, scores) for history row ``pos``, or None when the general path must answer."""
+        f = self._fast
+        qp, qi, qv = f["q"]
+        lo, hi = qp[pos], qp[pos + 1]
+        items, w = qi[lo:hi], qv[lo:hi]
+        hp, hi_ = f["h"]
+        seen = hi_[hp[pos]:hp[pos + 1]] if exclude_seen else None
+        bp, bi = f["b"]
+        bought = bi[bp[pos]:bp[pos + 1]]
+        col = f["col"]
+        if f["kernel"] is not None:  # pruned (sparse) B: the model's own numba kernel on this one row
+            from models.recommenders._sparse_topk import _rows
+
+            keep = col[items] >= 0
+            mi, mw = col[items[keep]], w[keep]
+            s_idx = col[seen] if seen is not None else np.empty(0, np.int64)
+            e_idx = col[bought]
+            s_idx, e_idx = s_idx[s_idx >= 0], e_idx[e_idx >= 0]
+            ok = np.ones(len(f["cols"]), np.bool_) if allowed is None else np.ascontiguousarray(allowed[f["cols"]])
+            ids, vals = np.empty((1, k), np.int64), np.empty((1, k), np.float32)
+            b0, b1, b2 = f["kernel"]
+            _rows(0, 1, np.array([0, len(mi)], np.int64), mi, mw.astype(np.float32), b0, b1, b2,
+                  np.array([0, len(s_idx)], np.int64), s_idx, np.array([0, len(e_idx)], np.int64), e_idx, ok, k,
+                  ids, vals)
+            if (ids < 0).any():
+                return None  # too few reachable items: the general path fills with the tail
+            return f["cols"][ids[0]], vals[0]
+        keep = col[items] >= 0
+        s_model = w[keep] @ f["dense"][col[items[keep]]] if keep.any() else np.zeros(len(f["cols"]), np.float32)
+        if f["all"]:
+            s = np.asarray(s_model, dtype=np.float32)
+        else:
+            s = f["tail"].astype(np.float32, copy=True)
+            s[f["cols"]] = s_model
+        if seen is not None:
+            s[seen] = -np.inf
+        s[bought] = -np.inf
+        if allowed is not None:
+            s[~allowed] = -np.inf
+        return _topk_1d(s, k)
+
+    def _general(self, h: sp.csr_matrix, t: sp.csr_matrix | None, b: sp.csr_matrix, k: int,
+                 allowed: np.ndarray | None, exclude_seen: bool) -> tuple[np.ndarray, np.ndarray]:
+        ids, scores = self.model.recommend(h, k=k, exclude_seen=exclude_seen, allowed=allowed, exclude=b, times=t)
+        return ids[0], scores[0]
 
     # ------------------------------------------------------------------ public
     def recommend(
         self, user_id: str | None, k: int = 10, filters: ItemFilters | None = None,
-        recent: Iterable[tuple[str, str, Any]] | None = None, profile: dict[str, Any] | None = None,
+        recent: Iterable[tuple[str, str, Any]] | None = None, profile: Any = None,
         exclude_seen: bool = False,
     ) -> list[tuple[str, float]]:
         """Top-``k`` ``(item_id, score)`` for one customer.
@@ -184,15 +303,23 @@ class RecommenderBundle(Model):
         ``recent``: ``(item_id, event_type, timestamp)`` events newer than the training data,
         folded into the history now. Bought items (``exclude_event_types``) are never returned;
         ``exclude_seen`` also drops every item in the history. A customer with no usable history
-        gets the most specific profile segment with data, else global popularity.
+        gets the most specific profile segment with data, else global popularity; ``profile`` is
+        a dict, or a callable returning one (called only when a cold start needs it).
         """
         allowed = self.catalog.mask(filters, self.items)
+        if getattr(self, "_fast", None) is not None and not recent:
+            pos = self.user_position(user_id)
+            hp = self._fast["h"][0]
+            if pos >= 0 and hp[pos + 1] > hp[pos]:
+                got = self._fast_topk(pos, k, allowed, exclude_seen)
+                if got is not None:
+                    self.last_source = "history"
+                    return self._format(*got)
         h, t, b, has_history = self._row(user_id, recent)
         if has_history:
             self.last_source = "history"
-            ids, scores = self.model.recommend(h, k=k, exclude_seen=exclude_seen, allowed=allowed, exclude=b, times=t)
-            return self._format(ids[0], scores[0])
-        return self.recommend_cold(profile, k=k, filters=filters, exclude=b)
+            return self._format(*self._general(h, t, b, k, allowed, exclude_seen))
+        return self.recommend_cold(profile() if callable(profile) else profile, k=k, filters=filters, exclude=b)
 
     def recommend_cold(self, profile: dict[str, Any] | None, k: int = 10, filters: ItemFilters | None = None,
                        exclude: sp.csr_matrix | None = None) -> list[tuple[str, float]]:
@@ -206,7 +333,8 @@ class RecommenderBundle(Model):
             ids, scores = model.recommend_segments([codes[key]], k=k, allowed=allowed, exclude=exclude)
             return self._format(ids[0], scores[0])
         self.last_source = "popular"
-        pop = np.asarray((self.history > 0).sum(axis=0), dtype=np.float32)
+        pop = getattr(self, "_popular", None)
+        pop = (pop if pop is not None else np.asarray((self.history > 0).sum(axis=0), dtype=np.float32).ravel())[None, :]
         from models.recommenders._base import masked_topk
 
         ids, scores = masked_topk(pop, k, None, allowed, exclude)
@@ -250,3 +378,28 @@ class RecommenderBundle(Model):
         self.ann_vectors_ = np.ascontiguousarray(vectors, dtype=np.float32)
         self.ann = AnnIndex(metric="cosine", **{"target_recall": 0.99, **index_params}).fit(self.ann_vectors_)
         return float(self.ann.recall_vs_exact(k=10))
+
+
+def _same_ranking(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray], tol: float = 1e-4) -> bool:
+    """Same scores position by position (float32 tolerance); ids may differ only where scores tie."""
+    (ia, sa), (ib, sb) = a, b
+    if ia.shape != ib.shape or not np.allclose(sa, sb, rtol=tol, atol=1e-6):
+        return False
+    differ = np.flatnonzero(ia != ib)
+    if not len(differ):
+        return True
+    near = np.abs(sa[:, None] - sa[None, :]) <= tol * np.maximum(np.abs(sa[:, None]), 1e-6) + 1e-6
+    return all(near[i].sum() > 1 or i == len(ia) - 1 for i in differ)
+
+
+def _topk_1d(s: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """``models.recommenders._base.topk_rows`` for one row (same partition and stable order), None when short."""
+    if k >= len(s):
+        return None  # k covers the catalog: the general path pads
+    idx = np.argpartition(-s, k - 1)[:k]
+    top = s[idx]
+    order = np.argsort(-top, kind="stable")
+    vals = top[order]
+    if not np.isfinite(vals[-1]):
+        return None  # filters left fewer than k items
+    return idx[order].astype(np.int64), vals.astype(np.float32)

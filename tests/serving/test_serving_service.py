@@ -106,3 +106,18 @@ def test_profile_unknown_is_404(svc) -> None:  # noqa: ANN001
     with pytest.raises(NotFound):
         _run(svc.profile, "someone@example.com")
     assert issubclass(NotFound, ServingError)
+
+
+def test_single_row_predictions_equal_the_models_own(svc) -> None:  # noqa: ANN001
+    """LightGBM's single-row fast C API (+ scalar calibrator) == each model's own DataFrame predict."""
+    import numpy as np
+
+    b = svc.loader.bundle
+    feats = b.resources.features
+    assert b.model("recommender").model._fast is not None  # the recommender's one-customer path is on too
+    for kind in ("churn", "ltv", "propensity"):
+        a = b.model(kind).model
+        assert a._one is not None, f"{kind}: the single-row path is off"
+        own = a._array(a.predictor.predict(feats.frame[a.feature_names]))
+        one = np.concatenate([a.predict_rows(feats, np.array([i])) for i in range(len(feats.frame))])
+        np.testing.assert_allclose(one, own, rtol=1e-9, atol=1e-12, err_msg=kind)
