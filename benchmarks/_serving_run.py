@@ -81,7 +81,8 @@ class Server:
     """``bentoml serve serving.service:Portrait`` on 127.0.0.1 with portrait's knobs or stock settings."""
 
     def __init__(self, data_dir: Path, mlflow_uri: str, *, stock: bool = False, tracing: bool = False,
-                 metrics: bool = False, poll_seconds: float = 2.0, api_key: str = "bench-key") -> None:
+                 metrics: bool = False, poll_seconds: float = 2.0, api_key: str = "bench-key",
+                 extra_env: dict[str, str] | None = None) -> None:
         from portrait.commands.serve import server_command, server_env
 
         self.port = free_port()
@@ -89,6 +90,7 @@ class Server:
         env = server_env(data_dir, mlflow_uri, api_key, poll_seconds=poll_seconds, tracing=tracing, metrics=metrics,
                          stock=stock)
         env["PORTRAIT_FEAST_PUSH"] = "false"
+        env.update(extra_env or {})
         self.log = tempfile.NamedTemporaryFile("w+", prefix="portrait-serve-", suffix=".log", delete=False)
         self.proc = subprocess.Popen(server_command("127.0.0.1", self.port), env=env, cwd=REPO, stdout=self.log,
                                      stderr=subprocess.STDOUT, start_new_session=True)

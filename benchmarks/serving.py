@@ -1,6 +1,6 @@
 """Serving latency and load: /recommend and /score against the same server's no-op, plus a promotion under load.
 
-Run: ``flock /tmp/portrait/bench.lock .venv/bin/python -m benchmarks.serving [--users 20000 --items 2000]``
+Run: ``/tmp/portrait/bin/quiet .venv/bin/python -m benchmarks.serving [--users 20000 --items 2000]``
 
 What it does, all against one ``bentoml serve serving.service:Portrait`` on 127.0.0.1
 started with portrait's configuration (as ``portrait serve`` does):
@@ -30,7 +30,7 @@ from pathlib import Path
 from benchmarks._report import write_section
 from benchmarks._serving_run import HEADER, Server, make_world, row, wrk
 
-COMMAND = "flock /tmp/portrait/bench.lock .venv/bin/python -m benchmarks.serving"
+COMMAND = "/tmp/portrait/bin/quiet .venv/bin/python -m benchmarks.serving"
 
 
 def promote_loop(uri: str, stop: threading.Event, every: float, log: list[str]) -> None:
@@ -45,6 +45,45 @@ def promote_loop(uri: str, stop: threading.Event, every: float, log: list[str]) 
     client.set_registered_model_alias("churn", "champion", "1")
 
 
+def feast_modes(args) -> dict:  # noqa: ANN001
+    """``/score`` with features from the in-memory snapshot vs Feast's online store per request, same world."""
+    import tempfile
+
+    from benchmarks._serving_world import build_feast_world
+
+    t0 = time.time()
+    w = build_feast_world(Path(tempfile.mkdtemp(prefix="portrait-serving-feast-")), n_users=args.feast_users)
+    print(f"feast world: {len(w.one_ids):,} customers applied + materialized in {time.time() - t0:.0f}s", flush=True)
+    rows = []
+    for mode in ("snapshot", "feast"):
+        server = Server(w.data_dir, w.uri, poll_seconds=30.0, extra_env={"PORTRAIT_SCORE_FEATURES": mode})
+        try:
+            server.wait_ready()
+            wrk(server.base, "noop", w.one_ids, 3, 1)
+            wrk(server.base, "score", w.one_ids, 3, 1)
+            for ep in ("noop", "score"):
+                r = wrk(server.base, ep, w.one_ids, args.feast_seconds, 1)
+                r["endpoint"] = f"{ep} ({mode} features)"
+                r["mode"] = mode
+                rows.append(r)
+                print(row(r), flush=True)
+        finally:
+            server.stop()
+    by = {(r["mode"], r["endpoint"].split()[0]): r for r in rows}
+    lines = []
+    for mode in ("snapshot", "feast"):
+        s, n = by[(mode, "score")], by[(mode, "noop")]
+        lines.append(f"- `/score` with {mode} features: p50 {s['p50']:.2f} ms ({s['p50'] / n['p50']:.2f}x its server's "
+                     f"no-op {n['p50']:.2f} ms), p99 {s['p99']:.2f} ms, {s['errors']} errors")
+    intro = (f"Where `/score` reads features (`PORTRAIT_SCORE_FEATURES`): a second world of {len(w.one_ids):,} customers "
+             f"with the contract's feature columns, portrait's Feast repo applied and the latest snapshot materialized "
+             f"(SQLite online store), LightGBM churn/ltv/propensity trained on the FeatureServices' columns; one server "
+             f"per mode, one wrk connection, {args.feast_seconds:g} s per run. `feast` = one online read per request "
+             f"through `features.store` (`churn_v1`, `ltv_v1`, `propensity_v1` share their views: one read) and the "
+             f"models' own predict; `snapshot` = the same values held in memory.")
+    return {"rows": rows, "lines": lines, "intro": intro}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--users", type=int, default=20_000)
@@ -53,6 +92,8 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=30.0, help="length of each wrk run")
     ap.add_argument("--data-dir", default=None, help="a pipeline's data dir instead of the generated world")
     ap.add_argument("--mlflow-uri", default=None)
+    ap.add_argument("--feast-users", type=int, default=5_000, help="customers of the Feast world (0: skip that part)")
+    ap.add_argument("--feast-seconds", type=float, default=30.0)
     args = ap.parse_args()
 
     t0 = time.time()
@@ -93,6 +134,7 @@ def main() -> int:
             print(row(swap), f"promotions={len(flips)}", flush=True)
     finally:
         server.stop()
+    feast = feast_modes(args) if args.feast_users > 0 else None
 
     base = one["noop"]["p50"]
     checks = []
@@ -106,6 +148,8 @@ def main() -> int:
         checks.append(f"- promotion under load: {swap['flips']} champion changes during a {args.seconds:.0f} s "
                       f"16-connection `/score` run, {swap['requests']:,} requests, {swap['errors']} errors "
                       f"({'met' if ok else 'NOT met'}: zero errors)")
+    if feast is not None:
+        checks += feast["lines"]
     md = "\n".join([
         f"Server: `bentoml serve serving.service:Portrait`, 1 worker, portrait's knobs (`portrait serve` defaults); "
         f"{len(ids):,} customers, models: {status['models']}. Load tool: wrk 4.1 (Debian), one thread for one "
@@ -114,8 +158,10 @@ def main() -> int:
         f"known customer. Anchor: `/noop` of the same server in the same run.",
         "", HEADER, *(row(r) for r in one.values()), *(row(r) for r in many.values()),
         *([row(swap)] if swap else []), "", *checks,
+        *(["", feast["intro"], "", HEADER, *(row(r) for r in feast["rows"])] if feast else []),
     ])
-    write_section("serving", md, COMMAND)
+    cmd = COMMAND + " " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None)
+    write_section("serving", md, cmd)
     print("\n".join(checks))
     return 0
 

@@ -1,6 +1,6 @@
 """Serving under long load (issue 10): one-connection tails, a request-count soak with RSS, stock vs portrait.
 
-Run: ``flock /tmp/portrait/bench.lock .venv/bin/python -m benchmarks.serving_soak``
+Run: ``/tmp/portrait/bin/quiet .venv/bin/python -m benchmarks.serving_soak``
 (defaults are the issue's: 5-minute one-connection runs, a 1,000,000-request soak;
 ``--minutes``/``--soak-requests``/``--soak-minutes`` shorten them, and the report says
 what was run).
@@ -34,7 +34,7 @@ from pathlib import Path
 from benchmarks._report import write_section
 from benchmarks._serving_run import HEADER, Server, make_world, row, rss_mb, wrk
 
-COMMAND = "flock /tmp/portrait/bench.lock .venv/bin/python -m benchmarks.serving_soak"
+COMMAND = "/tmp/portrait/bin/quiet .venv/bin/python -m benchmarks.serving_soak"
 
 
 def soak(server: Server, ids: list[str], requests: int, max_minutes: float, conns: int) -> dict:
