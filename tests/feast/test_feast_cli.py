@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 from typer.testing import CliRunner
 
@@ -12,13 +15,25 @@ from features.store import REPO_DIR
 
 
 def test_portrait_features_commands(feast_data, monkeypatch):
+    """apply + materialize as a real process (which must exit cleanly), then online reads in-process.
+
+    Feast's DuckDB offline store keeps a connection in ibis' default backend; the store closes
+    it at exit (``features.store._release_duckdb``), otherwise stderr ends with nanobind
+    "leaked N instances" warnings.
+    """
+    env = {**os.environ, "PORTRAIT_DATA_DIR": str(feast_data)}
+    env.pop("PORTRAIT_REDIS", None)
+    script = ("from portrait.cli import app; import sys; "
+              "sys.argv = ['portrait', 'features', 'apply']; app(standalone_mode=False); "
+              "sys.argv = ['portrait', 'features', 'materialize', '--end', '2026-05-01']; app()")
+    res = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "materialized customer_features" in res.stdout + res.stderr
+    assert "leaked" not in res.stderr, res.stderr[-2000:]
+
     monkeypatch.setenv("PORTRAIT_DATA_DIR", str(feast_data))
     monkeypatch.delenv("PORTRAIT_REDIS", raising=False)
     runner = CliRunner()
-    res = runner.invoke(app, ["features", "apply"])
-    assert res.exit_code == 0, res.output
-    res = runner.invoke(app, ["features", "materialize", "--end", "2026-05-01"])
-    assert res.exit_code == 0, res.output
     res = runner.invoke(app, ["features", "online", "c0000001", "nobody", "--service", "ltv_v1", "--json"])
     assert res.exit_code == 0, res.output
     got = json.loads(res.stdout[res.stdout.index("{"):])
