@@ -111,3 +111,19 @@ def test_train_gates_promotion(tmp_settings):
     assert registry.champion_version("recommender") == "1"
     m = mlflow.get_run(first).data.metrics
     assert m["holdout_ndcg"] > mlflow.get_run(worse).data.metrics["holdout_ndcg"]
+
+
+def test_gate_refits_a_copy_of_the_configuration():
+    """The gate scores a champion's configuration, not its fitted state: the copy is unfitted, same params."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    from models.recommenders import make
+    from training.recommender import _unfitted
+
+    X = sp.random(30, 12, density=0.3, format="csr", random_state=0, dtype=np.float32)
+    fitted = make("window_ease", lams=(3.0,), window=7).fit(X)
+    copy = _unfitted(fitted)
+    assert type(copy) is type(fitted) and copy.get_params() == make("window_ease", lams=(3.0,), window=7).get_params()
+    assert not hasattr(copy, "B_") and hasattr(fitted, "B_")
+    assert _unfitted(make("als", factors=7)).factors == 7
