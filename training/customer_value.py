@@ -15,8 +15,9 @@ file, CDNOW included. Given a calibration end ``E`` and a horizon ``H`` it
    the curve's expected spend over the customer's ages ``[age, age + h)``;
 4. trains each candidate (LightGBM tweedie on spend / base with weight base, i.e. a log offset,
    + a LightGBM P(buy) classifier; PyTorch ZILN on spend / base; their mean, "blend") on the
-   older cutoffs, validates on the newest one, and picks the one with the best mean of
-   normalized Gini, Spearman and P(buy) AUC there;
+   older cutoffs, validates on the newest one, and picks the value model with the best mean of
+   normalized Gini and Spearman there and, separately, the P(buy) source with the best AUC
+   (each candidate alone, or its mean percentile rank with BG/NBD's expected purchases);
 5. refits the winner on every cutoff and predicts as of ``E``: multiplier x base over
    ``[age, age + H)``, rescaled so the total equals the age curve's total. The curve, not the
    trees, sets the level: trees cannot extrapolate to customers older than any in training
@@ -50,7 +51,7 @@ class ValueConfig:
     min_history_days: int = 56  # a training cutoff needs this much history before it
     cutoff_step_days: int = 28  # spacing of the rolling training cutoffs
     max_cutoffs: int = 6  # newest first; the newest is the validation cutoff
-    candidates: tuple[str, ...] = ("lgbm", "ziln")  # plus their blend; chosen by validation (Gini+Spearman+AUC)/3
+    candidates: tuple[str, ...] = ("lgbm", "ziln")  # plus their blend; value by validation (Gini+Spearman)/2, P(buy) by AUC
     drift_correction: bool = False  # scale totals by actual / predicted on the validation cutoff
     scaling: str = "age_curve"  # "age_curve": learn spend relative to the cohort's age curve; "bgnbd": BG/NBD horizon ratio
     features: TransactionFeatureConfig = field(default_factory=TransactionFeatureConfig)
@@ -61,7 +62,7 @@ class ValueConfig:
 class ValueFit:
     """A fitted transaction value model and what was decided on the way."""
 
-    model: str  # the chosen candidate
+    model: str  # the chosen value candidate
     train_horizon_days: int
     cutoffs: list[pd.Timestamp]
     validation: dict[str, dict[str, float]]  # candidate -> metrics on the validation cutoff
@@ -69,6 +70,7 @@ class ValueFit:
     fitted: dict[str, Any]  # candidate -> (value model, P(buy) model or None)
     feature_names: list[str]
     curve: AgeCurve | None = None  # the cohort's spend-by-age curve (scaling="age_curve")
+    buy_model: str | None = None  # the candidate whose P(buy) had the best validation AUC (default: model)
 
 
 def plan(first: pd.Timestamp, end: pd.Timestamp, horizon_days: int, cfg: ValueConfig) -> tuple[int, list[pd.Timestamp]]:
@@ -174,7 +176,7 @@ def fit(tx: pd.DataFrame, end: pd.Timestamp, horizon_days: int, cfg: ValueConfig
         val_pred[name], val_buy[name] = pred, buy
         metrics[name] = {"gini": normalized_gini(yv, pred), "spearman": spearman(yv, pred),
                          "auc": roc_auc(yv > 0, buy), "total_ratio": total_ratio(yv, pred)}
-        metrics[name]["score"] = (metrics[name]["gini"] + metrics[name]["spearman"] + metrics[name]["auc"]) / 3
+        metrics[name]["score"] = (metrics[name]["gini"] + metrics[name]["spearman"]) / 2
         level[name] = 1.0 / metrics[name]["total_ratio"] if cfg.drift_correction else 1.0
 
     for name in cfg.candidates:
@@ -191,17 +193,32 @@ def fit(tx: pd.DataFrame, end: pd.Timestamp, horizon_days: int, cfg: ValueConfig
     if len(cfg.candidates) > 1:  # the mean of the (level-corrected) candidates often ranks better than each
         judge("blend", np.mean([val_pred[n] * level[n] for n in cfg.candidates], axis=0),
               np.mean([val_buy[n] for n in cfg.candidates], axis=0))
+    for name in list(metrics):  # each P(buy) alone and averaged (percentile ranks) with BG/NBD's E[purchases]
+        metrics[name]["auc_with_bgnbd"] = roc_auc(yv > 0, _rank_mean(val_buy[name], val["bg_expected"].to_numpy()))
     best = max(metrics, key=lambda n: metrics[n]["score"])
-    return ValueFit(best, h, cuts, metrics, level, fitted, names, curve)
+    buy = max([(metrics[n]["auc"], n) for n in metrics] + [(metrics[n]["auc_with_bgnbd"], n + "+bgnbd") for n in metrics])[1]
+    return ValueFit(best, h, cuts, metrics, level, fitted, names, curve, buy)
+
+
+def _rank_mean(*scores: np.ndarray) -> np.ndarray:
+    """Mean percentile rank (0-1] of several scores of the same rows: a scale-free ensemble."""
+    from scipy.stats import rankdata
+
+    return np.mean([rankdata(s) / len(s) for s in scores], axis=0)
 
 
 def predict(fitted: ValueFit, tx: pd.DataFrame, end: pd.Timestamp, horizon_days: int, cfg: ValueConfig = ValueConfig(),
             model: str | None = None, X: pd.DataFrame | None = None) -> pd.DataFrame:
-    """``customer_id, p_buy, value`` as of ``end`` over ``horizon_days`` (default: the chosen model).
+    """``customer_id, p_buy, buy_score, value`` as of ``end`` over ``horizon_days`` (default: the chosen models).
 
+    ``p_buy`` is the P(buy) model's probability (trained over the training horizon); ``buy_score``
+    ranks buyers: ``p_buy`` itself, or when validation preferred it (``buy_model`` ``"<name>+bgnbd"``)
+    the mean percentile rank of ``p_buy`` and BG/NBD's expected purchases over ``horizon_days``
+    (BG/NBD extrapolates to older customers and longer horizons than the trees saw).
     ``X`` may pass a precomputed ``snapshot(tx, end, fitted.train_horizon_days, cfg)``.
     """
     name = model or fitted.model
+    buy_name = model or fitted.buy_model or name
     if X is None:
         X = snapshot(tx[tx["ts"] < end], end, fitted.train_horizon_days, cfg)
     if fitted.curve is not None:  # the models learned spend relative to the age curve over h: scale by it over H
@@ -217,8 +234,13 @@ def predict(fitted: ValueFit, tx: pd.DataFrame, end: pd.Timestamp, horizon_days:
         # the level comes from the age curve (it extrapolates in age and horizon), the split between
         # customers from the model: trees cannot extrapolate to older customers than they trained on
         value = value * (ratio.sum() / value.sum())
-    buy = np.mean([p_buy(fitted.fitted[n], F) for n in parts], axis=0)
-    return pd.DataFrame({"customer_id": X["customer_id"], "p_buy": buy, "value": value})
+    buy_base = buy_name.removesuffix("+bgnbd")
+    buy_parts = [n for n in fitted.fitted if n != "blend"] if buy_base == "blend" else [buy_base]
+    buy = np.mean([p_buy(fitted.fitted[n], F) for n in buy_parts], axis=0)
+    score = buy
+    if buy_name.endswith("+bgnbd"):
+        score = _rank_mean(buy, X.attrs["bgnbd"].expected_purchases(X, horizon_days))
+    return pd.DataFrame({"customer_id": X["customer_id"], "p_buy": buy, "buy_score": score, "value": value})
 
 
 def lifetimes_baseline(X: pd.DataFrame, horizon_days: float) -> tuple[np.ndarray, np.ndarray]:
@@ -249,8 +271,8 @@ def evaluate(tx: pd.DataFrame, calibration_end: pd.Timestamp, holdout_weeks: int
     snap = snapshot(tx[tx["ts"] < end], end, fitted.train_horizon_days, cfg)
     ours = predict(fitted, tx, end, H, cfg, X=snap)
     actual = labels_after(tx, pd.DataFrame({"customer_id": ours["customer_id"], "cutoff": end}), H)["spend"].to_numpy()
-    out: dict[str, Any] = value_report(actual, ours["value"].to_numpy(), ours["p_buy"].to_numpy())
-    out["model"] = fitted.model
+    out: dict[str, Any] = value_report(actual, ours["value"].to_numpy(), ours["buy_score"].to_numpy())
+    out["model"] = fitted.model if fitted.buy_model in (None, fitted.model) else f"{fitted.model}, p_buy {fitted.buy_model}"
     baselines: dict[str, dict[str, float]] = {}
     for name in fitted.validation:
         pr = predict(fitted, tx, end, H, cfg, model=name, X=snap)

@@ -152,7 +152,9 @@ def truth_by_one_id(paths: Paths) -> pd.DataFrame | None:
     if not (truth_dir / "truth_people.parquet").exists():
         return None
     recs = pd.read_parquet(truth_dir / "truth_records.parquet", columns=["source", "record_id", "person_id"])
-    rmap = pd.read_parquet(data / "identity" / "record_map.parquet", columns=["source", "record_id", "one_id"])
+    from features.identity.tables import read_identity_table  # applies incremental deltas, if any
+
+    rmap = read_identity_table(data / "identity", "record_map", columns=["source", "record_id", "one_id"]).to_pandas()
     link = rmap.merge(recs, on=["source", "record_id"])
     best = link.groupby(["one_id", "person_id"]).size().rename("n").reset_index()
     best = best.sort_values(["one_id", "n"], ascending=[True, False]).drop_duplicates("one_id")
