@@ -29,9 +29,15 @@ def golden_records(records: pd.DataFrame, profiles: pd.DataFrame, priority: tupl
     """Merge per person. ``records``: one_num, source, observed_at (identity records);
     ``profiles``: one_num, source, observed_at and the :data:`ATTRS` (missing ones are null).
     Returns one row per one_num (column ``one_num``; the caller formats ``one_id``)."""
-    num = records["one_num"].to_numpy(np.int64)
+    ids = records["one_num"].to_numpy(np.int64)
     obs = records["observed_at"].to_numpy().astype("datetime64[us]").view(np.int64)
-    size = int(num.max()) + 1 if len(num) else 0
+    size = int(ids.max()) + 1 if len(ids) else 0
+    if len(ids) < size // 4:  # a few persons with large id numbers (incremental runs): group by dense codes
+        id_of, num = np.unique(ids, return_inverse=True)
+        num = num.reshape(-1)
+        size = len(id_of)
+    else:
+        id_of, num = None, ids
     count = np.bincount(num, minlength=size)
     first = np.full(size, np.iinfo(np.int64).max)
     last = np.full(size, np.iinfo(np.int64).min)
@@ -39,7 +45,8 @@ def golden_records(records: pd.DataFrame, profiles: pd.DataFrame, priority: tupl
     np.maximum.at(last, num, obs)
     people = np.flatnonzero(count)
     out = pd.DataFrame({"first_seen": first[people].view("datetime64[us]"), "last_seen": last[people].view("datetime64[us]"),
-                        "n_records": count[people].astype(np.int64)}, index=pd.Index(people, name="one_num"))
+                        "n_records": count[people].astype(np.int64)},
+                       index=pd.Index(people if id_of is None else id_of[people], name="one_num"))
     src = records["source"]
     if isinstance(src.dtype, pd.CategoricalDtype):
         codes, names = src.cat.codes.to_numpy(), src.cat.categories.astype(str)

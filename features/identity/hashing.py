@@ -12,7 +12,7 @@ costs about 3 us per value (1.2 us with pre-keyed ``hashlib`` copies, the fallba
 numba is unavailable). Measured on 1.2M values: kernel 0.39 s, hashlib copies 1.41 s,
 ``hmac.new`` 3.30 s; callers hash each *distinct* normalized value once. The kernel is
 compiled on first use (20-45 s on this machine, then cached by numba next to the module),
-so inputs under :data:`SMALL` values take the hashlib path.
+so inputs under :data:`SMALL` values (tests, the demo) take the hashlib path.
 
 The key comes from ``PORTRAIT_HMAC_KEY`` (read by the CLI, passed down here as
 text). :func:`require_key` refuses to run without one, unless the caller opts in
@@ -71,7 +71,7 @@ def string_buffers(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndar
     return offsets, data
 
 
-SMALL = 300_000  # below this many values hashlib (< 0.4 s) beats loading or compiling the kernel
+SMALL = 50_000  # below this many values hashlib (< 0.1 s) beats loading the kernel (compiling it, once, takes 20-45 s)
 
 
 def _kernel():
@@ -181,7 +181,7 @@ def record_keys(source: pa.Array | pa.ChunkedArray, record_id: pa.Array | pa.Chu
     s_off, s_data = string_buffers(source)
     r_off, r_data = string_buffers(record_id)
     n = len(r_off) - 1
-    use_kernel = engine == "kernel" or (engine == "auto" and n >= SMALL)
+    use_kernel = engine == "kernel" or (engine == "auto" and n >= 500_000)  # numpy is quick enough below
     if use_kernel:
         try:
             from features.identity._fasthash import record_key_kernel

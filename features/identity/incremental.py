@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from features.identity.config import ResolveConfig, load_rules
 from features.identity.graph import resolve_graph
@@ -49,9 +50,9 @@ def _limit_refused(refused: pa.Table) -> dict[str, pd.Series]:
 
     if not refused.num_rows:
         return {}
+    refused = refused.filter(pc.starts_with(refused.column("reason"), "limit:"))
     df = pd.DataFrame({"id_type": refused.column("id_type").to_pandas(), "key": keys_of_hex(refused.column("id_hash")),
-                       "reason": refused.column("reason").to_pandas()})
-    df = df[df["reason"].str.startswith("limit:")].drop_duplicates(["id_type", "key"])
+                       "reason": refused.column("reason").to_pandas()}).drop_duplicates(["id_type", "key"])
     return {str(t): g.set_index("key")["reason"] for t, g in df.groupby("id_type")}
 
 
@@ -83,12 +84,24 @@ def _profiles(cfg: ResolveConfig, st, profiles: pd.DataFrame | None, batch_rkeys
     return new, new
 
 
+def _preload() -> None:
+    """Import the compiled kernels' modules (numba takes ~0.4 s to import) while the state is being read."""
+    try:
+        import features.identity._fasthash  # noqa: F401
+        import features.identity._sha256_lanes  # noqa: F401
+    except ImportError:
+        pass
+
+
 def resolve_incremental(cfg: ResolveConfig, records: pa.Table | None = None, profiles: pd.DataFrame | None = None,
                         step: Step | None = None) -> dict:
     """Incremental run (module docstring); ``records``/``profiles`` may be the new batch or the full tables."""
     step = step or (lambda _msg: None)
     timings: dict[str, float] = {}
     t = time.perf_counter()
+    import threading
+
+    threading.Thread(target=_preload, daemon=True).start()  # imports only: kernels are called from this thread
     key, rules = require_key(cfg.hmac_key, cfg.demo_key), load_rules(cfg.rules_path)
     if not has_state(cfg.identity_dir):
         raise StateError(f"{cfg.identity_dir}: no previous OneID run; run `portrait identity resolve` "
@@ -102,17 +115,15 @@ def resolve_incremental(cfg: ResolveConfig, records: pa.Table | None = None, pro
     step("selecting new and updated records")
     rk_in = record_keys(_text(table, "source"), _text(table, "record_id"))
     row = st.lookup(rk_in)
-    seen_obs = st.values("observed_at", np.maximum(row, 0))
-    table = table.filter(pa.array((row < 0) | (_timestamps(table).view(np.int64) > seen_obs)))
+    fresh_or_newer = (row < 0) | (_timestamps(table).view(np.int64) > st.values("observed_at", np.maximum(row, 0)))
+    table, row = table.filter(pa.array(fresh_or_newer)), row[fresh_or_newer]
     step("normalizing and hashing identifiers")
     hr = hash_records(table, rules, key)
     dropped = dropped_table(hr)
     hr, _ = _dedupe(hr)
-    row = st.lookup(hr.rkey)
+    if len(hr) != len(row):  # the same record twice in the batch: _dedupe kept the latest
+        row = st.lookup(hr.rkey)
     found = row >= 0
-    batch = ~found | (hr.observed_at.view(np.int64) > st.values("observed_at", np.maximum(row, 0)))
-    hr = hr.take(np.flatnonzero(batch))
-    row, found = row[batch], found[batch]
     timings["read_hash"] = time.perf_counter() - t
     if not len(hr):  # nothing new: the state and the outputs stay as they are
         return {"run_id": run_id, "mode": "incremental", "input_records": n_in, "records": int((st.one_num >= 0).sum()),
@@ -138,9 +149,9 @@ def resolve_incremental(cfg: ResolveConfig, records: pa.Table | None = None, pro
     is_aff[aff] = True
     old_rows = np.flatnonzero(is_aff[np.maximum(one_num, 0)] & (one_num >= 0))
     keep_old = np.setdiff1d(old_rows, upd_rows, assume_unique=True)
-    sub_keys = {tp: np.concatenate([st.values(_kcol(tp), keep_old), hr.keys[tp]]) for tp in types}
-    still = {tp: np.isin(sub_keys[tp], skeys.get(tp, np.zeros(0, np.int64))) for tp in types}  # no links in the subset
-    sub_keys = {tp: np.where(still[tp], 0, sub_keys[tp]) for tp in types}
+    raw_keys = {tp: np.concatenate([st.values(_kcol(tp), keep_old), hr.keys[tp]]) for tp in types}
+    still = {tp: np.isin(raw_keys[tp], skeys.get(tp, np.zeros(0, np.int64))) for tp in types}  # no links in the subset
+    sub_keys = {tp: np.where(still[tp], 0, raw_keys[tp]) for tp in types}
     graph = resolve_graph(sub_keys, types, rules.limits)
     prev_num = np.concatenate([one_num[keep_old], np.where(found, one_num[np.maximum(row, 0)], -1)])
     a = assign_ids(graph.label, prev_num, np.concatenate([st.values("rkey", keep_old), hr.rkey]), st.meta["next_id"])
@@ -164,14 +175,16 @@ def resolve_incremental(cfg: ResolveConfig, records: pa.Table | None = None, pro
     prof_state, all_prof = _profiles(cfg, st, profiles, hr.rkey)
     sub_prof = all_prof[all_prof["rkey"].isin(sub["rkey"]).to_numpy()] if len(all_prof) else None
     golden = _golden(sub, sub_prof, rules)
-    kept_refusals = [pd.DataFrame({"id_type": tp, "key": settled[tp].index.to_numpy()[
-        settled[tp].index.get_indexer(np.concatenate([st.values(_kcol(tp), keep_old), hr.keys[tp]])[still[tp]])],
-        "one_num": a.one_num[still[tp]], "reason": "x"}) for tp in types if still[tp].any()]
     new_ref = _refused_holders(graph.refused, sub)
-    if kept_refusals:
-        held = pd.concat(kept_refusals, ignore_index=True)
-        held["reason"] = [settled[t].loc[k] for t, k in zip(held["id_type"], held["key"])]
-        new_ref = pd.concat([new_ref, held.drop_duplicates(["id_type", "key", "one_num"])], ignore_index=True)
+    held = []  # holders of values a limit refused before: listed with the earlier reason
+    for tp in types:
+        if still[tp].any():
+            idx = settled[tp].index.get_indexer(raw_keys[tp][still[tp]])
+            held.append(pd.DataFrame({"id_type": tp, "key": settled[tp].index.to_numpy()[idx],
+                                      "one_num": a.one_num[still[tp]], "reason": settled[tp].to_numpy()[idx]}))
+    if held:
+        held = pd.concat(held, ignore_index=True).drop_duplicates(["id_type", "key", "one_num"])
+        new_ref = pd.concat([new_ref, held], ignore_index=True)
     touched = np.union1d(aff, np.unique(a.one_num))
     delta = {"record_map": rm_delta, "golden": golden_table(golden), "identifiers": identifiers_table(_identifiers(sub, types)),
              "refused": refused_table(new_ref), "dropped": dropped}
