@@ -1,11 +1,16 @@
 """Customer-value benchmark: CDNOW vs BG/NBD, synthetic ground truth, 1M-customer speed.
 
-Run ``flock /tmp/portrait/bench.lock python -m benchmarks.customer_value [--people 5000] [--speed-rows 1000000]``.
+Run ``python -m benchmarks.customer_value [--parts cdnow,truth] [--people 5000] [--speed-rows 1000000]``
+(``--parts truth`` holds the timing targets: run it alone on a quiet machine; the RESULTS.md section
+combines the newest run of each part, each with its own command, date and load average).
 
 1. **CDNOW** (``../shared/data/cdnow``): ``training.customer_value.evaluate`` — the code behind
    ``portrait evaluate customer-value`` — at calibration end 1997-09-30 with a 39-week holdout
    (Fader, Hardie & Lee 2005), side by side with BG/NBD + Gamma-Gamma fitted by ``lifetimes``
-   in the same run, then at 1997-06-30 (52 weeks) and 1997-12-31 (26 weeks), same code and defaults.
+   in the same run, then at 1997-06-30 (52 weeks) and 1997-12-31 (25 weeks), same code and defaults,
+   each with a holdout-fitted ceiling (LightGBM by 5-fold CV on the holdout labels: not a model, an
+   upper bound for these features); then every month end 1997-06-30..1998-03-31 scored up to the
+   end of the data, portrait vs BG/NBD + Gamma-Gamma.
 2. **Synthetic truth**: generate ``--people`` people, resolve identities, build monthly features,
    Feast apply, then train churn, LTV and propensity (``training.*.train``) in a temporary MLflow
    store; their runs hold AUC/Spearman against the generator's true future and the recency baseline.
@@ -40,6 +45,47 @@ def _fmt(v: object) -> str:
     return "-" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.3f}"
 
 
+def ceiling(tx: pd.DataFrame, end: str, weeks: int) -> dict[str, float]:
+    """Holdout-fitted ceiling: LightGBM by 5-fold CV on the holdout labels themselves (not a model).
+
+    Features are everything portrait computes as of the calibration end; the folds split customers,
+    so each customer is scored by a model that saw other customers' holdout outcomes. No model
+    trained before the calibration end can expect to beat this on these features.
+    """
+    import lightgbm as lgb
+    from scipy.stats import rankdata
+    from sklearn.model_selection import KFold
+
+    from features.transactions import labels_after
+    from training.customer_value import ValueConfig, snapshot
+    from training.evaluation.classification import roc_auc
+    from training.evaluation.value import normalized_gini, spearman
+
+    E = pd.Timestamp(end, tz="UTC") + pd.Timedelta(days=1)
+    X = snapshot(tx[tx["ts"] < E], E, weeks * 7, ValueConfig())
+    y = labels_after(tx, X[["customer_id", "cutoff"]], weeks * 7)["spend"].to_numpy()
+    F = X.drop(columns=["customer_id", "cutoff"]).astype(float)
+
+    def cv(target: np.ndarray, objective: str) -> np.ndarray:
+        pred = np.zeros(len(y))
+        for tr, te in KFold(5, shuffle=True, random_state=0).split(F):
+            params = dict(objective=objective, learning_rate=0.03, num_leaves=15, min_child_samples=100,
+                          verbose=-1, num_threads=1, seed=0)
+            pred[te] = lgb.train(params, lgb.Dataset(F.iloc[tr], target[tr]), 400).predict(F.iloc[te])
+        return pred
+
+    buy, rank, spend = cv((y > 0).astype(float), "binary"), cv(rankdata(y) / len(y), "regression"), cv(y, "tweedie")
+    return {"auc": roc_auc(y > 0, buy), "spearman": max(spearman(y, rank), spearman(y, buy), spearman(y, spend)),
+            "gini": max(normalized_gini(y, spend), normalized_gini(y, rank)),
+            "top_decile_capture": None, "total_ratio": None}
+
+
+def sweep_dates(last: str = "1998-06-30") -> list[tuple[str, int]]:
+    """Month ends from 1997-06-30 to three months before ``last``, each scored up to ``last``."""
+    ends = pd.date_range("1997-06-30", pd.Timestamp(last) - pd.DateOffset(months=3) + pd.Timedelta(days=1), freq="ME")
+    return [(str(e.date()), (pd.Timestamp(last) - e).days // 7) for e in ends]
+
+
 def cdnow() -> tuple[str, dict]:
     from features.sources.cdnow import load_transactions
     from features.transactions import prepare
@@ -51,18 +97,39 @@ def cdnow() -> tuple[str, dict]:
         t0 = time.perf_counter()
         r = evaluate(tx, pd.Timestamp(end, tz="UTC"), weeks)
         secs = time.perf_counter() - t0
-        results[end] = r
+        results[(end, weeks)] = r
         print(f"CDNOW {end} +{weeks}w ({secs:.0f} s): " + ", ".join(f"{k} {_fmt(r[k])}" for k in COLS), flush=True)
+        top = ceiling(tx, end, weeks)
         lines.append(f"\n**Calibration end {end}, {weeks}-week holdout** ({r['setup']['customers']:,} customers, "
                      f"{r['setup']['holdout_buyers']:,} buy in the holdout; training horizon "
-                     f"{r['setup']['train_horizon_days']} d, cutoffs {', '.join(r['setup']['train_cutoffs'])}; {secs:.0f} s)\n")
+                     f"{r['setup']['train_horizon_days']} d, cutoffs {', '.join(r['setup']['train_cutoffs'])}; "
+                     f"age curve k = {r['setup']['age_curve']['k']:.2f}; {secs:.0f} s)\n")
         lines.append("| model | " + " | ".join(COLS) + " |\n|---|" + "---|" * len(COLS))
         lines.append(f"| **portrait ({r['model']}, default)** | " + " | ".join(_fmt(r[c]) for c in COLS) + " |")
         for name, b in r["baselines"].items():
             lines.append(f"| {name} | " + " | ".join(_fmt(b.get(c)) for c in COLS) + " |")
+        lines.append("| _ceiling: LightGBM 5-fold CV on the holdout labels (not a model)_ | "
+                     + " | ".join(_fmt(top.get(c)) for c in COLS) + " |")
         if i == 0:
             lines.append("| BG/NBD+GG anchor (issue, Fader-Hardie-Lee setup) | " + " | ".join(f"{ANCHOR[c]:.3f}" for c in COLS) + " |")
             lines.append("| target | " + " | ".join(TARGET[c] for c in COLS) + " |")
+    # the same defaults at every month end, each scored up to the end of the data
+    lines.append("\n**Every month end from 1997-06-30, holdout up to 1998-06-30** (same code and defaults; "
+                 "BG/NBD + Gamma-Gamma from `lifetimes` in the same run)\n")
+    lines.append("| calibration end | weeks | portrait auc | spearman | gini | total_ratio | BG/NBD auc | spearman | gini | total_ratio |")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|")
+    ratios = []
+    for end, weeks in sweep_dates():
+        r = results.get((end, weeks)) or evaluate(tx, pd.Timestamp(end, tz="UTC"), weeks)
+        b = r["baselines"]["bgnbd_gg_lifetimes"]
+        ratios.append((r["total_ratio"], b["total_ratio"]))
+        print(f"CDNOW sweep {end} +{weeks}w: " + ", ".join(f"{k} {_fmt(r[k])}" for k in COLS), flush=True)
+        lines.append(f"| {end} | {weeks} | " + " | ".join(_fmt(r[c]) for c in ("auc", "spearman", "gini", "total_ratio"))
+                     + " | " + " | ".join(_fmt(b[c]) for c in ("auc", "spearman", "gini", "total_ratio")) + " |")
+    ours, bg = np.array(ratios).T
+    lines.append(f"\nTotal predicted / actual over these {len(ratios)} dates: portrait {ours.min():.2f}-{ours.max():.2f} "
+                 f"(mean |log ratio| {np.abs(np.log(ours)).mean():.3f}), BG/NBD + GG {bg.min():.2f}-{bg.max():.2f} "
+                 f"({np.abs(np.log(bg)).mean():.3f}).")
     return "\n".join(lines), results
 
 
@@ -181,37 +248,43 @@ def speed(paths: object, n_rows: int) -> str:
             f"| batch scoring {n_rows:,} rows through the churn pyfunc (v{v}, {trees} trees) | **{times['score']:.1f}** | <= 60 |")
 
 
+PARTS_FILE = Path(tempfile.gettempdir()) / "portrait-bench-customer_value.json"  # parts of the last runs
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--people", type=int, default=5000, help="synthetic people for the truth scores")
     ap.add_argument("--speed-rows", type=int, default=1_000_000, help="rows for the training/scoring speed test (0 skips)")
-    ap.add_argument("--skip-cdnow", action="store_true")
+    ap.add_argument("--parts", default="cdnow,truth",
+                    help="cdnow (real data, no timing claims) and/or truth (synthetic truth + speed: run it alone, "
+                         "on a quiet machine); the section shows the newest run of each part")
     args = ap.parse_args()
-    cmd = "flock /tmp/portrait/bench.lock python -m benchmarks.customer_value" + (
-        f" --people {args.people}" if args.people != 5000 else "") + (
-        f" --speed-rows {args.speed_rows}" if args.speed_rows != 1_000_000 else "") + (" --skip-cdnow" if args.skip_cdnow else "")
-    parts: list[str] = []
+    wanted = [p.strip() for p in args.parts.split(",") if p.strip()]
+    unknown = sorted(set(wanted) - {"cdnow", "truth"})
+    if unknown:
+        ap.error(f"--parts: unknown part(s) {unknown}; choose from cdnow, truth")
+    cmd = "python -m benchmarks.customer_value" + (f" --people {args.people}" if args.people != 5000 else "") + (
+        f" --speed-rows {args.speed_rows}" if args.speed_rows != 1_000_000 else "") + f" --parts {','.join(wanted)}"
+    stored = json.loads(PARTS_FILE.read_text()) if PARTS_FILE.exists() else {}
 
-    def save(pending: str | None) -> None:  # after every part, so a cut-off run still leaves its figures
-        note = [f"_Still running: {pending}._"] if pending else []
-        write_section("customer_value", "\n\n".join(parts + note), cmd)
+    def save(part: str, markdown: str) -> None:  # after every part, so a cut-off run still leaves its figures
+        load = ", ".join(f"{x:.1f}" for x in __import__("os").getloadavg())
+        stamp = pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%d %H:%M UTC")
+        stored[part] = f"_Part `{part}`: `{cmd}`, {stamp}, load average {load}._\n\n" + markdown
+        PARTS_FILE.write_text(json.dumps(stored))
+        body = "\n\n".join(stored[p] for p in ("cdnow", "truth") if p in stored)
+        write_section("customer_value", body, cmd)
 
-    if not args.skip_cdnow:
+    if "cdnow" in wanted:
         text, _ = cdnow()
-        parts.append("### CDNOW (`portrait evaluate customer-value`), every peer measured in the same run\n" + text)
-        parts.append("AUC >= 0.79 looks out of reach from purchase histories alone on CDNOW: a LightGBM fitted by 5-fold "
-                     "cross-validation on the 1997-09-30 holdout labels themselves (features at the calibration end; a "
-                     "ceiling, not a model) reached 0.764 and logistic regression 0.771 during development. The same "
-                     "holdout-fitted ceiling for Spearman is 0.447 (LightGBM tweedie on holdout spend) and 0.459 "
-                     "(logistic P(buy)), below the 0.47 target; Gini >= 0.70 and the total ratio are met.")
-        save("synthetic truth and speed")
-    with tempfile.TemporaryDirectory(prefix="portrait-value-bench-") as tmp:
-        text, _, paths = synthetic(args.people, Path(tmp))
-        parts.append("### Synthetic data, scored against the generator's ground truth\n" + text)
-        if args.speed_rows:
-            save("speed")
-            parts.append("### Speed\n" + speed(paths, args.speed_rows))
-    save(None)
+        save("cdnow", "### CDNOW (`portrait evaluate customer-value`), every peer measured in the same run\n" + text)
+    if "truth" in wanted:
+        with tempfile.TemporaryDirectory(prefix="portrait-value-bench-") as tmp:
+            text, _, paths = synthetic(args.people, Path(tmp))
+            body = "### Synthetic data, scored against the generator's ground truth\n" + text
+            if args.speed_rows:
+                body += "\n\n### Speed\n" + speed(paths, args.speed_rows)
+        save("truth", body)
 
 
 if __name__ == "__main__":
