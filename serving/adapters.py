@@ -47,6 +47,7 @@ class PredictorAdapter:
         self.X_: np.ndarray | None = None  # encoded inputs of every customer (rows of the snapshot)
         self._fast: Any = None  # array call used with X_
         self._one: Any = None  # one-row call (row index of X_ -> scores), LightGBM's single-row C API
+        self.scratch: np.ndarray | None = None  # write a customer's encoded row here, then one_row(len(X_))
         self._prepared_on: int | None = None
 
     @classmethod
@@ -61,8 +62,9 @@ class PredictorAdapter:
 
     # ---- load time ----------------------------------------------------------------------------
 
-    def _encoded(self, frame: Any) -> tuple[np.ndarray, Any, Any] | None:
-        """(X for every row, array call, one-row call or None) when the model can be fed one float matrix."""
+    def _encoded(self, frame: Any) -> tuple[np.ndarray, Any, Any, Any] | None:
+        """(X for every row, array call, one-row call or None, X plus a scratch row or None) when the model
+        can be fed one float matrix; the one-row call also reads the scratch row (index ``len(X)``)."""
         import pandas as pd
 
         compiled = _compile(self.predictor, frame, self.feature_names)
@@ -70,7 +72,7 @@ class PredictorAdapter:
             return compiled
         if all(pd.api.types.is_numeric_dtype(frame[c]) for c in self.feature_names):
             X = frame[self.feature_names].to_numpy(np.float64, na_value=np.nan)
-            return np.ascontiguousarray(X), self.predictor.predict, None
+            return np.ascontiguousarray(X), self.predictor.predict, None, None
         return None
 
     def prepare(self, features: Any, snapshot: int) -> None:
@@ -81,7 +83,7 @@ class PredictorAdapter:
         missing = [c for c in self.feature_names if c not in frame.columns]
         if missing:
             raise KeyError(f"{self.kind}: feature snapshot lacks column(s) {missing}")
-        self.X_, self._fast, self._one = None, None, None
+        self.X_, self._fast, self._one, self.scratch = None, None, None, None
         s = self._frame_predict(frame, np.arange(len(frame)))
         enc = self._encoded(frame)
         if enc is not None:
@@ -99,6 +101,8 @@ class PredictorAdapter:
                 except Exception:  # noqa: BLE001
                     one_ok = False
                 self._one = one if one_ok else None
+                if self._one is not None and enc[3] is not None:
+                    self.scratch = enc[3][-1]  # a row the one-row call reads at index len(X_): online features
         top = self.score_of(s)
         finite = top[np.isfinite(top)]
         qs = np.linspace(0.1, 0.9, 9) if self.kind == "propensity" else [0.5, 0.9]  # deciles / ltv tiers
@@ -113,6 +117,11 @@ class PredictorAdapter:
     def predict_frame(self, frame: Any) -> np.ndarray:
         """Scores of the rows of ``frame`` (any DataFrame holding the model's columns) by the model's own predict."""
         return self._frame_predict(frame, np.arange(len(frame)))
+
+    def predict_scratch(self) -> np.ndarray:
+        """Scores (1 row) of the encoded values written to :attr:`scratch`."""
+        out = np.asarray(self._one(len(self.X_)), dtype=np.float64)
+        return out[None, :] if out.ndim else out.reshape(1)
 
     def predict_rows(self, features: Any, rows: np.ndarray) -> np.ndarray:
         """Scores of the customers at ``rows`` of the snapshot."""
@@ -160,7 +169,7 @@ class PredictorAdapter:
         return [dict(zip(self.outputs, map(float, r))) for r in scores]
 
 
-def _compile(p: Any, frame: Any, names: list[str]) -> tuple[np.ndarray, Any] | None:
+def _compile(p: Any, frame: Any, names: list[str], shared: np.ndarray | None = None) -> tuple | None:
     """One float matrix + an array call for the value area's model shapes, or None.
 
     ``models.gbm`` LightGBM models (text columns encoded with the model's learned
@@ -173,26 +182,36 @@ def _compile(p: Any, frame: Any, names: list[str]) -> tuple[np.ndarray, Any] | N
             return None
         from models.gbm import numeric_frame  # the model's own encoding of text columns
 
-        X = np.ascontiguousarray(numeric_frame(frame[names], getattr(p, "categories_", None)).to_numpy(np.float64))
+        X = numeric_frame(frame[names], getattr(p, "categories_", None)).to_numpy(np.float64)
+        if shared is None:  # every customer's row plus one scratch row (online features), one C-contiguous block
+            full = np.full((len(X) + 1, X.shape[1]), np.nan)
+            full[:-1] = X
+        elif shared.shape == (len(X) + 1, X.shape[1]) and np.array_equal(shared[:-1], X, equal_nan=True):
+            full = shared  # several outputs with one encoding share one block (and one scratch row)
+        else:
+            return None
         it = getattr(p, "best_iteration_", None)
-        return X, lambda A: booster.predict(A, num_iteration=it, num_threads=1), _one_row(booster, X, it)
+        return (full[:-1], lambda A: booster.predict(A, num_iteration=it, num_threads=1),
+                _one_row(booster, full, it), full)
     base, calibrator = getattr(p, "base", None), getattr(p, "calibrator", None)
     if base is not None and calibrator is not None and hasattr(calibrator, "transform"):
-        inner = _compile(base, frame, names)
+        inner = _compile(base, frame, names, shared)
         if inner is None:
             return None
         cal1, one = _calibrator_1(calibrator), inner[2]
         return (inner[0], lambda A: calibrator.transform(inner[1](A)),
-                None if one is None or cal1 is None else lambda i: cal1(one(i)))
+                None if one is None or cal1 is None else lambda i: cal1(one(i)), inner[3])
     outputs = getattr(p, "outputs", None)
     if isinstance(outputs, dict) and outputs:
-        parts = [_compile(m, frame, names) for m in outputs.values()]
-        if any(x is None for x in parts) or not all(np.array_equal(x[0], parts[0][0], equal_nan=True) for x in parts):
-            return None
+        parts = []
+        for m in outputs.values():
+            parts.append(_compile(m, frame, names, shared if not parts else parts[0][3]))
+            if parts[-1] is None:
+                return None
         fns = [x[1] for x in parts]  # columns in ``outputs`` order, as the model's own DataFrame has them
         ones = [x[2] for x in parts]
         return (parts[0][0], lambda A: np.column_stack([np.asarray(f(A), dtype=np.float64) for f in fns]),
-                None if any(o is None for o in ones) else lambda i: np.array([o(i) for o in ones]))
+                None if any(o is None for o in ones) else lambda i: np.array([o(i) for o in ones]), parts[0][3])
     return None
 
 

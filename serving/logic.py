@@ -188,22 +188,23 @@ def score(bundle: Bundle, req: ScoreRequest) -> ScoreResponse:
 
 def _score_online(res: Resources, req: ScoreRequest, models: dict[str, ServedModel]) -> ScoreResponse:
     """``/score`` on features read from Feast's online store for this request (see ``serving.online``)."""
-    from serving.online import online_frames, present
+    from serving.online import online_rows, present, score_rows
 
     one_ids = [res.resolve(i) for i in req.ids]
     known = list(dict.fromkeys(o for o in one_ids if o is not None))
     preds: dict[str, dict[str, dict]] = {o: {} for o in known}
     if known:
-        frames = online_frames(res.store, res.services, list(models), known, res.features.frame)
+        reads = online_rows(res.store, res.services, list(models), known)
+        snapshot = res.features.frame
         for kind, served in models.items():
             adapter: PredictorAdapter = served.model
-            df = frames[kind]
-            rows = np.flatnonzero(present(df, adapter.feature_names))
-            if not len(rows):
+            values = reads[kind]
+            rows = present(values, adapter.feature_names, len(known))
+            if not rows:
                 continue
-            s = adapter.predict_frame(df.iloc[rows])
+            s = score_rows(adapter, values, rows, snapshot)
             tags, top, detail = adapter.tags(s), adapter.score_of(s).tolist(), adapter.detail(s)
-            for n, r in enumerate(rows.tolist()):
+            for n, r in enumerate(rows):
                 preds[known[r]][kind] = {"score": top[n], "tag": tags[n], "detail": detail[n]}
     return ScoreResponse.model_validate({
         "results": [{"one_id": o, "found": bool(o is not None and preds.get(o)),

@@ -3,9 +3,14 @@
 Each model names the FeatureService it was trained on (``churn_v1``, ``ltv_v1``,
 ``propensity_v1``; ``ServeConfig.feature_services``); a request reads its customers' rows
 through ``features.store`` (``PortraitStore.online_dict``), once per distinct feature set
-(the three services share their views today, so one read serves all three models), and
-scores them with each model's own ``predict`` on that small frame. Columns get the dtypes
-of the in-memory snapshot so text and numeric columns encode exactly as at training.
+(the three services share their views today, so one read serves all three models).
+
+Scoring a row read online: for the value area's LightGBM models the values are encoded
+exactly as ``models.gbm.numeric_frame`` does (text columns -> the model's category codes,
+booleans -> 0/1, missing -> NaN) straight into the adapter's scratch row and scored with
+LightGBM's single-row C API (:class:`RowEncoder`, checked against the snapshot's encoded
+rows before use). Any other model gets a small DataFrame with the snapshot's dtypes and
+its own ``predict``.
 
 A customer is ``found`` when Feast holds at least one feature value for them (an id the
 identity graph knows but that was never materialized is not found, as in snapshot mode).
@@ -13,17 +18,17 @@ identity graph knows but that was never materialized is not found, as in snapsho
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
+NAN = float("nan")
 
-def online_frames(store: Any, services: dict[str, str], kinds: list[str], one_ids: list[str],
-                  snapshot: Any = None) -> dict[str, Any]:
-    """kind -> DataFrame of ``one_ids``' online rows (request order), one Feast read per distinct feature set."""
-    import pandas as pd
 
-    by_columns: dict[tuple, Any] = {}
+def online_rows(store: Any, services: dict[str, str], kinds: list[str], one_ids: list[str]) -> dict[str, dict]:
+    """kind -> ``{column: [value per id]}`` of ``one_ids`` (request order), one Feast read per distinct feature set."""
+    by_columns: dict[tuple, dict] = {}
     out = {}
     for kind in kinds:
         service = services.get(kind)
@@ -31,17 +36,29 @@ def online_frames(store: Any, services: dict[str, str], kinds: list[str], one_id
             raise KeyError(f"no FeatureService configured for model {kind!r}")
         cols = tuple(store.columns(service))
         if cols not in by_columns:
-            by_columns[cols] = _typed(pd.DataFrame(store.online_dict(service, one_ids)), snapshot)
+            by_columns[cols] = store.online_dict(service, one_ids)
         out[kind] = by_columns[cols]
     return out
 
 
-def _typed(df: Any, snapshot: Any) -> Any:
-    """Online values (Python scalars, None) cast to the snapshot's column dtypes where they differ."""
-    if snapshot is None:
-        return df
+def present(values: dict[str, list], feature_names: list[str], n: int) -> list[int]:
+    """Rows holding at least one of ``feature_names`` (a never-materialized customer has none)."""
+    cols = [values[c] for c in feature_names if c in values]
+    return [r for r in range(n) if any(not _missing(col[r]) for col in cols)]
+
+
+def _missing(v: Any) -> bool:
+    """None, NaN or pandas' NA (without importing pandas here)."""
+    return v is None or (isinstance(v, float) and math.isnan(v)) or type(v).__name__ == "NAType"
+
+
+def typed_frame(values: dict[str, list], rows: list[int], snapshot: Any) -> Any:
+    """The rows of an online read as a DataFrame with the snapshot's dtypes (text and numbers encode as in training)."""
+    import pandas as pd
+
+    df = pd.DataFrame({c: [v[r] for r in rows] for c, v in values.items()})
     for c in df.columns:
-        if c in snapshot.columns and df[c].dtype != snapshot[c].dtype:
+        if snapshot is not None and c in snapshot.columns and df[c].dtype != snapshot[c].dtype:
             try:
                 df[c] = df[c].astype(snapshot[c].dtype)
             except (TypeError, ValueError):  # e.g. a null in a bool column: keep Feast's values
@@ -49,9 +66,70 @@ def _typed(df: Any, snapshot: Any) -> Any:
     return df
 
 
-def present(df: Any, feature_names: list[str]) -> np.ndarray:
-    """Rows holding at least one of ``feature_names`` (a never-materialized customer has none)."""
-    cols = [c for c in feature_names if c in df.columns]
-    if not cols:
-        return np.zeros(len(df), bool)
-    return df[cols].notna().any(axis=1).to_numpy()
+class RowEncoder:
+    """One customer's values (Python scalars as Feast returns them) -> the model's float row.
+
+    Mirrors ``models.gbm.numeric_frame``: a text column becomes the index of ``str(value)``
+    in the model's learned categories (unseen: NaN), booleans 0/1, numbers as floats,
+    missing values NaN.
+    """
+
+    def __init__(self, names: list[str], categories: dict[str, list[str]] | None) -> None:
+        self.names = list(names)
+        cats = categories or {}
+        self.codes = [({v: float(i) for i, v in enumerate(cats[c])} if c in cats else None) for c in self.names]
+
+    def encode(self, get: Any, out: np.ndarray) -> None:
+        """Write the row into ``out``; ``get(column)`` returns the column's value."""
+        for j, (c, codes) in enumerate(zip(self.names, self.codes)):
+            v = get(c)
+            if _missing(v):
+                out[j] = NAN
+            elif codes is not None:
+                out[j] = codes.get(str(v), NAN)
+            else:
+                out[j] = float(v)
+
+    @classmethod
+    def for_adapter(cls, adapter: Any, snapshot: Any, check: int = 64) -> "RowEncoder | None":
+        """An encoder for ``adapter``'s model when it reproduces the snapshot's encoded rows; else None."""
+        gbm = _gbm_of(adapter.predictor)
+        if gbm is None or adapter.scratch is None or adapter.X_ is None:
+            return None
+        if list(getattr(gbm, "feature_names_", [])) != list(adapter.feature_names):
+            return None
+        enc = cls(adapter.feature_names, getattr(gbm, "categories_", None))
+        row = np.empty(len(enc.names))
+        cols = {c: snapshot[c].tolist() for c in enc.names}
+        for i in range(min(check, len(snapshot))):
+            enc.encode(lambda c: cols[c][i], row)
+            if not np.array_equal(row, adapter.X_[i], equal_nan=True):
+                return None
+        return enc
+
+
+def _gbm_of(p: Any) -> Any:
+    """The ``models.gbm`` model whose encoding a (calibrated / several-output) predictor uses, or None."""
+    if getattr(p, "booster_", None) is not None:
+        return p
+    if getattr(p, "base", None) is not None:
+        return _gbm_of(p.base)
+    outputs = getattr(p, "outputs", None)
+    if isinstance(outputs, dict) and outputs:
+        return _gbm_of(next(iter(outputs.values())))
+    return None
+
+
+def score_rows(adapter: Any, values: dict[str, list], rows: list[int], snapshot: Any) -> np.ndarray:
+    """Scores of the online ``rows`` (one-row C API through the encoder when available, else the model's predict)."""
+    enc = getattr(adapter, "_row_encoder", None)
+    if getattr(adapter, "_row_encoder_for", None) is not adapter.X_:  # once per model version and snapshot
+        enc = RowEncoder.for_adapter(adapter, snapshot)
+        adapter._row_encoder, adapter._row_encoder_for = enc, adapter.X_
+    if enc is None:
+        return adapter.predict_frame(typed_frame(values, rows, snapshot))
+    out = []
+    for r in rows:
+        enc.encode(lambda c: values[c][r], adapter.scratch)
+        out.append(adapter.predict_scratch())
+    return np.concatenate(out)

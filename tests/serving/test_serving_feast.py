@@ -79,6 +79,8 @@ def test_feast_mode_scores_what_snapshot_mode_scores(feast_world) -> None:  # no
     _assert_same_scores(a, b)
     assert all(r["found"] for r in b[:-1]) and not b[-1]["found"] and b[-2]["one_id"] == feast_world.one_ids[3]
     assert set(b[0]["predictions"]) == {"churn", "ltv", "propensity"}
+    for kind in ("churn", "ltv", "propensity"):  # online rows took the encoder + one-row C API, not a DataFrame
+        assert online.bundle.model(kind).model._row_encoder is not None, kind
 
 
 def test_new_materialized_snapshot_reaches_both_modes(feast_world) -> None:  # noqa: ANN001
