@@ -213,6 +213,7 @@ def resolve_incremental(cfg: ResolveConfig, records: pa.Table | None = None, pro
              "affected_people": int(len(aff)), "subset_records": int(len(keep_old) + len(hr)),
              "delta_records": int(rm_delta.num_rows), "compacted": compacted}
     summary = _summary("incremental", run_id, n_in, hr, sub, graph, a.changes, timings, extra, people=people)
+    summary["records"] = int((new_num >= 0).sum())
     write_json(summary, d / "summary.json")
     return summary
 

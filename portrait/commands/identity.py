@@ -27,7 +27,8 @@ def resolve_cmd(
 
     Identifiers are normalized, placeholders dropped, links made in priority order under per-type
     limits (rules.yaml); raw phones and emails are replaced by HMAC-SHA256 hashes keyed with
-    PORTRAIT_HMAC_KEY. Outputs go to <data>/identity/.
+    PORTRAIT_HMAC_KEY. Outputs go to <data>/identity/ (an incremental run adds delta parts and a new
+    manifest.json; read the tables with features.identity.tables.read_identity_table).
     """
     from features.identity.config import ResolveConfig, RulesError
     from features.identity.hashing import MissingKeyError

@@ -36,6 +36,7 @@ def test_incremental_writes_small_deltas_and_readers_see_the_merged_tables(run, 
                   incremental=True)
     man = read_manifest(run.identity_dir)
     assert man["deltas"] == [summary["run_id"]]
+    assert summary["records"] == 4 and summary["people"] == 2 and summary["delta_records"] == 2
     assert pq.read_metadata(run.identity_dir / "record_map.parquet").num_rows == base_rows  # base untouched
     delta = pq.read_table(run.identity_dir / "delta" / summary["run_id"] / "record_map.parquet").to_pandas()
     assert len(delta) == 2  # the new record + the merged-away person's record, nothing else
