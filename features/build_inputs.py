@@ -62,12 +62,14 @@ def _fits(found: str, want: str) -> bool:
     return found.startswith(want)
 
 
-def _source(con, path: Path, name: str) -> str | None:
-    """SQL selecting the needed + optional columns of ``path``, or None when the file is absent."""
+def _source(con, path: Path, name: str, relation: str | None = None) -> str | None:
+    """SQL selecting the needed + optional columns of ``path`` (or of a registered ``relation`` read
+    from it), or None when the file is absent."""
     if not path.exists():
         return None
+    frm = relation or f"read_parquet('{path}')"
     try:
-        types = {r[0]: r[1] for r in con.sql(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()}
+        types = {r[0]: r[1] for r in con.sql(f"DESCRIBE SELECT * FROM {frm}").fetchall()}
     except Exception as exc:  # duckdb raises several types; the user needs the file name
         raise SchemaError(f"{path}: cannot be read as Parquet ({exc})") from exc
     cols = list(types)
@@ -78,7 +80,21 @@ def _source(con, path: Path, name: str) -> str | None:
         if c in types and not _fits(types[c], t):
             raise SchemaError(f"{path}: column '{c}' has type {types[c]}, expected {t} (write it with portrait data import)")
     sel = [c if c in cols else f"{default}::{t} AS {c}" for c, (t, default) in _INPUTS[name].items()]
-    return f"(SELECT {', '.join(sel)} FROM read_parquet('{path}'))"
+    return f"(SELECT {', '.join(sel)} FROM {frm})"
+
+
+def _identity_source(con, identity_dir: Path, name: str, path: Path | None = None) -> str | None:
+    """:func:`_source` for a OneID table; after incremental identity runs (deltas listed in
+    ``manifest.json``) the current table, base + deltas (``read_identity_table``), not the base file."""
+    default = identity_dir / f"{name}.parquet"
+    path = path or default
+    if path == default and path.exists():
+        from features.identity.tables import read_identity_table, read_manifest
+
+        if (read_manifest(identity_dir) or {}).get("deltas"):
+            con.register(f"identity_{name}", read_identity_table(identity_dir, name))
+            return _source(con, path, name, relation=f"identity_{name}")
+    return _source(con, path, name)
 
 
 # UTC hour and ISO weekday by integer arithmetic (ICU calendar functions on TIMESTAMPTZ cost 3x more);
@@ -117,8 +133,8 @@ def stage(raw_dir: Path, identity_dir: Path, config: "FeatureConfig", record_map
     rm_path = Path(record_map) if record_map else identity_dir / "record_map.parquet"
     src = {name: _source(con, raw_dir / f"{name}.parquet", name)
            for name in ("events", "orders", "order_lines", "items", "campaign_contacts")}
-    src["record_map"] = _source(con, rm_path, "record_map")
-    src["golden"] = _source(con, identity_dir / "golden.parquet", "golden")
+    src["record_map"] = _identity_source(con, identity_dir, "record_map", rm_path)
+    src["golden"] = _identity_source(con, identity_dir, "golden")
     if src["record_map"] is None:
         raise SchemaError(f"{rm_path}: no OneID record map; run `portrait identity resolve` first")
     if src["events"] is None and src["orders"] is None:
