@@ -37,27 +37,92 @@ from benchmarks._serving_run import HEADER, Server, make_world, row, rss_mb, wrk
 COMMAND = "/tmp/portrait/bin/quiet .venv/bin/python -m benchmarks.serving_soak"
 
 
-def soak(server: Server, ids: list[str], requests: int, max_minutes: float, conns: int) -> dict:
-    """``/recommend`` in 30 s chunks until ``requests`` (or the time bound); RSS after each chunk."""
+def soak(server, ids: list[str], requests: int, max_minutes: float, conns: int, state: dict | None = None) -> dict:
+    """``/recommend`` in wrk chunks of at most 30 s until ``requests`` or this invocation's time bound;
+    the worker's RSS after each chunk. ``state`` (from an earlier invocation on the same server) is continued."""
     pid = server.worker_pid()
-    samples = [(0, rss_mb(pid))]
-    done, errors, t0 = 0, 0, time.monotonic()
-    p99s = []
-    while done < requests and time.monotonic() - t0 < max_minutes * 60:
-        r = wrk(server.base, "recommend", ids, 30, conns)
-        done += r["requests"]
-        errors += r["errors"]
-        p99s.append(r["p99"])
-        samples.append((done, rss_mb(pid)))
-        print(f"  soak: {done:,} requests, RSS {samples[-1][1]:.1f} MB, chunk p99 {r['p99']:.2f} ms, "
-              f"errors {errors}", flush=True)
-    after = [s for s in samples if s[0] >= 100_000]
+    st = state or {"samples": [(0, rss_mb(pid))], "done": 0, "errors": 0, "p99s": [], "seconds": 0.0,
+                   "invocations": 0}
+    st["invocations"] += 1
+    t0 = time.monotonic()
+    while st["done"] < requests:
+        left = max_minutes * 60 - (time.monotonic() - t0)
+        if left < 5:
+            break
+        r = wrk(server.base, "recommend", ids, min(30, left), conns)
+        st["done"] += r["requests"]
+        st["errors"] += r["errors"]
+        st["p99s"].append(r["p99"])
+        st["samples"].append((st["done"], rss_mb(pid)))
+        print(f"  soak: {st['done']:,} requests, RSS {st['samples'][-1][1]:.1f} MB, chunk p99 {r['p99']:.2f} ms, "
+              f"errors {st['errors']}", flush=True)
+    st["seconds"] += time.monotonic() - t0
+    return st
+
+
+def soak_summary(st: dict, conns: int, minutes: float) -> dict:
+    samples = [tuple(x) for x in st["samples"]]
+    after = [x for x in samples if x[0] >= 100_000]
     growth = (after[-1][1] - after[0][1]) if len(after) >= 2 else None
     per_req = ((samples[-1][1] - samples[1][1]) * 2**20 / max(samples[-1][0] - samples[1][0], 1)
                if len(samples) > 2 else None)
-    return {"requests": done, "errors": errors, "seconds": time.monotonic() - t0, "samples": samples,
-            "connections": conns, "minutes": max_minutes,
-            "growth_after_100k": growth, "bytes_per_request": per_req, "max_chunk_p99": max(p99s) if p99s else None}
+    return {"requests": st["done"], "errors": st["errors"], "seconds": st["seconds"], "samples": samples,
+            "connections": conns, "minutes": minutes, "invocations": st["invocations"], "growth_after_100k": growth,
+            "bytes_per_request": per_req, "max_chunk_p99": max(st["p99s"]) if st["p99s"] else None}
+
+
+class _Attached:
+    """The soak server an earlier ``--part soak`` invocation left running (same worker, same memory)."""
+
+    def __init__(self, base: str, pgid: int) -> None:
+        self.base, self.pgid = base, pgid
+
+    def worker_pid(self) -> int:
+        import urllib.request
+
+        with urllib.request.urlopen(f"{self.base}/status", timeout=10) as r:
+            return int(json.loads(r.read())["runtime"]["pid"])
+
+    def stop(self) -> None:
+        import os
+        import signal
+
+        try:
+            os.killpg(self.pgid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+
+def run_soak(world, args, store: Path) -> dict:  # noqa: ANN001
+    """The soak, resumable: when the request target is not reached within this invocation's bound, the server is
+    left running (idle) and the next ``--part soak`` continues on it, up to ``--soak-total-minutes`` in all."""
+    state_path = store / "soak_state.json"
+    out: dict = {"part": "soak", "config": "portrait", "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    if state_path.exists():
+        saved = json.loads(state_path.read_text())
+        server, state = _Attached(saved["base"], saved["pgid"]), saved["state"]
+        out["when"] = saved["when"] + " (resumed " + out["when"] + ")"
+    else:
+        srv = _server(world, "portrait")
+        server, state = _Attached(srv.base, srv.proc.pid), None
+        wrk(server.base, "recommend", world.one_ids, 3, 1)
+    try:
+        state = soak(server, world.one_ids, args.soak_requests, args.soak_minutes, args.soak_connections, state)
+    except Exception:
+        server.stop()
+        state_path.unlink(missing_ok=True)
+        raise
+    done = state["done"] >= args.soak_requests or state["seconds"] >= args.soak_total_minutes * 60 - 10
+    if done:
+        server.stop()
+        state_path.unlink(missing_ok=True)
+    else:
+        state_path.write_text(json.dumps({"base": server.base, "pgid": server.pgid, "state": state,
+                                          "when": out["when"]}))
+        print(f"soak paused at {state['done']:,} requests; run `--part soak` again to continue", flush=True)
+    out["soak"] = soak_summary(state, args.soak_connections, args.soak_total_minutes)
+    out["soak"]["finished"] = done
+    return out
 
 
 PARTS = ("noop", "recommend", "score", "soak", "stock", "observability")
@@ -86,15 +151,14 @@ def run_part(part: str, world, args) -> dict:  # noqa: ANN001
         elif part in ("recommend", "score"):  # a no-op anchor of the same server first, then the endpoint
             out["one"] = {"noop": wrk(server.base, "noop", ids, args.anchor_minutes * 60, 1),
                           part: wrk(server.base, part, ids, args.minutes * 60, 1)}
-        elif part == "soak":
-            out["soak"] = soak(server, ids, args.soak_requests, args.soak_minutes, args.soak_connections)
         else:  # stock / observability: shorter runs, said in the report
             m = args.stock_minutes
             out["one"] = {ep: wrk(server.base, ep, ids, m * 60, 1) for ep in ("noop", "recommend", "score")}
             out["many"] = {ep: wrk(server.base, ep, ids, args.stock_many_seconds, 16)
                            for ep in ("noop", "recommend", "score")}
             if args.stock_soak_minutes > 0:
-                out["soak"] = soak(server, ids, args.soak_requests, args.stock_soak_minutes, args.soak_connections)
+                out["soak"] = soak_summary(soak(server, ids, args.soak_requests, args.stock_soak_minutes,
+                                                args.soak_connections), args.soak_connections, args.stock_soak_minutes)
         for table in ("one", "many"):
             for r in out.get(table, {}).values():
                 print(" ", row(r), flush=True)
@@ -118,8 +182,10 @@ def _soak_lines(s: dict, target: int) -> list[str]:
     g = s["growth_after_100k"]
     gtxt = f"{g:+.1f} MB" if g is not None else "n/a (fewer than 100,000 requests)"
     bpr = f"; {s['bytes_per_request']:,.0f} B/request overall" if s["bytes_per_request"] is not None else ""
+    parts = (f", in {s['invocations']} invocations on one server (it idled between them)"
+             if s.get("invocations", 1) > 1 else "")
     return [f"- soak: {s['requests']:,} `/recommend` requests ({s['connections']} connections) in "
-            f"{s['seconds'] / 60:.1f} min (bound {s['minutes']:g} min, target {target:,} requests: "
+            f"{s['seconds'] / 60:.1f} min{parts} (bound {s['minutes']:g} min, target {target:,} requests: "
             f"{'met' if s['requests'] >= target else 'NOT met'}), {s['errors']} errors; RSS growth from the 100,000th "
             f"request: {gtxt} (target <= 50 MB){bpr}; worst 30 s chunk p99 {s['max_chunk_p99']:.2f} ms",
             "- worker RSS (MB) by requests served: " + ", ".join(f"{n:,}: {m:.1f}" for n, m in s["samples"])]
@@ -176,7 +242,8 @@ def main() -> int:
     ap.add_argument("--anchor-minutes", type=float, default=1.0, help="no-op run before /recommend or /score")
     ap.add_argument("--many-seconds", type=float, default=30.0, help="16-connection run per endpoint")
     ap.add_argument("--soak-requests", type=int, default=1_000_000)
-    ap.add_argument("--soak-minutes", type=float, default=9.0, help="time bound of the soak (one invocation)")
+    ap.add_argument("--soak-minutes", type=float, default=8.5, help="time bound of one soak invocation")
+    ap.add_argument("--soak-total-minutes", type=float, default=20.0, help="time bound of the whole soak")
     ap.add_argument("--soak-connections", type=int, default=16)
     ap.add_argument("--stock-minutes", type=float, default=1.0, help="one-connection runs of stock/observability")
     ap.add_argument("--stock-many-seconds", type=float, default=20.0)
@@ -190,7 +257,7 @@ def main() -> int:
     if args.fresh:
         for f in store.glob("*.json"):
             f.unlink()
-    res = run_part(args.part, world, args)
+    res = run_soak(world, args, store) if args.part == "soak" else run_part(args.part, world, args)
     res["command"] = COMMAND + " " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
                                               if v is not False and v is not True) + (" --fresh" if args.fresh else "")
     (store / f"{args.part}.json").write_text(json.dumps(res))
