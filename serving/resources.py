@@ -112,11 +112,13 @@ def _load_identity(cfg: ServeConfig) -> Identity | None:
     golden_p, map_p = d / "golden.parquet", d / "record_map.parquet"
     if not golden_p.exists():
         return None
-    golden = pd.read_parquet(golden_p)
+    from features.identity.tables import read_identity_table  # base + pending deltas of incremental runs
+
+    golden = read_identity_table(d, "golden").to_pandas()
     golden["one_id"] = golden["one_id"].astype(str)
     aliases: dict = {}
     if map_p.exists():
-        m = pd.read_parquet(map_p, columns=["source", "record_id", "one_id"])
+        m = read_identity_table(d, "record_map", columns=["source", "record_id", "one_id"]).to_pandas()
         keys = (m["source"].astype(str) + ":" + m["record_id"].astype(str)).tolist()
         aliases = dict(zip(keys, m["one_id"].astype(str).tolist()))
     cols = {c: golden[c].to_numpy() for c in golden.columns if c != "one_id"}
@@ -220,7 +222,8 @@ def load_resources(cfg: ServeConfig, previous: Resources | None) -> Resources:
     """Load (or reuse from ``previous``) every part; never raises for a missing file."""
     d = cfg.data_dir
     inputs = {
-        "identity": [d / "identity" / "golden.parquet", d / "identity" / "record_map.parquet"],
+        "identity": [d / "identity" / "golden.parquet", d / "identity" / "record_map.parquet",
+                     d / "identity" / "manifest.json"],
         # a materialization rewrites Feast's registry: the snapshot is re-read with it, so what serving holds
         # in memory is what Feast serves online
         "features": [d / "features" / "customer_features.parquet", d / "feast" / "registry.db"],
