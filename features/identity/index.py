@@ -26,7 +26,7 @@ from features.identity.config import Rules, load_rules
 from features.identity.hashing import hash_key, key_fingerprint, keys_of_hex, record_key, require_key
 from features.identity.normalize import normalize_one
 from features.identity.stable import format_ids, parse_id, parse_ids
-from features.identity.state import FORMAT, StateError, has_state, load_state, previous_ids, state_dir
+from features.identity.state import FORMAT, StateError, has_state, live_ids, load_state, state_dir
 from features.identity.store import aliases_frame
 from features.identity.tables import read_identity_table
 
@@ -63,10 +63,10 @@ class IdentityIndex:
         meta = json.loads((sd / "meta.json").read_text())
         if meta.get("key_fingerprint") != key_fingerprint(key):
             raise StateError(f"{identity_dir}: built with another HMAC key; lookups would find nothing")
-        prev = previous_ids(identity_dir)
-        if prev is None or meta.get("format") != FORMAT:
+        if meta.get("format") != FORMAT:
             raise StateError(f"{identity_dir}: identity state written by an older version; run `portrait identity resolve`")
-        rk, rn, _ = prev  # live records, sorted by record key
+        st = load_state(identity_dir)
+        rk, rn = live_ids(st)  # live records, sorted by record key
         it = read_identity_table(identity_dir, "identifiers")
         ids = pd.DataFrame({"id_type": it.column("id_type").to_pandas(), "key": keys_of_hex(it.column("id_hash")),
                             "one_num": parse_ids(it.column("one_id")), "n_records": it.column("n_records").to_numpy(),
@@ -77,7 +77,6 @@ class IdentityIndex:
             ident[str(t)] = (g["key"].to_numpy(np.int64), g["one_num"].to_numpy(np.int64))
         al = aliases_frame(read_identity_table(identity_dir, "aliases"))
         golden = parse_ids(read_identity_table(identity_dir, "golden", columns=["one_id"]).column("one_id"))
-        st = load_state(identity_dir)
         sources = set()
         for seg in st.segments:
             sources |= set(pa.compute.unique(seg.strings().column("source")).to_pylist())

@@ -179,6 +179,14 @@ def load_state(identity_dir: Path) -> State:
                          "run `portrait identity resolve` without --incremental to rebuild it") from exc
 
 
+def live_ids(st: State) -> tuple[np.ndarray, np.ndarray]:
+    """(record keys, one_num) of the live records of ``st``, sorted by record key."""
+    live = st.one_num >= 0
+    rk, num = np.asarray(st.column("rkey"))[live], st.one_num[live]
+    order = np.argsort(rk, kind="stable")
+    return rk[order], num[order]
+
+
 def previous_ids(identity_dir: Path) -> tuple[np.ndarray, np.ndarray, dict] | None:
     """(sorted record keys, one_num, meta) of the live records of the last run; also reads format-1 states."""
     sd = state_dir(identity_dir)
@@ -187,14 +195,13 @@ def previous_ids(identity_dir: Path) -> tuple[np.ndarray, np.ndarray, dict] | No
     meta = json.loads((sd / "meta.json").read_text())
     if meta.get("format") == FORMAT:
         st = load_state(identity_dir)
-        live = st.one_num >= 0
-        rk, num = st.column("rkey")[live], st.one_num[live]
-    else:  # format 1 (records.parquet in record_map order, HMAC record keys): re-key from record_map
-        from features.identity.hashing import record_keys
+        return (*live_ids(st), st.meta)
+    # format 1 (records.parquet in record_map order, HMAC record keys): re-key from record_map
+    from features.identity.hashing import record_keys
 
-        num = pq.read_table(sd / "records.parquet", columns=["one_num"]).column("one_num").to_numpy()
-        rm = pq.read_table(Path(identity_dir) / "record_map.parquet", columns=["source", "record_id"])
-        rk = record_keys(rm.column("source"), rm.column("record_id"))
+    num = pq.read_table(sd / "records.parquet", columns=["one_num"]).column("one_num").to_numpy()
+    rm = pq.read_table(Path(identity_dir) / "record_map.parquet", columns=["source", "record_id"])
+    rk = record_keys(rm.column("source"), rm.column("record_id"))
     order = np.argsort(rk, kind="stable")
     return np.asarray(rk)[order], np.asarray(num)[order], meta
 

@@ -64,9 +64,27 @@ def write_json(obj: dict, path: Path) -> Path:
     return atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(obj, indent=2, default=str)))
 
 
+def _state_error(msg: str) -> Exception:
+    from features.identity.state import StateError  # state imports this module: resolved at call time
+
+    return StateError(msg)
+
+
 def read_manifest(identity_dir: Path) -> dict | None:
+    """``{"base": run_id, "deltas": [run_id, ...]}``, None before manifests existed; StateError when corrupt."""
     p = Path(identity_dir) / "manifest.json"
-    return json.loads(p.read_text()) if p.exists() else None
+    if not p.exists():
+        return None
+    try:
+        man = json.loads(p.read_text())
+    except (OSError, ValueError) as exc:
+        raise _state_error(f"{p}: unreadable ({type(exc).__name__}: {exc}); run `portrait identity resolve` "
+                           "without --incremental to rewrite the tables") from exc
+    if not (isinstance(man, dict) and isinstance(man.get("base"), str) and isinstance(man.get("deltas"), list)):
+        field = "base" if not isinstance(man, dict) or not isinstance(man.get("base"), str) else "deltas"
+        raise _state_error(f"{p}: field {field!r} missing or malformed; run `portrait identity resolve` "
+                           "without --incremental to rewrite the tables")
+    return man
 
 
 def write_base(identity_dir: Path, tables: dict[str, pa.Table], run_id: str, pool: ThreadPoolExecutor | None = None) -> None:
@@ -90,7 +108,8 @@ def write_delta(identity_dir: Path, run_id: str, tables: dict[str, pa.Table], to
     d = Path(identity_dir)
     man = read_manifest(d)
     if man is None:
-        raise FileNotFoundError(f"{d / 'manifest.json'}: no base to add a delta to")
+        raise _state_error(f"{d / 'manifest.json'}: missing, so there is no base to add a delta to (a directory "
+                           "written before manifests existed); run `portrait identity resolve` without --incremental")
     part = d / "delta" / run_id
     for name, tab in tables.items():
         write_table(tab, part / f"{name}.parquet", compression="none")
@@ -111,14 +130,25 @@ def _keys(table: pa.Table, name: str) -> np.ndarray:
     return parse_ids(table.column("one_id"))
 
 
-def _apply(cur: pa.Table, part: pa.Table, touched: np.ndarray, name: str) -> pa.Table:
+def _apply(cur: pa.Table, parts: list[tuple[pa.Table, np.ndarray]], name: str) -> pa.Table:
+    """``cur`` with each ``(part, touched)`` applied in order (module docstring), keying ``cur`` once.
+
+    A row survives unless a *later* part replaces its key (record_map) or touches its person (the
+    others), so each table is filtered once by the union of the later parts' keys.
+    """
     if name == "dropped":
-        return pa.concat_tables([cur, part.cast(cur.schema)])
-    drop = _keys(part, name) if name == "record_map" else touched
-    if len(drop) and cur.num_rows:
-        keep = pc.invert(pc.is_in(pa.array(_keys(cur, name)), value_set=pa.array(np.unique(drop))))
-        cur = cur.filter(keep)
-    return pa.concat_tables([cur, part.select(cur.column_names).cast(cur.schema)])
+        return pa.concat_tables([cur, *(part.cast(cur.schema) for part, _ in parts)])
+    out, later = [], np.zeros(0, np.int64)
+    for part, touched in reversed(parts):
+        part = part.select(cur.column_names).cast(cur.schema)
+        keys = _keys(part, name)
+        if len(later) and part.num_rows:
+            part = part.filter(pc.invert(pc.is_in(pa.array(keys), value_set=pa.array(later))))
+        out.append(part)
+        later = np.union1d(later, keys if name == "record_map" else touched)
+    if len(later) and cur.num_rows:
+        cur = cur.filter(pc.invert(pc.is_in(pa.array(_keys(cur, name)), value_set=pa.array(later))))
+    return pa.concat_tables([cur, *reversed(out)])
 
 
 def read_identity_table(identity_dir: Path | str, name: str, columns: list[str] | None = None) -> pa.Table:
@@ -130,6 +160,9 @@ def read_identity_table(identity_dir: Path | str, name: str, columns: list[str] 
         man = read_manifest(d)
         base = pq.read_table(d / f"{name}.parquet")
         tag = (base.schema.metadata or {}).get(RUN_META)
+        if man is None and tag is not None and any((d / "delta").glob("*/record_map.parquet")):
+            raise _state_error(f"{d / 'manifest.json'}: missing while delta parts exist under {d / 'delta'}; "
+                               "the tables cannot be read without it")
         if man is None or tag is None:  # written before manifests existed: the file is the table
             break
         if tag.decode() != man["base"]:  # a full run or compaction is being written: read again
@@ -139,23 +172,28 @@ def read_identity_table(identity_dir: Path | str, name: str, columns: list[str] 
             continue
         try:
             if name in WHOLE:
-                base = pq.read_table(d / "delta" / man["deltas"][-1] / f"{name}.parquet") if man["deltas"] else base
+                at = d / "delta" / man["deltas"][-1] / f"{name}.parquet" if man["deltas"] else None
+                base = pq.read_table(at) if at else base
                 break
+            parts = []
             for run in man["deltas"]:
-                part = d / "delta" / run
-                touched = pq.read_table(part / "touched.parquet").column("one_num").to_numpy() \
-                    if name in BY_PERSON else np.zeros(0, np.int64)
-                base = _apply(base, pq.read_table(part / f"{name}.parquet"), touched, name)
-        except FileNotFoundError:  # a compaction removed the deltas after we read the manifest
+                touched = np.zeros(0, np.int64)
+                if name in BY_PERSON:
+                    at = d / "delta" / run / "touched.parquet"
+                    touched = pq.read_table(at).column("one_num").to_numpy()
+                at = d / "delta" / run / f"{name}.parquet"
+                parts.append((pq.read_table(at), touched))
+            base = _apply(base, parts, name) if parts else base
+        except FileNotFoundError as exc:
+            if read_manifest(d) == man:  # not a compaction removing the deltas after we read the manifest
+                raise _state_error(f"{at}: listed by {d / 'manifest.json'} (deltas) but missing; run "
+                                   "`portrait identity resolve` without --incremental to rewrite the tables") from exc
             continue
         break
     else:
-        raise RuntimeError(f"{d}: the identity tables kept changing while being read")
+        raise _state_error(f"{d}: the identity tables kept changing while being read ({d / name}.parquet is from run "
+                           f"{tag.decode()!r}, manifest.json field 'base' names {man['base']!r}; a full run that "
+                           "stopped half-way leaves this: run `portrait identity resolve` again)")
     base = base.replace_schema_metadata(None)
     return base.select(columns) if columns else base
 
-
-def n_delta_rows(identity_dir: Path) -> int:
-    """Rows in the record_map deltas listed by the manifest (the compaction trigger)."""
-    man = read_manifest(identity_dir) or {"deltas": []}
-    return sum(pq.read_metadata(Path(identity_dir) / "delta" / r / "record_map.parquet").num_rows for r in man["deltas"])

@@ -10,9 +10,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from features.identity import tables
 from features.identity.hashing import record_key, record_keys
 from features.identity.index import IdentityIndex
+from features.identity.state import StateError
 from features.identity.tables import read_identity_table, read_manifest
 
 BASE = [
@@ -112,4 +112,51 @@ def test_record_keys_agree_across_engines():
     assert (numpy_keys == np.array([record_key(s, r) for s, r in zip(src.to_pylist(), rid.to_pylist())])).all()
     assert (record_keys(src, rid, engine="kernel") == numpy_keys).all()
     assert len(set(numpy_keys.tolist())) == 200
-    assert tables.MAX_DELTAS >= 2
+
+
+def _snapshot(d) -> dict[str, bytes]:
+    return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+def test_unknown_table_is_a_clear_error(run):
+    run(BASE)
+    with pytest.raises(ValueError, match="unknown table 'golden_records'.*record_map"):
+        read_identity_table(run.identity_dir, "golden_records")
+
+
+@pytest.mark.parametrize("text, field", [("{not json", "unreadable"), ('{"deltas": []}', "'base'"),
+                                         ('{"base": "x", "deltas": "r1"}', "'deltas'")])
+def test_corrupt_manifest_names_the_file_and_field(run, text, field):
+    run(BASE)
+    (run.identity_dir / "manifest.json").write_text(text)
+    before = _snapshot(run.identity_dir)
+    with pytest.raises(StateError, match=f"manifest.json: .*{field}"):
+        read_identity_table(run.identity_dir, "record_map")
+    with pytest.raises(StateError, match="manifest.json"):
+        run([{"source": "app", "record_id": "a9", "phone": "13900000001"}], incremental=True)
+    assert _snapshot(run.identity_dir) == before  # the failed run wrote nothing
+
+
+def test_a_missing_delta_file_or_manifest_is_named(run):
+    run(BASE)
+    summary = run([{"source": "app", "record_id": "a2", "phone": "13900000003"}], incremental=True)
+    part = run.identity_dir / "delta" / summary["run_id"]
+    (part / "golden.parquet").rename(part / "golden.parquet.bak")
+    with pytest.raises(StateError, match=rf"{summary['run_id']}/golden.parquet: listed by .*manifest.json"):
+        read_identity_table(run.identity_dir, "golden")
+    (part / "golden.parquet.bak").rename(part / "golden.parquet")
+    (run.identity_dir / "manifest.json").unlink()
+    with pytest.raises(StateError, match="manifest.json: missing while delta parts exist"):
+        read_identity_table(run.identity_dir, "record_map")
+
+
+def test_incremental_on_an_old_layout_directory_is_refused_and_changes_nothing(run):
+    run(BASE)
+    d = run.identity_dir
+    meta = json.loads((d / "state" / "meta.json").read_text())
+    (d / "state" / "meta.json").write_text(json.dumps({**meta, "format": 1}))  # as written before state segments
+    (d / "manifest.json").unlink()  # and before manifests
+    before = _snapshot(d)
+    with pytest.raises(StateError, match=r"state.*older version.*portrait identity resolve"):
+        run([{"source": "app", "record_id": "a9", "phone": "13900000001"}], incremental=True)
+    assert _snapshot(d) == before
