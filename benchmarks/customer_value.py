@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -248,6 +249,7 @@ def speed(paths: object, n_rows: int) -> str:
             f"| batch scoring {n_rows:,} rows through the churn pyfunc (v{v}, {trees} trees) | **{times['score']:.1f}** | <= 60 |")
 
 
+PARTS = ("cdnow", "truth")  # --parts, in the section's order
 PARTS_FILE = Path(tempfile.gettempdir()) / "portrait-bench-customer_value.json"  # parts of the last runs
 
 
@@ -260,19 +262,19 @@ def main() -> None:
                          "on a quiet machine); the section shows the newest run of each part")
     args = ap.parse_args()
     wanted = [p.strip() for p in args.parts.split(",") if p.strip()]
-    unknown = sorted(set(wanted) - {"cdnow", "truth"})
-    if unknown:
-        ap.error(f"--parts: unknown part(s) {unknown}; choose from cdnow, truth")
+    unknown = sorted(set(wanted) - set(PARTS))
+    if unknown or not wanted:
+        ap.error(f"--parts: unknown part(s) {unknown or args.parts!r}; choose from {', '.join(PARTS)}")
     cmd = "python -m benchmarks.customer_value" + (f" --people {args.people}" if args.people != 5000 else "") + (
         f" --speed-rows {args.speed_rows}" if args.speed_rows != 1_000_000 else "") + f" --parts {','.join(wanted)}"
     stored = json.loads(PARTS_FILE.read_text()) if PARTS_FILE.exists() else {}
 
     def save(part: str, markdown: str) -> None:  # after every part, so a cut-off run still leaves its figures
-        load = ", ".join(f"{x:.1f}" for x in __import__("os").getloadavg())
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
         stamp = pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%d %H:%M UTC")
         stored[part] = f"_Part `{part}`: `{cmd}`, {stamp}, load average {load}._\n\n" + markdown
         PARTS_FILE.write_text(json.dumps(stored))
-        body = "\n\n".join(stored[p] for p in ("cdnow", "truth") if p in stored)
+        body = "\n\n".join(stored[p] for p in PARTS if p in stored)
         write_section("customer_value", body, cmd)
 
     if "cdnow" in wanted:

@@ -128,6 +128,17 @@ def run_soak(world, args, store: Path) -> dict:  # noqa: ANN001
 PARTS = ("noop", "recommend", "score", "soak", "stock", "observability")
 
 
+def forget_parts(store: Path) -> None:
+    """``--fresh``: drop the measured parts, stopping a paused soak's server first (its state file is
+    the only handle on that process; deleting it alone would leave the server running, orphaned)."""
+    state_path = store / "soak_state.json"
+    if state_path.exists():
+        saved = json.loads(state_path.read_text())
+        _Attached(saved["base"], saved["pgid"]).stop()
+    for f in store.glob("*.json"):
+        f.unlink()
+
+
 def _server(world, config: str) -> Server:  # noqa: ANN001
     observe = config == "observability"
     server = Server(world.data_dir, world.uri, stock=config == "stock", tracing=observe, metrics=observe)
@@ -250,13 +261,14 @@ def main() -> int:
     ap.add_argument("--stock-soak-minutes", type=float, default=2.0)
     ap.add_argument("--fresh", action="store_true", help="forget the parts measured before")
     args = ap.parse_args()
+    if args.part == "soak" and args.soak_minutes * 60 < 5:  # soak() stops with under 5 s left: no progress, ever
+        ap.error("--soak-minutes must be at least 5 seconds (0.09) for --part soak")
     root = Path(args.world)
     world = make_world(args.users, args.items, root)
     store = root / "soak_parts"
     store.mkdir(exist_ok=True)
     if args.fresh:
-        for f in store.glob("*.json"):
-            f.unlink()
+        forget_parts(store)
     res = run_soak(world, args, store) if args.part == "soak" else run_part(args.part, world, args)
     res["command"] = COMMAND + " " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
                                               if v is not False and v is not True) + (" --fresh" if args.fresh else "")

@@ -201,6 +201,8 @@ class AgeCurve(Predictor):
     def fit(self, X: Any, y: Any = None, **kwargs: Any) -> "AgeCurve":
         """Fit from ``age_start_days, spend, exposure_days`` rows (``features.transactions.spend_by_age``)."""
         age, spend, expo = _cols(X, ("age_start_days", "spend", "exposure_days"))
+        if not (spend.sum() > 0 and expo.sum() > 0):
+            raise ValueError("no repeat spend to fit the age curve to")
         width = np.diff(age).min() if len(age) > 1 else 7.0
         ok = (age >= self.min_age_days) & (expo >= self.min_exposure_share * expo.max()) & (spend > 0)
         if ok.sum() < 2:  # too short a history: a flat rate over everything observed after day 0

@@ -17,6 +17,25 @@ MODEL_KINDS = ("recommender", "churn", "ltv", "propensity", "lookalike")
 SCORE_FEATURES = ("snapshot", "feast")  # where /score reads features (ServeConfig.score_features)
 
 
+def _redis_address(value: str | None) -> str | None:
+    """``PORTRAIT_FEAST_REDIS`` checked at startup: ``host:port`` node(s), then optional ``key=value`` options.
+
+    Feast parses the string only when it first connects, so a typo would otherwise surface
+    as an error on every ``/score`` request.
+    """
+    value = (value or "").strip()
+    if not value:
+        return None
+    parts = value.split(",")
+    nodes = [p for p in parts if "=" not in p]
+    ok = bool(nodes) and all(p.count(":") == 1 and p.split(":")[0].strip() and p.split(":")[1].isdigit()
+                             and 0 < int(p.split(":")[1]) < 65536 for p in nodes)
+    if not ok:
+        raise ValueError(f"PORTRAIT_FEAST_REDIS={value!r}: expected host:port[,host:port...][,key=value...] "
+                         f"(e.g. localhost:6379 or redis:6379,db=0)")
+    return value
+
+
 def _flag(value: str | None, default: bool) -> bool:
     if value is None or value == "":
         return default
@@ -75,7 +94,7 @@ class ServeConfig:
             poll_seconds=float(env.get("PORTRAIT_POLL_SECONDS", "30")),
             feast_push=_flag(env.get("PORTRAIT_FEAST_PUSH"), True),
             score_features=mode,
-            feast_redis=env.get("PORTRAIT_FEAST_REDIS") or None,
+            feast_redis=_redis_address(env.get("PORTRAIT_FEAST_REDIS")),
             omp_passive=_flag(env.get("PORTRAIT_OMP_PASSIVE"), True),
             fix_timeout_timers=_flag(env.get("PORTRAIT_FIX_TIMEOUT_TIMERS"), True),
             gc_freeze=_flag(env.get("PORTRAIT_GC_FREEZE"), True),

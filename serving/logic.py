@@ -165,7 +165,7 @@ def _features(bundle: Bundle) -> Any:
 def score(bundle: Bundle, req: ScoreRequest) -> ScoreResponse:
     models = {kind: bundle.model(kind) for kind in dict.fromkeys(req.models)}
     res = _features(bundle)
-    if res.store is not None:
+    if res.store is not None or res.store_error is not None:
         return _score_online(res, req, models)
     feats = res.features
     one_ids = [res.resolve(i) for i in req.ids]
@@ -188,13 +188,18 @@ def score(bundle: Bundle, req: ScoreRequest) -> ScoreResponse:
 
 def _score_online(res: Resources, req: ScoreRequest, models: dict[str, ServedModel]) -> ScoreResponse:
     """``/score`` on features read from Feast's online store for this request (see ``serving.online``)."""
-    from serving.online import online_rows, present, score_rows
+    from serving.online import StoreUnavailable, online_rows, present, score_rows
 
+    if res.store is None:
+        raise NotLoaded(f"Feast online store could not be opened for /score ({res.store_error})")
     one_ids = [res.resolve(i) for i in req.ids]
     known = list(dict.fromkeys(o for o in one_ids if o is not None))
     preds: dict[str, dict[str, dict]] = {o: {} for o in known}
     if known:
-        reads = online_rows(res.store, res.services, list(models), known)
+        try:
+            reads = online_rows(res.store, res.services, list(models), known)
+        except StoreUnavailable as exc:
+            raise NotLoaded(f"Feast online store not ready for /score: {exc}") from None
         snapshot = res.features.frame
         for kind, served in models.items():
             adapter: PredictorAdapter = served.model

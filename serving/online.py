@@ -26,17 +26,39 @@ import numpy as np
 NAN = float("nan")
 
 
+class StoreUnavailable(Exception):
+    """The online read cannot answer: no FeatureService for a model, repo not applied, store unreachable."""
+
+
+def _unreachable() -> tuple[type[BaseException], ...]:
+    """Connection errors of the online stores (redis-py's are not ``OSError``s)."""
+    try:
+        from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
+    except ImportError:
+        return (OSError,)
+    return (OSError, RedisConnectionError, RedisTimeoutError)
+
+
 def online_rows(store: Any, services: dict[str, str], kinds: list[str], one_ids: list[str]) -> dict[str, dict]:
-    """kind -> ``{column: [value per id]}`` of ``one_ids`` (request order), one Feast read per distinct feature set."""
+    """kind -> ``{column: [value per id]}`` of ``one_ids`` (request order), one Feast read per distinct feature set.
+
+    Raises :class:`StoreUnavailable` when a model has no configured service, a service is not
+    registered (``portrait features apply`` not run on this data folder) or the store is unreachable.
+    """
     by_columns: dict[tuple, dict] = {}
     out = {}
     for kind in kinds:
         service = services.get(kind)
         if service is None:
-            raise KeyError(f"no FeatureService configured for model {kind!r}")
-        cols = tuple(store.columns(service))
-        if cols not in by_columns:
-            by_columns[cols] = store.online_dict(service, one_ids)
+            raise StoreUnavailable(f"no FeatureService configured for model {kind!r}")
+        try:
+            cols = tuple(store.columns(service))
+            if cols not in by_columns:
+                by_columns[cols] = store.online_dict(service, one_ids)
+        except KeyError as exc:  # PortraitStore.service: not registered (its message names the known ones)
+            raise StoreUnavailable(exc.args[0] if exc.args else str(exc)) from None
+        except _unreachable() as exc:
+            raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from None
         out[kind] = by_columns[cols]
     return out
 

@@ -97,6 +97,7 @@ class Resources:
     services: dict = field(default_factory=dict)  # model -> FeatureService read online
     keys: dict = field(default_factory=dict)  # part -> file mtimes it was built from
     missing: tuple = ()  # human-readable list of absent inputs
+    store_error: str | None = None  # why the Feast store could not be opened (score_features="feast"): /score -> 503
 
     def resolve(self, identifier: str) -> str | None:
         return self.identity.resolve(identifier) if self.identity is not None else None
@@ -241,12 +242,16 @@ def load_resources(cfg: ServeConfig, previous: Resources | None) -> Resources:
     items = prev.items if same["items"] else _load_items(cfg)
     behaviour = prev.behaviour if same["behaviour"] else _load_behaviour(cfg, items)
     predicted = prev.predicted if same["predicted"] else _load_predicted(cfg)
-    store = None
+    store, store_error = None, None
     if cfg.score_features == "feast":
-        store = prev.store if same["features"] and prev.store is not None else _open_store(cfg)
+        try:  # a store that cannot be opened fails /score only (503), not the other parts
+            store = prev.store if same["features"] and prev.store is not None else _open_store(cfg)
+        except Exception as exc:  # noqa: BLE001 - Feast config, import or connection errors
+            store_error = f"{type(exc).__name__}: {exc}"
     missing = tuple(str(paths[0].relative_to(d)) for part, paths in inputs.items()
                     if part != "predicted" and not paths[0].exists())
-    return Resources(identity, features, items, behaviour, predicted, store, dict(cfg.feature_services), keys, missing)
+    return Resources(identity, features, items, behaviour, predicted, store, dict(cfg.feature_services), keys, missing,
+                     store_error)
 
 
 def _open_store(cfg: ServeConfig) -> Any:

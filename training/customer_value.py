@@ -44,6 +44,7 @@ from features.transactions import TransactionFeatureConfig, features_as_of, labe
 from models.btyd import AgeCurve, BetaGeo, GammaGamma
 
 ID_COLS = ("customer_id", "cutoff")
+SCALINGS = ("age_curve", "bgnbd")  # ValueConfig.scaling: see the module docstring
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,10 @@ class ValueConfig:
     scaling: str = "age_curve"  # "age_curve": learn spend relative to the cohort's age curve; "bgnbd": BG/NBD horizon ratio
     features: TransactionFeatureConfig = field(default_factory=TransactionFeatureConfig)
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.scaling not in SCALINGS:
+            raise ValueError(f"ValueConfig(scaling={self.scaling!r}): choose from {SCALINGS}")
 
 
 @dataclass
@@ -78,14 +83,15 @@ def plan(first: pd.Timestamp, end: pd.Timestamp, horizon_days: int, cfg: ValueCo
     span = (end - first).days
     h = int(min(horizon_days, span // 2))
     if h < 7:
-        raise ValueError(f"calibration period of {span} days is too short to learn from (need ~{2 * 7 + cfg.min_history_days})")
+        raise ValueError(f"calibration period of {span} days is too short to learn from "
+                         f"(need ~{2 * 7 + cfg.min_history_days}; a later --calibration-end)")
     cuts, c = [], end - pd.Timedelta(days=h)
     while c >= first + pd.Timedelta(days=cfg.min_history_days) and len(cuts) < cfg.max_cutoffs:
         cuts.append(c)
         c -= pd.Timedelta(days=cfg.cutoff_step_days)
     if len(cuts) < 2:
         raise ValueError(f"need at least two training cutoffs between {first.date()} + {cfg.min_history_days} days "
-                         f"and {end.date()} - {h} days; lengthen the calibration period")
+                         f"and {end.date()} - {h} days; lengthen the calibration period (a later --calibration-end)")
     return h, cuts
 
 
@@ -156,8 +162,15 @@ def fit(tx: pd.DataFrame, end: pd.Timestamp, horizon_days: int, cfg: ValueConfig
 
     torch.set_num_threads(1)
     tx = tx[tx["ts"] < end]
+    if tx.empty:
+        raise ValueError(f"no transactions before {end.date()}; choose a later --calibration-end")
     h, cuts = plan(tx["ts"].min().floor("D"), end, horizon_days, cfg)
-    curve = AgeCurve().fit(spend_by_age(tx, end)) if cfg.scaling == "age_curve" else None
+    curve = None
+    if cfg.scaling == "age_curve":
+        try:
+            curve = AgeCurve().fit(spend_by_age(tx, end))
+        except ValueError as exc:  # e.g. nobody bought twice yet
+            raise ValueError(f"age curve before {end.date()}: {exc}; choose a later --calibration-end") from exc
     frames = []
     for c in cuts:
         X = snapshot(tx, c, h, cfg)
@@ -171,6 +184,9 @@ def fit(tx: pd.DataFrame, end: pd.Timestamp, horizon_days: int, cfg: ValueConfig
     full = pd.concat(frames, ignore_index=True)
     metrics, level, fitted, val_pred, val_buy = {}, {}, {}, {}, {}
     yv, bv = val["_y"].to_numpy(), val["_base"].to_numpy()
+    if not full["_y"].sum() > 0:  # tweedie and P(buy) cannot learn from all-zero labels
+        raise ValueError(f"no repeat purchases after any training cutoff before {end.date()}; "
+                         "choose a later --calibration-end")
 
     def judge(name: str, pred: np.ndarray, buy: np.ndarray) -> None:
         val_pred[name], val_buy[name] = pred, buy

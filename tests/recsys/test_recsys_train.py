@@ -127,3 +127,22 @@ def test_gate_refits_a_copy_of_the_configuration():
     assert type(copy) is type(fitted) and copy.get_params() == make("window_ease", lams=(3.0,), window=7).get_params()
     assert not hasattr(copy, "B_") and hasattr(fitted, "B_")
     assert _unfitted(make("als", factors=7)).factors == 7
+
+
+def test_train_cli_no_promote_skips_the_gate(tmp_settings, monkeypatch):
+    """``--no-promote`` registers the version but leaves the champion alone and reports no gate decision."""
+    from portrait.cli import app
+    from training import registry
+
+    write_inputs(tmp_settings.data_dir)
+    monkeypatch.setenv("PORTRAIT_DATA_DIR", str(tmp_settings.data_dir))
+    monkeypatch.setenv("PORTRAIT_MLRUNS_DIR", str(tmp_settings.mlflow_artifacts.parent))
+    # mlflow.set_tracking_uri in earlier tests exported MLFLOW_TRACKING_URI, which settings honour: pin this store
+    monkeypatch.setenv("PORTRAIT_MLFLOW_URI", tmp_settings.mlflow_uri)
+    monkeypatch.setenv("PORTRAIT_HMAC_KEY", "test-key")
+    res = CliRunner().invoke(app, ["train", "recommender", "--holdout-days", "5", "--no-promote", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["gate"] == {"promoted": None, "reason": None, "version": None}
+    assert registry.champion_version("recommender") is None
+    assert registry.load("recommender", alias="challenger") is not None

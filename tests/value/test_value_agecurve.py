@@ -39,3 +39,29 @@ def test_age_curve_falls_back_to_a_flat_rate_on_short_histories() -> None:
     bins = pd.DataFrame({"age_start_days": [0.0, 7.0], "spend": [30.0, 10.0], "exposure_days": [60.0, 20.0]})
     curve = AgeCurve().fit(bins)
     assert curve.k_ == 0.0 and curve.expected([5.0], 10)[0] == pytest.approx(5.0)
+
+
+def test_age_curve_without_repeat_spend_says_so() -> None:
+    bins = pd.DataFrame({"age_start_days": [0.0, 7.0], "spend": [0.0, 0.0], "exposure_days": [60.0, 20.0]})
+    with pytest.raises(ValueError, match="no repeat spend"):
+        AgeCurve().fit(bins)
+
+
+def test_value_config_rejects_an_unknown_scaling() -> None:
+    from training.customer_value import ValueConfig
+
+    assert ValueConfig(scaling="bgnbd").scaling == "bgnbd"
+    with pytest.raises(ValueError, match="scaling='ratio'.*age_curve"):
+        ValueConfig(scaling="ratio")
+
+
+def test_benchmark_rejects_an_unknown_part(capsys, monkeypatch) -> None:
+    import sys
+
+    from benchmarks import customer_value as bench
+
+    for parts in ("cdnow,speed", ","):
+        monkeypatch.setattr(sys, "argv", ["customer_value", "--parts", parts])
+        with pytest.raises(SystemExit) as exc:
+            bench.main()
+        assert exc.value.code == 2 and "--parts" in capsys.readouterr().err

@@ -51,3 +51,15 @@ def test_csv_with_missing_column_names_it(tmp_path) -> None:
                                    "--calibration-end", "2020-06-30", "--holdout-weeks", "4"])
     assert res.exit_code == 2
     assert "customer_id" in res.output
+
+
+@pytest.mark.parametrize("end", ["2019-12-01", "2020-08-01"])  # before any purchase; nobody has bought twice yet
+def test_eval_with_an_empty_age_curve_names_the_calibration_end(tmp_path, end) -> None:
+    days = pd.date_range("2020-01-01", periods=300, freq="D")
+    path = tmp_path / "once.csv"  # every customer buys exactly once
+    pd.DataFrame({"customer_id": [f"c{i}" for i in range(300)], "date": days.strftime("%Y-%m-%d"),
+                  "amount": 10.0}).to_csv(path, index=False)
+    res = CliRunner().invoke(app, ["evaluate", "customer-value", "--transactions", str(path),
+                                   "--calibration-end", end, "--holdout-weeks", "4"])
+    assert res.exit_code == 2, res.output
+    assert "--calibration-end" in res.output and "Traceback" not in res.output
