@@ -131,6 +131,7 @@ def evaluate_frame(
     res = evaluate_recommender(model, split, k=k, use_times=has_time)
     out: dict[str, Any] = {"model": "window_ease", **{m: res[m] for m in keys}}
     out["chosen"] = {"lam": model.lam_, "window_weight": model.window_weight_, "half_life": model.half_life_,
+                     "low_pass_rank": model.low_pass_rank_, "low_pass_weight": model.low_pass_weight_,
                      "inner": model.inner}
     out["baselines"] = {}
     for name in peers:
@@ -335,7 +336,8 @@ def train(config: RecommenderConfig, progress: Any = None) -> str:
             step("FAISS item index")
             metrics["ann_recall_at_10"] = bundle.attach_ann(_item_vectors(bundle))
         step("register")
-        chosen = {k: getattr(bundle.model, k) for k in ("lam_", "window_weight_", "half_life_") if hasattr(bundle.model, k)}
+        tuned = ("lam_", "window_weight_", "half_life_", "low_pass_rank_", "low_pass_weight_")
+        chosen = {k: getattr(bundle.model, k) for k in tuned if hasattr(bundle.model, k)}
         mlflow.log_dict({k: v for k, v in chosen.items()}, "chosen_params.json")
         version = registry.log_and_register("recommender", RecommenderPyfunc(bundle), metrics=metrics)
         if config.promote:

@@ -9,7 +9,12 @@ and ``B = I - P diag(lam + ...)`` with a free diagonal that is zeroed for rankin
 *close in time* by the same person. Each user's history, in time order, is cut into
 windows of ``window`` events (two interleaved cuttings), and the window-level
 co-occurrence ``W'W`` is added to ``X'X`` with weight ``window_weight`` before the
-solve. ``lam`` and the query's recency half-life are chosen on an inner split (random or
+solve. It then adds GF-CF's "ideal low-pass filter" (Shen et al., CIKM 2021): the item-item
+projection on the top ``r`` eigenvectors of the degree-normalized item graph
+``D_i^-1/2 X' D_u^-1 X D_i^-1/2``, rescaled to B's score spread and weighted by ``a``. EASE fits
+each item from the others (local, high-frequency structure); the filter adds the smoothest,
+global taste directions that a ridge regression on sparse histories underweights. ``lam``, the
+query's recency half-life, ``r`` and ``a`` (0 = off) are chosen on an inner split (random or
 temporal per user) of the *training* matrix only, never on a caller's held-out data.
 
 Large catalogs: the solve is dense and cubic in the number of items, so only the
@@ -28,6 +33,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from models.recommenders._base import ScoredRecommender, as_csr, check_item_ids, recency_weights, topk_rows
+from models.recommenders._inner import eval_rows, inner_ndcg, inner_split, masked, ndcg_of
+from models.recommenders.low_pass import low_pass_basis, low_pass_factors, low_pass_into
 
 TAIL = -1.0e4  # base score of items outside the modelled set: below any EASE score
 AUTO_PRUNE, AUTO_PRUNE_FROM = 256, 5_000  # prune="auto": keep 256 weights per item above 5,000 modelled items
@@ -124,7 +131,7 @@ class EASE(ScoredRecommender):
         # when the 2 cores are shared (numpy's threaded inverse slowed 3-7x under load)
         from scipy.linalg import inv
 
-        if len(G) > 3000:
+        if len(G) > 1000:
             G = G.astype(np.float32)
         P = inv(G, overwrite_a=True, check_finite=False)
         del G
@@ -213,30 +220,14 @@ class EASE(ScoredRecommender):
         return topk_rows(s, k)
 
 
-def inner_split(
-    X: sp.csr_matrix, fraction: float, seed: int, times: sp.csr_matrix | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Boolean masks over ``X.data`` (train, validation): per-user holdout of ``fraction``.
-
-    Random per user, or each user's latest events when ``times`` (same pattern) is given.
-    """
-    rng = np.random.default_rng(seed)
-    users = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
-    key = rng.random(len(users)) if times is None else times.data
-    order = np.lexsort((key, users))
-    pos = np.empty(len(users), dtype=np.int64)
-    pos[order] = np.arange(len(users)) - X.indptr[:-1][users[order]]
-    n = np.diff(X.indptr)[users]
-    train = pos < np.round((1.0 - fraction) * n)
-    return train, ~train
-
-
 class WindowEASE(EASE):
     """portrait's default: weighted DLAE + time-window co-occurrence, tuned on an inner split.
 
     Defaults: interactions shaded by their weight (``weight_mix``), DLAE dropout 0.4, windows of
     20 events with weight 1; ``lam`` (2 candidates) and the query's recency half-life (none, 10,
-    30 events) are chosen by inner-split nDCG@k: 2 inner solves + 1 final solve.
+    30 events) are chosen by inner-split nDCG@k (2 inner solves), then, on the same split, the
+    low-pass filter's rank (32, 64, 128) and weight (0, 0.15, 0.3); the final fit is 1 solve plus
+    one partial eigendecomposition of an items x items matrix.
 
     Parameters
     ----------
@@ -256,10 +247,14 @@ class WindowEASE(EASE):
         ``recommend`` gets ``times``.
     k : int
         Cut-off of the inner nDCG used to choose.
+    low_pass_ranks, low_pass_weights : tuple
+        Candidate ranks and weights of the low-pass filter (weight 0 = no filter; ranks at or
+        above the matrix's smaller side are skipped). The weight is relative: ``a = 0.3`` adds
+        a filter whose typical per-user score spread is 30% of B's.
     tune_users, tune_items : int
         The inner search runs on at most this many users (random sample) and most popular items;
         the final solve uses every modelled item and user. Each candidate is scored on at most
-        ``EVAL_USERS`` (10,000) validation users.
+        ``_inner.EVAL_USERS`` (10,000) validation users.
     """
 
     def __init__(
@@ -268,6 +263,7 @@ class WindowEASE(EASE):
         binary: bool = False, weight_mix: float = 0.8,
         inner: str = "random", inner_fraction: float = 0.25, seed: int = 0, k: int = 10,
         half_lives: tuple[float | None, ...] = (None, 10.0, 30.0), tune_users: int = 50_000, tune_items: int = 3_000,
+        low_pass_ranks: tuple[int, ...] = (32, 64, 128), low_pass_weights: tuple[float, ...] = (0.0, 0.15, 0.3),
     ) -> None:
         super().__init__(dropout=dropout, window=window, max_items=max_items, prune=prune, binary=binary,
                          weight_mix=weight_mix)
@@ -280,6 +276,18 @@ class WindowEASE(EASE):
         self.half_lives = half_lives
         self.tune_users = tune_users
         self.tune_items = tune_items
+        self.low_pass_ranks = low_pass_ranks
+        self.low_pass_weights = low_pass_weights
+
+    def __setstate__(self, state: dict) -> None:
+        # models pickled before the low-pass stage existed had none: keep them (and refits of their
+        # configuration by the promotion gate) exactly as they were
+        state.setdefault("low_pass_ranks", (32, 64, 128))
+        state.setdefault("low_pass_weights", (0.0,))
+        if "B_" in state:
+            state.setdefault("low_pass_rank_", 0)
+            state.setdefault("low_pass_weight_", 0.0)
+        self.__dict__.update(state)
 
     def _query(self, user_items: sp.csr_matrix, times: Any) -> sp.csr_matrix:
         user_items = self._transform(user_items)
@@ -310,45 +318,45 @@ class WindowEASE(EASE):
         Xs = Xm[rows][:, cols]
         ts = tm[rows][:, cols] if tm is not None else None
         fit_mask, val_mask = inner_split(Xs, self.inner_fraction, self.seed, ts if self.inner == "temporal" else None)
-        Xf, Xv = _masked(Xs, fit_mask), _masked(Xs, val_mask)
-        tf = _masked(ts, fit_mask) if ts is not None else None
+        Xf, Xv = masked(Xs, fit_mask), masked(Xs, val_mask)
+        tf = masked(ts, fit_mask) if ts is not None else None
         scale = float(Xf.power(2).sum() / Xf.shape[1]) or 1.0  # mean diagonal of the Gram: lams are scale-free
         lives = self.half_lives if tm is not None else (None,)
         queries = {h: Xf if h is None else Xf.multiply(recency_weights(tf, h)).tocsr() for h in lives}
-        self.search_ = []
+        self.search_, solved = [], {}
         for w in weights:
             G = self._gram(Xf, tf, w)
             for c in self.lams:
-                B = self._solve(G.copy(), c * scale, self.dropout)
+                B = solved[c, w] = self._solve(G.copy(), c * scale, self.dropout)
                 for h, q in queries.items():
-                    self.search_.append((c, w, h, _inner_ndcg(q, Xv, B, self.k)))
-        best_c, best_w, best_h, _ = max(self.search_, key=lambda r: r[3])
+                    self.search_.append((c, w, h, inner_ndcg(q, Xv, B, self.k)))
+        best_c, best_w, best_h, best = max(self.search_, key=lambda r: r[3])
+        B = solved[best_c, best_w]
+        del solved
+        # second stage, on the same inner split: the low-pass filter's rank and weight (0 = off)
+        self.low_pass_search_ = [(0, 0.0, best)]
+        ranks = [r for r in self.low_pass_ranks if 0 < r < min(Xf.shape)]
+        weights_lp = [a for a in self.low_pass_weights if a > 0]
+        if ranks and weights_lp:
+            V, d = low_pass_basis(Xf, max(ranks), self.seed)
+            rows = eval_rows(Xv)
+            q, seen, held = queries[best_h][rows], Xf[rows], Xv[rows]
+            s_b = np.asarray(q @ B)
+            spread_b = s_b.std(axis=1).mean()
+            left, right = low_pass_factors(V, d)
+            q_left = np.asarray(q @ left)  # x L = (x left) right: rank-r products, not n x n
+            for r in ranks:
+                s_l = q_left[:, :r] @ right[:r]
+                spread_l = s_l.std(axis=1).mean()
+                s_l *= spread_b / spread_l if spread_l > 0 else 0.0  # on B's scale, as in the final fit
+                for a in weights_lp:
+                    self.low_pass_search_.append((r, a, ndcg_of(s_b + a * s_l, seen, held, self.k)))
+        rank, alpha, _ = max(self.low_pass_search_, key=lambda r: r[2])
         full_scale = float(Xm[:, cols].power(2).sum() / len(cols)) or 1.0  # same columns, all the data
         self.lam_, self.window_weight_, self.half_life_ = best_c * full_scale, best_w, best_h
-        self._set_b(self._solve(self._gram(Xm, tm, best_w), self.lam_, self.dropout))
+        self.low_pass_rank_, self.low_pass_weight_ = rank, alpha
+        B = self._solve(self._gram(Xm, tm, best_w), self.lam_, self.dropout)
+        if alpha > 0:
+            low_pass_into(B, Xm, *low_pass_basis(Xm, rank, self.seed), alpha)
+        self._set_b(B)
         return self
-
-
-def _masked(m: sp.csr_matrix, keep: np.ndarray) -> sp.csr_matrix:
-    out = m.copy()
-    out.data = np.where(keep, out.data, 0).astype(out.data.dtype)
-    out.eliminate_zeros()
-    return out
-
-
-EVAL_USERS = 10_000  # validation users scored per inner candidate (a fixed random subset above this)
-
-
-def _inner_ndcg(Xf: sp.csr_matrix, Xv: sp.csr_matrix, B: np.ndarray, k: int) -> float:
-    rows = np.flatnonzero(np.diff(Xv.indptr) > 0)
-    if len(rows) > EVAL_USERS:  # the dense top-k over every candidate dominated the search at 1M customers
-        rows = np.sort(np.random.default_rng(0).choice(rows, EVAL_USERS, replace=False))
-    s = np.asarray(Xf[rows] @ B)
-    r = np.repeat(np.arange(len(rows)), np.diff(Xf[rows].indptr))
-    s[r, Xf[rows].indices] = -np.inf
-    ids, _ = topk_rows(s, k)
-    V = Xv[rows]
-    hits = np.asarray(V[np.repeat(np.arange(len(rows)), k), ids.ravel().clip(0)]).reshape(ids.shape) > 0
-    disc = 1.0 / np.log2(np.arange(2, k + 2))
-    ideal = np.cumsum(disc)[np.minimum(np.diff(V.indptr), k) - 1]
-    return float(((hits & (ids >= 0)) @ disc / ideal).mean())

@@ -114,8 +114,13 @@ class TestWindowEASE(RecommenderInterfaceMixin):
     def test_times_are_used_and_choice_recorded(self):
         X = tiny()
         m = make("window_ease").fit(X, times=times_of(X))
-        assert {"lam_", "window_weight_", "half_life_"} <= set(vars(m))
+        assert {"lam_", "window_weight_", "half_life_", "low_pass_rank_", "low_pass_weight_"} <= set(vars(m))
         assert len(m.search_) == len(m.lams) * len(m.window_weights) * len(m.half_lives)
+        # the low-pass stage: "off" plus every usable rank x non-zero weight, the winner is what was fitted
+        ranks = [r for r in m.low_pass_ranks if r < min(X.shape)]
+        assert len(m.low_pass_search_) == 1 + len(ranks) * sum(a > 0 for a in m.low_pass_weights)
+        best = max(m.low_pass_search_, key=lambda r: r[2])
+        assert (m.low_pass_rank_, m.low_pass_weight_) == best[:2]
         ids, _ = m.recommend(X, k=3, times=times_of(X))
         assert ids.shape == (N_USERS, 3)
 

@@ -1,0 +1,105 @@
+"""The low-pass filter of ``window_ease`` (GF-CF's ideal low-pass): its algebra, both eigen-solvers, its selection."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from models.recommenders import low_pass
+from models.recommenders.low_pass import low_pass_basis, low_pass_factors, low_pass_into
+
+
+def clustered(n_users: int = 300, n_items: int = 60, seed: int = 0) -> sp.csr_matrix:
+    """Three taste clusters of items plus noise: a graph with a clear low-frequency structure."""
+    rng = np.random.default_rng(seed)
+    group = rng.integers(0, 3, n_users)
+    rows, cols = [], []
+    for u in range(n_users):
+        own = np.arange(group[u] * 20, group[u] * 20 + 20)
+        picks = np.concatenate([rng.choice(own, 6, replace=False), rng.choice(n_items, 2, replace=False)])
+        rows += [u] * len(picks)
+        cols += list(picks)
+    X = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n_users, n_items))
+    X.data[:] = 1.0
+    return X
+
+
+def normalized_item_graph(X: sp.csr_matrix) -> np.ndarray:
+    du, di = np.asarray(X.sum(1)).ravel(), np.asarray(X.sum(0)).ravel()
+    R = np.diag(1 / np.sqrt(du)) @ X.toarray() @ np.diag(1 / np.sqrt(di))
+    return R.T @ R
+
+
+def test_basis_spans_the_top_eigenvectors_with_either_solver(monkeypatch):
+    X = clustered()
+    w, vecs = np.linalg.eigh(normalized_item_graph(X))
+    top = vecs[:, ::-1][:, :3]  # the 3 clusters
+    dense, di = low_pass_basis(X, 3, seed=0)
+    monkeypatch.setattr(low_pass, "DENSE_MAX", 10)  # force the randomized path on the same matrix
+    rand, di2 = low_pass_basis(X, 3, seed=0)
+    assert np.allclose(di, np.asarray(X.sum(0)).ravel()) and np.allclose(di, di2)
+    for V in (dense, rand):
+        cosines = np.linalg.svd(top.T @ V.T, compute_uv=False)  # principal angles between the subspaces
+        assert cosines.min() > 0.999
+
+
+def test_factors_are_the_filter_and_adding_keeps_b_diagonal():
+    X = clustered()
+    V, di = low_pass_basis(X, 4, seed=0)
+    left, right = low_pass_factors(V, di)
+    expected = np.diag(di ** -0.5) @ V.T @ V @ np.diag(di ** 0.5)
+    assert np.allclose(left @ right, expected, atol=1e-5)
+    B = np.random.default_rng(1).random((60, 60)).astype(np.float32)
+    np.fill_diagonal(B, 0.0)
+    before = B.copy()
+    low_pass_into(B, X, V, di, weight=0.5)
+    assert np.all(np.diag(B) == 0.0)
+    added = (B - before)[~np.eye(60, dtype=bool)]
+    assert np.allclose(added / expected[~np.eye(60, dtype=bool)], added[0] / expected[~np.eye(60, dtype=bool)][0],
+                       rtol=1e-3)  # one positive multiple of the filter
+    assert added[0] / expected[~np.eye(60, dtype=bool)][0] > 0
+
+
+def test_filter_alone_recovers_a_cluster_from_one_item():
+    X = clustered()
+    V, di = low_pass_basis(X, 3, seed=0)
+    left, right = low_pass_factors(V, di)
+    q = np.zeros(60, np.float32)
+    q[5] = 1.0  # an item of cluster 0
+    s = q @ left @ right
+    s[5] = -np.inf
+    assert set(np.argsort(-s)[:10]) <= set(range(20))
+
+
+@pytest.mark.parametrize("weights", [(0.0,), (0.0, 0.3)])
+def test_window_ease_records_and_applies_its_choice(weights):
+    from models.recommenders import make
+
+    X = clustered()
+    m = make("window_ease", low_pass_ranks=(3, 8), low_pass_weights=weights).fit(X)
+    plain = make("window_ease", low_pass_weights=(0.0,)).fit(X)
+    best = max(m.low_pass_search_, key=lambda r: r[2])
+    assert (m.low_pass_rank_, m.low_pass_weight_) == best[:2]
+    assert len(m.low_pass_search_) == 1 + (2 if 0.3 in weights else 0)
+    if weights == (0.0,):  # off: exactly the model without the stage
+        assert m.low_pass_weight_ == 0.0 and np.array_equal(m.B_, plain.B_)
+    else:  # on this clustered data the inner split prefers the rank-3 filter (the 3 clusters)
+        assert (m.low_pass_rank_, m.low_pass_weight_) == (3, 0.3) and not np.array_equal(m.B_, plain.B_)
+
+
+def test_a_model_pickled_before_the_filter_keeps_its_configuration():
+    """A champion saved by an earlier portrait had no filter: unpickled (and refitted by the gate) it still has none."""
+    import pickle
+
+    from models.recommenders import make
+    from training.recommender import _unfitted
+
+    m = make("window_ease").fit(clustered())
+    state = {k: v for k, v in vars(m).items() if "low_pass" not in k}  # what an older version pickled
+    old = pickle.loads(pickle.dumps(m))
+    old.__dict__.clear()
+    old.__setstate__(dict(state))
+    assert old.low_pass_weights == (0.0,) and old.low_pass_weight_ == 0.0
+    assert _unfitted(old).low_pass_weights == (0.0,)
+    assert _unfitted(m).low_pass_weights == m.low_pass_weights  # a current model keeps its own grid
