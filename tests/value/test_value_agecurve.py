@@ -53,6 +53,9 @@ def test_value_config_rejects_an_unknown_scaling() -> None:
     assert ValueConfig(scaling="bgnbd").scaling == "bgnbd"
     with pytest.raises(ValueError, match="scaling='ratio'.*age_curve"):
         ValueConfig(scaling="ratio")
+    assert ValueConfig().buy == "ensemble" and ValueConfig(buy="validated").buy == "validated"
+    with pytest.raises(ValueError, match="buy='best'.*ensemble"):
+        ValueConfig(buy="best")
 
 
 def test_benchmark_rejects_an_unknown_part(capsys, monkeypatch) -> None:

@@ -34,6 +34,8 @@ def test_cdnow_eval_json_shape_and_sanity(cdnow_slice) -> None:
     h = out["setup"]["train_horizon_days"]
     assert all(pd.Timestamp(c) + pd.Timedelta(days=h) <= pd.Timestamp("1997-10-01") for c in out["setup"]["train_cutoffs"])
     assert out["auc"] > 0.65 and out["gini"] > 0.5  # small slice: noisy, but far above random
+    # the default ranks buyers by the unweighted ensemble (candidates' P(buy) with BG/NBD), chosen by nobody
+    assert out["model"].endswith("p_buy blend+bgnbd"), out["model"]
     assert 0.5 < out["total_ratio"] < 2.0
 
 
