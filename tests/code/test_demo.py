@@ -24,7 +24,8 @@ def test_demo_runs_every_step_on_tiny_data(tmp_path: Path) -> None:
     # every model was trained, registered and (first run) promoted through the gate
     import mlflow
 
-    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)  # else: the registry earlier tests set
     for name in ("recommender", "churn", "ltv", "propensity", "lookalike"):
         assert str(client.get_model_version_by_alias(name, "champion").version) == "1", name
     # predicted tags were written back
