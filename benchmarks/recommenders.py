@@ -155,17 +155,6 @@ def scale(lines: list[str], n_users: int, n_items: int, n_inter: int) -> dict:
     fit_s, fit_cpu = time.perf_counter() - t0, time.process_time() - c0
     print(f"fit {fit_s:.0f} s (CPU {fit_cpu:.0f} s); chosen lam {model.lam_:.1f} window {model.window_weight_} "
           f"half-life {model.half_life_} low-pass rank {model.low_pass_rank_} weight {model.low_pass_weight_}", flush=True)
-    lp_s = None
-    if model.low_pass_weight_ == 0:  # the inner split turned the filter off: time its final stage anyway
-        from models.recommenders.low_pass import low_pass_basis, low_pass_factors
-
-        t0 = time.perf_counter()
-        left, right = low_pass_factors(*low_pass_basis(model._transform(X)[:, model.items_],
-                                                       max(model.low_pass_ranks), model.seed))
-        dense = left @ right  # the items x items filter added to B
-        lp_s = time.perf_counter() - t0
-        del left, right, dense
-        print(f"low-pass final stage (rank {max(model.low_pass_ranks)}), had it been chosen: {lp_s:.0f} s", flush=True)
     # batch top-20 over every customer
     t0 = time.perf_counter()
     batch = 8192
@@ -208,9 +197,6 @@ def scale(lines: list[str], n_users: int, n_items: int, n_inter: int) -> dict:
         "| measure | value | target | met |", "|---|---|---|---|",
         f"| fit (inner tuning + final solve), wall | {fit_s:.0f} s (CPU {fit_cpu:.0f} s) | <= {TARGET['scale_fit']:.0f} s | "
         f"{ok(fit_s <= TARGET['scale_fit'])} |",
-        *([f"| low-pass filter's final stage at rank {max(model.low_pass_ranks)} (inner split chose it off here; "
-           f"timed apart) | {lp_s:.0f} s; fit + it = {fit_s + lp_s:.0f} s | <= {TARGET['scale_fit']:.0f} s | "
-           f"{ok(fit_s + lp_s <= TARGET['scale_fit'])} |"] if lp_s is not None else []),
         f"| batch top-20, all customers | {per_s:,.0f} customers/s ({batch_s:.0f} s) | >= {TARGET['batch_per_s']:,} /s | "
         f"{ok(per_s >= TARGET['batch_per_s'])} |",
         f"| single recommend in process (1,900 requests) | p50 {p50:.2f} ms, p99 {p99:.2f} ms | p99 <= {TARGET['p99_ms']} ms | "

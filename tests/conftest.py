@@ -14,13 +14,14 @@ SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
 
 @pytest.fixture(autouse=True)
 def _no_inherited_mlflow_uri(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test starts without ``MLFLOW_TRACKING_URI``.
+    """Each test starts without ``MLFLOW_TRACKING_URI`` / ``MLFLOW_REGISTRY_URI``.
 
     ``mlflow.set_tracking_uri`` also exports that variable, and portrait's settings honour it (a user
     who sets it means it), so a store set up by one test would otherwise leak into the next test's
     CLI run in the same process and make the outcome depend on test order.
     """
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
 
 
 @pytest.fixture(scope="session")

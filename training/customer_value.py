@@ -55,7 +55,7 @@ class ValueConfig:
     min_history_days: int = 56  # a training cutoff needs this much history before it
     cutoff_step_days: int = 28  # spacing of the rolling training cutoffs
     max_cutoffs: int = 6  # newest first; the newest is the validation cutoff
-    candidates: tuple[str, ...] = ("lgbm", "ziln")  # plus their blend; value by validation (Gini+Spearman)/2, P(buy) by AUC
+    candidates: tuple[str, ...] = ("lgbm", "ziln")  # plus their blend; value by validation (Gini+Spearman)/2
     drift_correction: bool = False  # scale totals by actual / predicted on the validation cutoff
     scaling: str = "age_curve"  # "age_curve": learn spend relative to the cohort's age curve; "bgnbd": BG/NBD horizon ratio
     # "ensemble": buyers ranked by the mean percentile rank of the candidates' P(buy) and BG/NBD's expected
@@ -83,7 +83,7 @@ class ValueFit:
     fitted: dict[str, Any]  # candidate -> (value model, P(buy) model or None)
     feature_names: list[str]
     curve: AgeCurve | None = None  # the cohort's spend-by-age curve (scaling="age_curve")
-    buy_model: str | None = None  # the candidate whose P(buy) had the best validation AUC (default: model)
+    buy_model: str | None = None  # what ranks buyers: "<candidate or blend>[+bgnbd]" (ValueConfig.buy; None: model)
 
 
 def plan(first: pd.Timestamp, end: pd.Timestamp, horizon_days: int, cfg: ValueConfig) -> tuple[int, list[pd.Timestamp]]:
@@ -243,9 +243,10 @@ def predict(fitted: ValueFit, tx: pd.DataFrame, end: pd.Timestamp, horizon_days:
     """``customer_id, p_buy, buy_score, value`` as of ``end`` over ``horizon_days`` (default: the chosen models).
 
     ``p_buy`` is the P(buy) model's probability (trained over the training horizon); ``buy_score``
-    ranks buyers: ``p_buy`` itself, or when validation preferred it (``buy_model`` ``"<name>+bgnbd"``)
-    the mean percentile rank of ``p_buy`` and BG/NBD's expected purchases over ``horizon_days``
-    (BG/NBD extrapolates to older customers and longer horizons than the trees saw).
+    ranks buyers: ``p_buy`` itself, or for a ``buy_model`` ``"<name>+bgnbd"`` (the default ensemble is
+    ``"blend+bgnbd"``: ``p_buy`` is then the candidates' mean) the mean percentile rank of ``p_buy`` and
+    BG/NBD's expected purchases over ``horizon_days`` (BG/NBD extrapolates to older customers and
+    longer horizons than the trees saw).
     ``X`` may pass a precomputed ``snapshot(tx, end, fitted.train_horizon_days, cfg)``.
     """
     name = model or fitted.model

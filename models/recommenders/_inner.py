@@ -48,14 +48,17 @@ def eval_rows(Xv: sp.csr_matrix) -> np.ndarray:
 
 
 def inner_ndcg(Xf: sp.csr_matrix, Xv: sp.csr_matrix, B: np.ndarray, k: int) -> float:
+    """nDCG@k of the scores ``Xf @ B`` against ``Xv`` (0 when nobody has validation events)."""
     rows = eval_rows(Xv)
     return ndcg_of(np.asarray(Xf[rows] @ B), Xf[rows], Xv[rows], k)
 
 
 def ndcg_of(s: np.ndarray, seen: sp.csr_matrix, V: sp.csr_matrix, k: int) -> float:
     """Mean nDCG@k of scores ``s`` (one row per user; ``seen`` excluded) against held-out ``V``."""
-    s = s.copy()
     n = s.shape[0]
+    if n == 0:  # every history too short to hold any event out: every candidate ties, the first is kept
+        return 0.0
+    s = s.copy()
     s[np.repeat(np.arange(n), np.diff(seen.indptr)), seen.indices] = -np.inf
     ids, _ = topk_rows(s, k)
     hits = np.asarray(V[np.repeat(np.arange(n), k), ids.ravel().clip(0)]).reshape(ids.shape) > 0

@@ -78,14 +78,62 @@ def test_window_ease_records_and_applies_its_choice(weights):
 
     X = clustered()
     m = make("window_ease", low_pass_ranks=(3, 8), low_pass_weights=weights).fit(X)
-    plain = make("window_ease", low_pass_weights=(0.0,)).fit(X)
-    best = max(m.low_pass_search_, key=lambda r: r[2])
-    assert (m.low_pass_rank_, m.low_pass_weight_) == best[:2]
+    plain = make("window_ease", low_pass_weights=(0.0,)).fit(X)  # same first stage, no filter
     assert len(m.low_pass_search_) == 1 + (2 if 0.3 in weights else 0)
+    assert (m.lam_, m.half_life_) == (plain.lam_, plain.half_life_)
     if weights == (0.0,):  # off: exactly the model without the stage
         assert m.low_pass_weight_ == 0.0 and np.array_equal(m.B_, plain.B_)
-    else:  # on this clustered data the inner split prefers the rank-3 filter (the 3 clusters)
-        assert (m.low_pass_rank_, m.low_pass_weight_) == (3, 0.3) and not np.array_equal(m.B_, plain.B_)
+        return
+    # on this clustered data the inner split prefers the rank-3 filter (the 3 clusters) ...
+    assert (m.low_pass_rank_, m.low_pass_weight_) == (3, 0.3)
+    assert max(m.low_pass_search_, key=lambda r: r[2])[:2] == (3, 0.3)
+    # ... and the fitted B is the plain B plus exactly that filter: rank 3, weight 0.3, B's scale
+    Xm = m._transform(X)[:, m.items_]
+    expected = plain.B_.copy()
+    low_pass_into(expected, Xm, *low_pass_basis(Xm, 3, m.seed), 0.3)
+    assert np.allclose(m.B_, expected, atol=1e-6)
+    other = plain.B_.copy()
+    low_pass_into(other, Xm, *low_pass_basis(Xm, 8, m.seed), 0.3)
+    assert not np.allclose(m.B_, other, atol=1e-4)  # the rank matters
+
+
+def test_filter_scale_follows_b():
+    """The filter is added at a fixed share of B's per-user score spread, whatever B's own scale."""
+    X = clustered()
+    V, di = low_pass_basis(X, 3, seed=0)
+    rng = np.random.default_rng(2)
+    B = rng.random((60, 60)).astype(np.float32)
+    np.fill_diagonal(B, 0.0)
+    added = []
+    for factor in (1.0, 10.0):
+        Bc = B * np.float32(factor)
+        low_pass_into(Bc, X, V, di, weight=0.3)
+        added.append(Bc - B * np.float32(factor))
+    assert np.allclose(added[1], 10.0 * added[0], rtol=1e-3, atol=1e-5)
+    Q = X.toarray().astype(np.float32)
+    spread_b = (Q @ B).std(axis=1).mean()
+    spread_added = (Q @ added[0]).std(axis=1).mean()
+    assert 0.2 < spread_added / spread_b < 0.4  # 0.3 of B's spread (the diagonal, kept at 0, shifts it a little)
+
+
+def test_no_filter_when_b_is_pruned():
+    """A pruned B keeps too little of a dense low-rank term: the filter is not even considered."""
+    from models.recommenders import make
+
+    X = clustered()
+    m = make("window_ease", low_pass_ranks=(3,), low_pass_weights=(0.0, 0.3), prune=20).fit(X)
+    assert m.low_pass_search_ == [m.low_pass_search_[0]] and m.low_pass_weight_ == 0.0
+
+
+def test_histories_too_short_to_validate_keep_the_first_candidates():
+    """Nobody has enough events for an inner validation event: no crash, the first candidates are used."""
+    from models.recommenders import make
+
+    X = sp.csr_matrix((np.ones(40, np.float32), (np.repeat(np.arange(20), 2), np.arange(40) % 10)), shape=(20, 10))
+    m = make("window_ease", low_pass_ranks=(2,), low_pass_weights=(0.0, 0.3)).fit(X)
+    assert m.low_pass_weight_ == 0.0 and m.lam_ > 0
+    ids, _ = m.recommend(X[:3], k=2)
+    assert ids.shape == (3, 2)
 
 
 def test_a_model_pickled_before_the_filter_keeps_its_configuration():
