@@ -38,6 +38,7 @@ from models.recommenders.low_pass import low_pass_basis, low_pass_factors, low_p
 
 TAIL = -1.0e4  # base score of items outside the modelled set: below any EASE score
 AUTO_PRUNE, AUTO_PRUNE_FROM = 256, 5_000  # prune="auto": keep 256 weights per item above 5,000 modelled items
+LOW_PASS_RANKS = (32, 64, 128)  # WindowEASE's default low-pass candidates
 
 
 def window_matrix(times: sp.csr_matrix, window: int) -> sp.csr_matrix:
@@ -270,7 +271,7 @@ class WindowEASE(EASE):
         binary: bool = False, weight_mix: float = 0.8,
         inner: str = "random", inner_fraction: float = 0.25, seed: int = 0, k: int = 10,
         half_lives: tuple[float | None, ...] = (None, 10.0, 30.0), tune_users: int = 50_000, tune_items: int = 3_000,
-        low_pass_ranks: tuple[int, ...] = (32, 64, 128), low_pass_weights: tuple[float, ...] = (0.0, 0.15, 0.3),
+        low_pass_ranks: tuple[int, ...] = LOW_PASS_RANKS, low_pass_weights: tuple[float, ...] = (0.0, 0.15, 0.3),
     ) -> None:
         super().__init__(dropout=dropout, window=window, max_items=max_items, prune=prune, binary=binary,
                          weight_mix=weight_mix)
@@ -289,7 +290,7 @@ class WindowEASE(EASE):
     def __setstate__(self, state: dict) -> None:
         # models pickled before the low-pass stage existed had none: keep them (and refits of their
         # configuration by the promotion gate) exactly as they were
-        state.setdefault("low_pass_ranks", (32, 64, 128))
+        state.setdefault("low_pass_ranks", LOW_PASS_RANKS)
         state.setdefault("low_pass_weights", (0.0,))
         if "B_" in state:
             state.setdefault("low_pass_rank_", 0)

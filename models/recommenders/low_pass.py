@@ -15,6 +15,11 @@ import scipy.sparse as sp
 DENSE_MAX = 4_000  # items up to which the eigenvectors come from dense LAPACK
 
 
+def _inv_sqrt(degree: np.ndarray) -> np.ndarray:
+    """``degree ** -0.5``, 0 where the degree is 0 (an item or user without interactions)."""
+    return np.where(degree > 0, 1.0 / np.sqrt(np.maximum(degree, 1e-12)), 0.0)
+
+
 def low_pass_basis(X: sp.csr_matrix, rank: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Top ``rank`` right singular vectors of ``D_u^-1/2 X D_i^-1/2`` and the item degrees ``D_i``.
 
@@ -24,9 +29,8 @@ def low_pass_basis(X: sp.csr_matrix, rank: int, seed: int) -> tuple[np.ndarray, 
     """
     du = np.asarray(X.sum(axis=1)).ravel()
     di = np.asarray(X.sum(axis=0)).ravel()
-    inv_u = np.where(du > 0, 1.0 / np.maximum(du, 1e-12), 0.0)
-    inv_i = np.where(di > 0, 1.0 / np.sqrt(np.maximum(di, 1e-12)), 0.0)
-    G = (X.T @ sp.diags(inv_u) @ X).toarray()
+    inv_i = _inv_sqrt(di)
+    G = (X.T @ sp.diags(_inv_sqrt(du) ** 2) @ X).toarray()
     G *= inv_i[:, None]
     G *= inv_i[None, :]
     n = len(G)
@@ -39,15 +43,14 @@ def low_pass_basis(X: sp.csr_matrix, rank: int, seed: int) -> tuple[np.ndarray, 
         from sklearn.utils.extmath import randomized_svd
 
         _, _, vt = randomized_svd(G.astype(np.float32), rank, n_oversamples=20, n_iter=8, random_state=seed)
-        return vt.astype(np.float64), di  # G is symmetric PSD: its right singular vectors are its eigenvectors
+        return vt, di  # G is symmetric PSD: its right singular vectors are its eigenvectors
     return vecs[:, ::-1].T.copy(), di
 
 
 def low_pass_factors(V: np.ndarray, di: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(left, right)`` with ``left @ right = D_i^-1/2 V'V D_i^1/2`` (rank ``len(V)``, float32)."""
-    inv = np.where(di > 0, 1.0 / np.sqrt(np.maximum(di, 1e-12)), 0.0).astype(np.float32)
     V = V.astype(np.float32)
-    return (V * inv[None, :]).T, V * np.sqrt(di).astype(np.float32)[None, :]
+    return (V * _inv_sqrt(di).astype(np.float32)[None, :]).T, V * np.sqrt(di).astype(np.float32)[None, :]
 
 
 def low_pass_into(B: np.ndarray, X: sp.csr_matrix, V: np.ndarray, di: np.ndarray, weight: float,
