@@ -34,7 +34,7 @@ import scipy.sparse as sp
 
 from models.recommenders._base import ScoredRecommender, as_csr, check_item_ids, recency_weights, topk_rows
 from models.recommenders._inner import eval_rows, inner_ndcg, inner_split, masked, ndcg_of
-from models.recommenders.low_pass import low_pass_basis, low_pass_factors, low_pass_into
+from models.recommenders.low_pass import check_candidates, low_pass_basis, low_pass_factors, low_pass_into
 
 TAIL = -1.0e4  # base score of items outside the modelled set: below any EASE score
 AUTO_PRUNE, AUTO_PRUNE_FROM = 256, 5_000  # prune="auto": keep 256 weights per item above 5,000 modelled items
@@ -316,6 +316,7 @@ class WindowEASE(EASE):
             raise ValueError(f"inner must be 'random' or 'temporal', got {self.inner!r}")
         if self.inner == "temporal" and tm is None:
             raise ValueError("inner='temporal' needs times")
+        check_candidates(self.low_pass_ranks, self.low_pass_weights)
         # large data: tune on a sample of users and the most popular items (the choice is scale-free)
         rng = np.random.default_rng(self.seed)
         rows = (np.arange(Xm.shape[0]) if Xm.shape[0] <= self.tune_users

@@ -15,6 +15,16 @@ import scipy.sparse as sp
 DENSE_MAX = 4_000  # items up to which the eigenvectors come from dense LAPACK
 
 
+def check_candidates(ranks: tuple, weights: tuple) -> None:
+    """Clear errors for bad ``WindowEASE(low_pass_ranks=..., low_pass_weights=...)`` before any work."""
+    bad = [r for r in ranks if isinstance(r, bool) or not isinstance(r, (int, np.integer)) or r < 1]
+    if bad:
+        raise ValueError(f"low_pass_ranks must be positive integers, got {bad}")
+    bad = [a for a in weights if not (np.isfinite(a) and a >= 0)]
+    if bad:
+        raise ValueError(f"low_pass_weights must be finite and >= 0 (0 = no filter), got {bad}")
+
+
 def _inv_sqrt(degree: np.ndarray) -> np.ndarray:
     """``degree ** -0.5``, 0 where the degree is 0 (an item or user without interactions)."""
     return np.where(degree > 0, 1.0 / np.sqrt(np.maximum(degree, 1e-12)), 0.0)

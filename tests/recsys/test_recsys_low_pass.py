@@ -151,3 +151,16 @@ def test_a_model_pickled_before_the_filter_keeps_its_configuration():
     assert old.low_pass_weights == (0.0,) and old.low_pass_weight_ == 0.0
     assert _unfitted(old).low_pass_weights == (0.0,)
     assert _unfitted(m).low_pass_weights == m.low_pass_weights  # a current model keeps its own grid
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"low_pass_ranks": (32, 0)}, "low_pass_ranks.*positive integers.*0"),
+    ({"low_pass_ranks": (2.5,)}, "low_pass_ranks.*2.5"),
+    ({"low_pass_weights": (0.0, -0.1)}, "low_pass_weights.*-0.1"),
+    ({"low_pass_weights": (float("nan"),)}, "low_pass_weights.*nan"),
+])
+def test_bad_low_pass_candidates_are_named(params, message):
+    from models.recommenders import make
+
+    with pytest.raises(ValueError, match=message):
+        make("window_ease", **params).fit(clustered())
