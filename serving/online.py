@@ -122,8 +122,9 @@ class RowEncoder:
             return None
         enc = cls(adapter.feature_names, getattr(gbm, "categories_", None))
         row = np.empty(len(enc.names))
-        cols = {c: snapshot[c].tolist() for c in enc.names}
-        for i in range(min(check, len(snapshot))):
+        n = min(check, len(snapshot))
+        cols = {c: snapshot[c].iloc[:n].tolist() for c in enc.names}  # only the checked rows: this runs in a request
+        for i in range(n):
             enc.encode(lambda c: cols[c][i], row)
             if not np.array_equal(row, adapter.X_[i], equal_nan=True):
                 return None
