@@ -89,11 +89,15 @@ def _identity_source(con, identity_dir: Path, name: str, path: Path | None = Non
     default = identity_dir / f"{name}.parquet"
     path = path or default
     if path == default and path.exists():
+        from features.identity.state import StateError
         from features.identity.tables import read_identity_table, read_manifest
 
-        if (read_manifest(identity_dir) or {}).get("deltas"):
-            con.register(f"identity_{name}", read_identity_table(identity_dir, name))
-            return _source(con, path, name, relation=f"identity_{name}")
+        try:
+            if (read_manifest(identity_dir) or {}).get("deltas"):
+                con.register(f"identity_{name}", read_identity_table(identity_dir, name))
+                return _source(con, path, name, relation=f"identity_{name}")
+        except StateError as exc:  # a corrupt manifest or a missing delta part: the build's input error
+            raise SchemaError(f"{identity_dir}: {exc}") from exc
     return _source(con, path, name)
 
 

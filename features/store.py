@@ -280,11 +280,31 @@ class PortraitStore:
         return len(out)
 
 
+def check_redis_address(value: str | None, source: str = "redis") -> str | None:
+    """A Redis online-store address, checked: ``host:port`` node(s), then optional ``key=value`` options.
+
+    Feast parses the string only when it first connects; ``source`` names where it came from in
+    the error (an option or an environment variable). Empty means no Redis (None).
+    """
+    value = (value or "").strip()
+    if not value:
+        return None
+    nodes = [p for p in value.split(",") if "=" not in p]
+    ok = bool(nodes) and all(p.count(":") == 1 and p.split(":")[0].strip() and p.split(":")[1].isdigit()
+                             and 0 < int(p.split(":")[1]) < 65536 for p in nodes)
+    if not ok:
+        raise ValueError(f"{source}={value!r}: expected host:port[,host:port...][,key=value...] "
+                         f"(e.g. localhost:6379 or redis:6379,db=0)")
+    return value
+
+
 def open_store(data: Any, *, redis: str | None = None, repo_dir: Path = REPO_DIR, stock: bool = False) -> PortraitStore:
     """Open the feature store of a data folder.
 
     ``data`` is a path or anything with a ``data_dir`` (portrait's ``Settings``). ``redis``
-    ("host:port") selects the Redis online store instead of ``<data>/feast/online.db``.
+    ("host:port", checked by :func:`check_redis_address`) selects the Redis online store instead
+    of ``<data>/feast/online.db``.
     """
+    redis = check_redis_address(redis)
     data_dir = Path(getattr(data, "data_dir", data))
     return PortraitStore(StoreConfig(data_dir=data_dir, redis=redis, repo_dir=Path(repo_dir), stock=stock))

@@ -18,22 +18,11 @@ SCORE_FEATURES = ("snapshot", "feast")  # where /score reads features (ServeConf
 
 
 def _redis_address(value: str | None) -> str | None:
-    """``PORTRAIT_FEAST_REDIS`` checked at startup: ``host:port`` node(s), then optional ``key=value`` options.
+    """``PORTRAIT_FEAST_REDIS`` checked at startup (Feast parses it only when it first connects, so a
+    typo would otherwise surface as an error on every ``/score`` request)."""
+    from features.store import check_redis_address
 
-    Feast parses the string only when it first connects, so a typo would otherwise surface
-    as an error on every ``/score`` request.
-    """
-    value = (value or "").strip()
-    if not value:
-        return None
-    parts = value.split(",")
-    nodes = [p for p in parts if "=" not in p]
-    ok = bool(nodes) and all(p.count(":") == 1 and p.split(":")[0].strip() and p.split(":")[1].isdigit()
-                             and 0 < int(p.split(":")[1]) < 65536 for p in nodes)
-    if not ok:
-        raise ValueError(f"PORTRAIT_FEAST_REDIS={value!r}: expected host:port[,host:port...][,key=value...] "
-                         f"(e.g. localhost:6379 or redis:6379,db=0)")
-    return value
+    return check_redis_address(value, "PORTRAIT_FEAST_REDIS")
 
 
 def _flag(value: str | None, default: bool) -> bool:

@@ -18,9 +18,14 @@ REDIS_HELP = "Redis online store 'host:port' instead of SQLite (env PORTRAIT_RED
 
 
 def _open(redis: str | None):
-    from features.store import open_store
+    from features.store import check_redis_address, open_store
 
-    return open_store(settings(), redis=redis or os.environ.get("PORTRAIT_REDIS") or None)
+    source = "--redis" if redis else "PORTRAIT_REDIS"
+    try:
+        address = check_redis_address(redis or os.environ.get("PORTRAIT_REDIS"), source)
+    except ValueError as exc:
+        fail(str(exc))
+    return open_store(settings(), redis=address)
 
 
 def _date(value: str | None, option: str) -> datetime | None:

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 
+import pytest
 from typer.testing import CliRunner
 
 from portrait.cli import app
@@ -78,3 +79,26 @@ def test_plain_feast_cli_in_a_copy_of_the_repo(feast_data, snap, monkeypatch, tm
     assert {s.name for s in fs.list_feature_services()} >= {"churn_v1", "recsys_v1"}
     got = fs.get_online_features(features=["customer_features:monetary_90d"], entity_rows=[{"one_id": "c0000002"}])
     assert got.to_dict()["monetary_90d"][0] is not None
+
+
+@pytest.mark.parametrize("args, env, named", [
+    (["features", "apply", "--redis", "localhost"], {}, "--redis"),
+    (["features", "online", "c1", "--redis", "host:port"], {}, "--redis"),
+    (["features", "apply"], {"PORTRAIT_REDIS": "redis:70000"}, "PORTRAIT_REDIS"),
+])
+def test_bad_redis_address_is_named_before_feast_runs(tmp_path, monkeypatch, args, env, named):
+    monkeypatch.setenv("PORTRAIT_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("PORTRAIT_REDIS", raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 2, res.output
+    assert named in res.output and "host:port" in res.output and "Traceback" not in res.output
+    assert not any(tmp_path.iterdir())  # nothing was written
+
+
+def test_open_store_checks_the_address():
+    from features.store import open_store
+
+    with pytest.raises(ValueError, match="redis='nope'.*host:port"):
+        open_store("/nonexistent", redis="nope")

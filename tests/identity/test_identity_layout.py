@@ -160,3 +160,16 @@ def test_incremental_on_an_old_layout_directory_is_refused_and_changes_nothing(r
     with pytest.raises(StateError, match=r"state.*older version.*portrait identity resolve"):
         run([{"source": "app", "record_id": "a9", "phone": "13900000001"}], incremental=True)
     assert _snapshot(d) == before
+
+
+def test_feature_build_reports_a_corrupt_manifest_as_an_input_error(run):
+    """``portrait features build`` catches SchemaError: a broken identity folder must arrive as one, named."""
+    import duckdb
+
+    from features.build_inputs import _identity_source
+    from features.schema import SchemaError
+
+    run(BASE)
+    (run.identity_dir / "manifest.json").write_text("{not json")
+    with pytest.raises(SchemaError, match=r"manifest.json: .*unreadable"):
+        _identity_source(duckdb.connect(), run.identity_dir, "record_map")
