@@ -34,7 +34,8 @@ import scipy.sparse as sp
 
 from models.recommenders._base import ScoredRecommender, as_csr, check_item_ids, recency_weights, topk_rows
 from models.recommenders._inner import eval_rows, inner_ndcg, inner_split, masked, ndcg_of
-from models.recommenders.low_pass import check_candidates, low_pass_basis, low_pass_factors, low_pass_into
+from models.recommenders.low_pass import (check_candidates, low_pass_basis, low_pass_factors, low_pass_into,
+                                           scale_to)
 
 TAIL = -1.0e4  # base score of items outside the modelled set: below any EASE score
 AUTO_PRUNE, AUTO_PRUNE_FROM = 256, 5_000  # prune="auto": keep 256 weights per item above 5,000 modelled items
@@ -353,13 +354,11 @@ class WindowEASE(EASE):
             V, d = low_pass_basis(Xf, max(ranks), self.seed)
             q, seen, held = queries[best_h][rows], Xf[rows], Xv[rows]
             s_b = np.asarray(q @ B)
-            spread_b = s_b.std(axis=1).mean()
             left, right = low_pass_factors(V, d)
             q_left = np.asarray(q @ left)  # x L = (x left) right: rank-r products, not n x n
             for r in ranks:
                 s_l = q_left[:, :r] @ right[:r]
-                spread_l = s_l.std(axis=1).mean()
-                s_l *= spread_b / spread_l if spread_l > 0 else 0.0  # on B's scale, as in the final fit
+                s_l *= scale_to(s_b, s_l)  # on B's scale, as in the final fit
                 for a in weights_lp:
                     self.low_pass_search_.append((r, a, ndcg_of(s_b + a * s_l, seen, held, self.k)))
         rank, alpha, _ = max(self.low_pass_search_, key=lambda r: r[2])

@@ -63,6 +63,15 @@ def low_pass_factors(V: np.ndarray, di: np.ndarray) -> tuple[np.ndarray, np.ndar
     return (V * _inv_sqrt(di).astype(np.float32)[None, :]).T, V * np.sqrt(di).astype(np.float32)[None, :]
 
 
+def scale_to(s_b: np.ndarray, s_l: np.ndarray) -> float:
+    """Factor putting filter scores ``s_l`` on the scale of B's ``s_b``: ratio of mean per-user spreads.
+
+    One definition for the inner search and the final fit, so the chosen weight means the same in both.
+    """
+    spread_l = float(s_l.std(axis=1).mean())
+    return float(s_b.std(axis=1).mean()) / spread_l if spread_l > 0 else 0.0
+
+
 def low_pass_into(B: np.ndarray, X: sp.csr_matrix, V: np.ndarray, di: np.ndarray, weight: float,
                    max_rows: int = 5_000) -> None:
     """``B += weight * c * L`` off the diagonal, ``c`` = typical per-user score spread of ``x B`` over ``x L``.
@@ -74,9 +83,8 @@ def low_pass_into(B: np.ndarray, X: sp.csr_matrix, V: np.ndarray, di: np.ndarray
     if len(rows) > max_rows:
         rows = np.sort(np.random.default_rng(0).choice(rows, max_rows, replace=False))
     Q = X[rows]
-    spread_b = np.asarray(Q @ B).std(axis=1).mean()
-    spread_l = (np.asarray(Q @ left) @ right).std(axis=1).mean()
-    if spread_l > 0:
+    c = scale_to(np.asarray(Q @ B), np.asarray(Q @ left) @ right)
+    if c > 0:
         keep = np.diag(B).copy()
-        B += np.float32(weight * spread_b / spread_l) * (left @ right)
+        B += np.float32(weight * c) * (left @ right)
         B[np.diag_indices_from(B)] = keep
