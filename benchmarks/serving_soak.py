@@ -31,6 +31,7 @@ import json
 import time
 from pathlib import Path
 
+from benchmarks import _soak_state
 from benchmarks._report import write_section
 from benchmarks._serving_run import HEADER, Server, make_world, row, rss_mb, wrk
 
@@ -71,40 +72,19 @@ def soak_summary(st: dict, conns: int, minutes: float) -> dict:
             "bytes_per_request": per_req, "max_chunk_p99": max(st["p99s"]) if st["p99s"] else None}
 
 
-class _Attached:
-    """The soak server an earlier ``--part soak`` invocation left running (same worker, same memory)."""
-
-    def __init__(self, base: str, pgid: int) -> None:
-        self.base, self.pgid = base, pgid
-
-    def worker_pid(self) -> int:
-        import urllib.request
-
-        with urllib.request.urlopen(f"{self.base}/status", timeout=10) as r:
-            return int(json.loads(r.read())["runtime"]["pid"])
-
-    def stop(self) -> None:
-        import os
-        import signal
-
-        try:
-            os.killpg(self.pgid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-
-
 def run_soak(world, args, store: Path) -> dict:  # noqa: ANN001
     """The soak, resumable: when the request target is not reached within this invocation's bound, the server is
     left running (idle) and the next ``--part soak`` continues on it, up to ``--soak-total-minutes`` in all."""
     state_path = store / "soak_state.json"
     out: dict = {"part": "soak", "config": "portrait", "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
-    if state_path.exists():
-        saved = json.loads(state_path.read_text())
-        server, state = _Attached(saved["base"], saved["pgid"]), saved["state"]
+    resumed = _soak_state.load(state_path) if state_path.exists() else None  # a stale file is dropped, unsignalled
+    if resumed is not None:
+        server, saved = resumed
+        state = saved["state"]
         out["when"] = saved["when"] + " (resumed " + out["when"] + ")"
     else:
         srv = _server(world, "portrait")
-        server, state = _Attached(srv.base, srv.proc.pid), None
+        server, state = _soak_state.Attached.started(srv.base, srv.proc), None
         wrk(server.base, "recommend", world.one_ids, 3, 1)
     try:
         state = soak(server, world.one_ids, args.soak_requests, args.soak_minutes, args.soak_connections, state)
@@ -113,12 +93,14 @@ def run_soak(world, args, store: Path) -> dict:  # noqa: ANN001
         state_path.unlink(missing_ok=True)
         raise
     done = state["done"] >= args.soak_requests or state["seconds"] >= args.soak_total_minutes * 60 - 10
+    if not done and server.ident is None:  # no /proc: a later invocation could not prove the group ours
+        print("soak cannot pause here (no process identity to re-attach by); stopping its server", flush=True)
+        done = True
     if done:
         server.stop()
         state_path.unlink(missing_ok=True)
     else:
-        state_path.write_text(json.dumps({"base": server.base, "pgid": server.pgid, "state": state,
-                                          "when": out["when"]}))
+        state_path.write_text(json.dumps({**server.to_json(), "state": state, "when": out["when"]}))
         print(f"soak paused at {state['done']:,} requests; run `--part soak` again to continue", flush=True)
     out["soak"] = soak_summary(state, args.soak_connections, args.soak_total_minutes)
     out["soak"]["finished"] = done
@@ -130,11 +112,12 @@ PARTS = ("noop", "recommend", "score", "soak", "stock", "observability")
 
 def forget_parts(store: Path) -> None:
     """``--fresh``: drop the measured parts, stopping a paused soak's server first (its state file is
-    the only handle on that process; deleting it alone would leave the server running, orphaned)."""
+    the only handle on that process; deleting it alone would leave the server running, orphaned).
+    A stale state file (its process group no longer the server that wrote it) is dropped unsignalled."""
     state_path = store / "soak_state.json"
-    if state_path.exists():
-        saved = json.loads(state_path.read_text())
-        _Attached(saved["base"], saved["pgid"]).stop()
+    resumed = _soak_state.load(state_path) if state_path.exists() else None
+    if resumed is not None:
+        resumed[0].stop()
     for f in store.glob("*.json"):
         f.unlink()
 
