@@ -89,7 +89,7 @@ def _preload() -> None:
     try:
         import features.identity._fasthash  # noqa: F401
         import features.identity._sha256_lanes  # noqa: F401
-    except ImportError:
+    except Exception:  # noqa: BLE001 - a warm-up: the main thread's own import reports any failure
         pass
 
 
@@ -99,13 +99,15 @@ def resolve_incremental(cfg: ResolveConfig, records: pa.Table | None = None, pro
     step = step or (lambda _msg: None)
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    import threading
-
-    threading.Thread(target=_preload, daemon=True).start()  # imports only: kernels are called from this thread
     key, rules = require_key(cfg.hmac_key, cfg.demo_key), load_rules(cfg.rules_path)
     if not has_state(cfg.identity_dir):
         raise StateError(f"{cfg.identity_dir}: no previous OneID run; run `portrait identity resolve` "
                          "without --incremental first")
+    import threading
+
+    # only once the run will go on (a process that fails fast does not exit mid-import of numba);
+    # imports only: the kernels themselves run on the calling thread
+    threading.Thread(target=_preload, daemon=True).start()
     st = load_state(cfg.identity_dir)
     _check_meta(cfg, st.meta, key, rules)
     table = _read_input(cfg, records, step)
