@@ -30,6 +30,9 @@ import pandas as pd
 import scipy.sparse as sp
 
 from models.base import Model
+from models.recommenders import _fast_path
+from models.recommenders._fast_path import same_ranking as _same_ranking
+from models.recommenders._fast_path import topk_1d as _topk_1d  # noqa: F401 - kept importable under its old name
 
 SEGMENT_FIELDS = ("age_band", "gender", "city", "lifecycle")  # cold-start profile, most to least general kept
 
@@ -208,32 +211,11 @@ class RecommenderBundle(Model):
         self._fast = None
         self._item_str = [str(i) for i in self.items]
         self._popular = np.asarray((self.history > 0).sum(axis=0), dtype=np.float32).ravel()
-        m = self.model
-        B, cols = getattr(m, "B_", None), getattr(m, "items_", None)
-        if B is None or cols is None or getattr(m, "n_items_", None) != len(self.items):
+        self._fast = _fast_path.build(self.model, self.history, self.times, self.bought, len(self.items))
+        if self._fast is None:
             return False
-        from models.recommenders._base import as_csr
-
-        try:  # the model's own query weights for every customer, as its recommend() computes them per row
-            X = as_csr(self.history, len(self.items))
-            Q = sp.csr_matrix(m._query(X, self.times))
-        except Exception:  # noqa: BLE001 - a model this path does not know: keep the general path
-            return False
-        col = np.full(len(self.items), -1, np.int64)
-        col[cols] = np.arange(len(cols))
-        bought = as_csr(self.bought, len(self.items), "bought")
-        kernel = None
-        if sp.issparse(B):
-            from models.recommenders._sparse_topk import prepare
-
-            kernel = prepare(B)
-        self._fast = {
-            "h": (X.indptr, X.indices), "q": (Q.indptr, Q.indices.astype(np.int64), Q.data.astype(np.float32)),
-            "b": (bought.indptr, bought.indices), "col": col, "cols": np.asarray(cols, np.int64), "kernel": kernel,
-            "dense": None if kernel is not None else np.ascontiguousarray(B, dtype=np.float32),
-            "tail": getattr(m, "tail_", None), "all": len(cols) == len(self.items)}
         rng = np.random.default_rng(0)
-        known = np.flatnonzero(np.diff(X.indptr) > 0)
+        known = np.flatnonzero(np.diff(self._fast["h"][0]) > 0)  # customers with a history
         for pos in rng.choice(known, min(check, len(known)), replace=False) if len(known) else []:
             for seen in (True, False):
                 fast = self._fast_topk(int(pos), 10, None, seen)
@@ -247,45 +229,7 @@ class RecommenderBundle(Model):
     def _fast_topk(self, pos: int, k: int, allowed: np.ndarray | None, exclude_seen: bool
                    ) -> tuple[np.ndarray, np.ndarray] | None:
         """Top-``k`` (item indices, scores) for history row ``pos``, or None when the general path must answer."""
-        f = self._fast
-        qp, qi, qv = f["q"]
-        lo, hi = qp[pos], qp[pos + 1]
-        items, w = qi[lo:hi], qv[lo:hi]
-        hp, hi_ = f["h"]
-        seen = hi_[hp[pos]:hp[pos + 1]] if exclude_seen else None
-        bp, bi = f["b"]
-        bought = bi[bp[pos]:bp[pos + 1]]
-        col = f["col"]
-        if f["kernel"] is not None:  # pruned (sparse) B: the model's own numba kernel on this one row
-            from models.recommenders._sparse_topk import _rows
-
-            keep = col[items] >= 0
-            mi, mw = col[items[keep]], w[keep]
-            s_idx = col[seen] if seen is not None else np.empty(0, np.int64)
-            e_idx = col[bought]
-            s_idx, e_idx = s_idx[s_idx >= 0], e_idx[e_idx >= 0]
-            ok = np.ones(len(f["cols"]), np.bool_) if allowed is None else np.ascontiguousarray(allowed[f["cols"]])
-            ids, vals = np.empty((1, k), np.int64), np.empty((1, k), np.float32)
-            b0, b1, b2 = f["kernel"]
-            _rows(0, 1, np.array([0, len(mi)], np.int64), mi, mw.astype(np.float32), b0, b1, b2,
-                  np.array([0, len(s_idx)], np.int64), s_idx, np.array([0, len(e_idx)], np.int64), e_idx, ok, k,
-                  ids, vals)
-            if (ids < 0).any():
-                return None  # too few reachable items: the general path fills with the tail
-            return f["cols"][ids[0]], vals[0]
-        keep = col[items] >= 0
-        s_model = w[keep] @ f["dense"][col[items[keep]]] if keep.any() else np.zeros(len(f["cols"]), np.float32)
-        if f["all"]:
-            s = np.asarray(s_model, dtype=np.float32)
-        else:
-            s = f["tail"].astype(np.float32, copy=True)
-            s[f["cols"]] = s_model
-        if seen is not None:
-            s[seen] = -np.inf
-        s[bought] = -np.inf
-        if allowed is not None:
-            s[~allowed] = -np.inf
-        return _topk_1d(s, k)
+        return _fast_path.topk(self._fast, pos, k, allowed, exclude_seen)
 
     def _general(self, h: sp.csr_matrix, t: sp.csr_matrix | None, b: sp.csr_matrix, k: int,
                  allowed: np.ndarray | None, exclude_seen: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -379,27 +323,3 @@ class RecommenderBundle(Model):
         self.ann = AnnIndex(metric="cosine", **{"target_recall": 0.99, **index_params}).fit(self.ann_vectors_)
         return float(self.ann.recall_vs_exact(k=10))
 
-
-def _same_ranking(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray], tol: float = 1e-4) -> bool:
-    """Same scores position by position (float32 tolerance); ids may differ only where scores tie."""
-    (ia, sa), (ib, sb) = a, b
-    if ia.shape != ib.shape or not np.allclose(sa, sb, rtol=tol, atol=1e-6):
-        return False
-    differ = np.flatnonzero(ia != ib)
-    if not len(differ):
-        return True
-    near = np.abs(sa[:, None] - sa[None, :]) <= tol * np.maximum(np.abs(sa[:, None]), 1e-6) + 1e-6
-    return all(near[i].sum() > 1 or i == len(ia) - 1 for i in differ)
-
-
-def _topk_1d(s: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """``models.recommenders._base.topk_rows`` for one row (same partition and stable order), None when short."""
-    if k >= len(s):
-        return None  # k covers the catalog: the general path pads
-    idx = np.argpartition(-s, k - 1)[:k]
-    top = s[idx]
-    order = np.argsort(-top, kind="stable")
-    vals = top[order]
-    if not np.isfinite(vals[-1]):
-        return None  # filters left fewer than k items
-    return idx[order].astype(np.int64), vals.astype(np.float32)
