@@ -84,11 +84,13 @@ def test_unapplied_feast_repo_is_503(world, tmp_path) -> None:  # noqa: ANN001
 
 
 def test_soak_fresh_stops_a_paused_soak_server(tmp_path) -> None:  # noqa: ANN001
+    from benchmarks._soak_state import proc_identity
     from benchmarks.serving_soak import forget_parts
 
     proc = subprocess.Popen(["sleep", "60"], start_new_session=True)  # stands in for the paused server
     try:
-        (tmp_path / "soak_state.json").write_text(json.dumps({"base": "http://127.0.0.1:1", "pgid": proc.pid}))
+        (tmp_path / "soak_state.json").write_text(json.dumps({"base": "http://127.0.0.1:1", "pgid": proc.pid,
+                                                              "ident": proc_identity(proc.pid)}))
         (tmp_path / "noop.json").write_text("{}")
         forget_parts(tmp_path)
         assert proc.wait(timeout=10) is not None
