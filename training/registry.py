@@ -9,7 +9,8 @@ here. A training job calls :func:`setup` once with the tracking URI from
 the challenger is strictly better (or there is no champion). :func:`promote` and
 :func:`rollback` are the manual levers (``portrait models promote|rollback``); each
 champion change is appended to the registered model's ``champion_history`` tag so a
-rollback can restore the previous one.
+rollback can restore the previous one. That champion side lives in
+:mod:`training.promotion` and is re-exported here: callers use ``registry.gate`` etc.
 
 Models are stored as MLflow pyfunc. A plain Python object with a ``predict(X)``
 method is wrapped in a small :class:`mlflow.pyfunc.PythonModel` pickled by value, and
@@ -33,27 +34,31 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, is_dataclass
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
-CHAMPION = "champion"
-CHALLENGER = "challenger"
-HISTORY_TAG = "champion_history"  # comma-separated champion versions, oldest first
+# the champion / challenger side (aliases, gate, promote, rollback); re-exported: callers use registry.*
+from training.promotion import (
+    CHALLENGER,
+    CHAMPION,
+    HISTORY_TAG,
+    GateDecision,
+    champion_version,
+    gate,
+    gate_and_tag,
+    list_versions,
+    promote,
+    rollback,
+)
+
+__all__ = ["CHALLENGER", "CHAMPION", "HISTORY_TAG", "MODELS_DIR", "GateDecision", "champion_version", "experiment",
+           "gate", "gate_and_tag", "list_versions", "load", "log_and_register", "log_config", "log_figure",
+           "log_frame", "promote", "rollback", "setup", "start_run", "wrap_predictor"]
+
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"  # shipped with every pyfunc
-
-
-@dataclass(frozen=True)
-class GateDecision:
-    name: str  # registered model name
-    challenger: str  # version that was judged
-    champion_before: str | None  # champion version before the decision (None: there was none)
-    challenger_score: float  # metric of the challenger on the holdout
-    champion_score: float | None  # metric of the old champion on the same holdout
-    promoted: bool  # whether the challenger became champion
-    reason: str  # one line for people
 
 
 def setup(tracking_uri: str, artifact_root: str | Path | None = None) -> Any:
@@ -240,129 +245,11 @@ def _wait_ready(client: Any, name: str, version: str, timeout: float = 60.0) -> 
         time.sleep(0.2)
 
 
-def champion_version(name: str) -> str | None:
-    """Current champion version of ``name`` (None when there is none or no such model)."""
-    import mlflow
-
-    try:
-        return str(mlflow.MlflowClient().get_model_version_by_alias(name, CHAMPION).version)
-    except mlflow.exceptions.MlflowException:
-        return None
-
-
-def _history(client: Any, name: str) -> list[str]:
-    tag = client.get_registered_model(name).tags.get(HISTORY_TAG, "")
-    return [v for v in tag.split(",") if v]
-
-
-def promote(name: str, version: str | int, reason: str = "manual") -> None:
-    """Make ``version`` the champion of ``name`` (recorded in ``champion_history``)."""
-    import mlflow
-
-    client = mlflow.MlflowClient()
-    version = str(version)
-    client.get_model_version(name, version)  # raises with a clear message when absent
-    client.set_registered_model_alias(name, CHAMPION, version)
-    hist = _history(client, name)
-    if not hist or hist[-1] != version:
-        hist.append(version)
-    client.set_registered_model_tag(name, HISTORY_TAG, ",".join(hist))
-    client.set_model_version_tag(name, version, "promoted_reason", reason[:500])
-
-
-def rollback(name: str) -> str:
-    """Restore the previous champion of ``name``; returns the version now champion."""
-    import mlflow
-
-    client = mlflow.MlflowClient()
-    hist = _history(client, name)
-    if len(hist) < 2:
-        raise ValueError(f"model {name!r} has no previous champion to roll back to (history: {hist or 'empty'})")
-    hist.pop()
-    previous = hist[-1]
-    client.set_registered_model_alias(name, CHAMPION, previous)
-    client.set_registered_model_tag(name, HISTORY_TAG, ",".join(hist))
-    return previous
-
-
 def load(name: str, alias: str = CHAMPION) -> Any:
     """``mlflow.pyfunc.load_model("models:/<name>@<alias>")``."""
     import mlflow.pyfunc
 
     return mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
-
-
-def gate(
-    name: str,
-    version: str | int,
-    score: Callable[[Any], float],
-    higher_is_better: bool = True,
-    metric: str = "metric",
-) -> GateDecision:
-    """Promote ``version`` to champion only if it beats the current champion on the same holdout.
-
-    ``score(pyfunc_model) -> float`` evaluates a loaded pyfunc model on the caller's
-    holdout; it is applied to the challenger and to the champion alike. Ties, a NaN
-    challenger score, or a champion that cannot score the holdout keep the champion
-    (the reason says why; ``portrait models promote`` overrides by hand).
-    """
-    import math
-
-    import mlflow.pyfunc
-
-    version = str(version)
-    current = champion_version(name)
-    chal = float(score(mlflow.pyfunc.load_model(f"models:/{name}/{version}")))
-    if current is None:
-        ok = math.isfinite(chal)
-        if ok:
-            promote(name, version, f"first champion ({metric}={chal:.4f})")
-        return GateDecision(name, version, None, chal, None, ok,
-                            f"no champion yet; {metric}={chal:.4f}" + ("" if ok else " is not finite"))
-    if current == version:
-        return GateDecision(name, version, current, chal, chal, False, "already champion")
-    try:
-        champ = float(score(mlflow.pyfunc.load_model(f"models:/{name}/{current}")))
-    except Exception as exc:  # noqa: BLE001 - an incompatible champion is reported, not fatal
-        return GateDecision(name, version, current, chal, None, False,
-                            f"champion v{current} cannot score this holdout ({type(exc).__name__}: {exc}); kept")
-    better = math.isfinite(chal) and (chal > champ if higher_is_better else chal < champ)
-    if better:
-        promote(name, version, f"{metric} {chal:.4f} beats champion v{current} {champ:.4f}")
-    verdict = "promoted" if better else "kept champion"
-    return GateDecision(name, version, current, chal, champ, better,
-                        f"{metric}: challenger v{version} {chal:.4f} vs champion v{current} {champ:.4f}; {verdict}")
-
-
-def gate_and_tag(name: str, version: str | int, score: Callable[[Any], float], metric: str,
-                 higher_is_better: bool = True) -> GateDecision:
-    """:func:`gate`, then record the decision as tags of the active MLflow run (``gate.promoted``, ``gate.reason``)."""
-    import mlflow
-
-    decision = gate(name, version, score, higher_is_better=higher_is_better, metric=metric)
-    mlflow.set_tags({"gate.promoted": str(decision.promoted), "gate.reason": decision.reason[:5000],
-                     "model_version": str(version)})
-    return decision
-
-
-def list_versions(name: str | None = None) -> list[dict[str, Any]]:
-    """Every registered version (of ``name``, or of all models): name, version, aliases, run, metrics."""
-    import mlflow
-
-    client = mlflow.MlflowClient()
-    names = [name] if name else [m.name for m in client.search_registered_models()]
-    rows = []
-    for n in names:
-        by_version: dict[str, list[str]] = {}
-        for alias, v in (client.get_registered_model(n).aliases or {}).items():
-            by_version.setdefault(str(v), []).append(alias)
-        for mv in client.search_model_versions(f"name = '{n}'"):
-            rows.append({
-                "name": n, "version": str(mv.version), "aliases": sorted(by_version.get(str(mv.version), [])),
-                "run_id": mv.run_id, "created": mv.creation_timestamp,
-                "metrics": {k.removeprefix("metric."): v for k, v in (mv.tags or {}).items() if k.startswith("metric.")},
-            })
-    return sorted(rows, key=lambda r: (r["name"], int(r["version"])))
 
 
 def log_figure(fig: Any, path: str) -> None:
