@@ -12,6 +12,7 @@ Run: ``portrait evaluate recommender --interactions u.data --json``.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -25,18 +26,29 @@ TIME_ALIASES = ("timestamp", "ts", "time", "datetime", "date", "event_time")
 PEERS = ("popularity", "als", "bpr", "item_knn", "ease")
 
 
+def _canon(name: str) -> str:
+    """A column name as matched against the aliases: ``User ID``, ``userId``, ``user-id`` -> ``userid``."""
+    return "".join(ch for ch in str(name).lower() if ch.isalnum())
+
+
 def _pick(columns: list[str], aliases: tuple[str, ...]) -> str | None:
-    lower = {c.lower().strip(): c for c in columns}
-    return next((lower[a] for a in aliases if a in lower), None)
+    canon = {}
+    for c in columns:
+        canon.setdefault(_canon(c), c)
+    # alias canonical forms plus the generic "<something>id" of MovieLens' later releases (movieId, productId)
+    return next((canon[_canon(a)] for a in aliases if _canon(a) in canon), None)
 
 
 def read_interactions(path: str | Path) -> pd.DataFrame:
     """Read ``path`` into ``user, item, weight[, timestamp]`` (ids as strings, weight float).
 
-    Columns are found by name (``user``/``user_id``/``one_id``..., ``item``/``item_id``...,
-    ``weight``/``rating``..., ``timestamp``/``ts``...); a header-less file is read by
-    position (user, item[, weight[, timestamp]]), e.g. MovieLens ``u.data``. Numeric
-    timestamps are Unix seconds. Errors name the file and the column.
+    Columns are found by name, ignoring case, spaces, ``_`` and ``-`` (``user``/``User ID``/``userId``...,
+    ``item``/``movieId``/``product_id``..., ``weight``/``rating``..., ``timestamp``/``ts``...); a
+    header-less file is read by position (user, item[, weight[, timestamp]]), e.g. MovieLens
+    ``u.data``. The delimiter is detected (tab, comma, semicolon, ...); a UTF-8 byte-order mark is
+    ignored. Numeric timestamps are Unix epochs in seconds, milliseconds, microseconds or
+    nanoseconds (told apart by magnitude). Weight 0 means "no interaction" (as in a sparse
+    matrix); the split drops such rows. Errors name the file, the column and the row.
     """
     path = Path(path)
     if not path.exists():
@@ -44,50 +56,104 @@ def read_interactions(path: str | Path) -> pd.DataFrame:
     if path.suffix.lower() in (".parquet", ".pq"):
         raw = pd.read_parquet(path)
     else:
-        sep = "\t" if path.suffix.lower() in (".tsv", ".data", "") else None
-        head = pd.read_csv(path, sep=sep, engine="python", nrows=5, header=None, dtype=str)
-        first = head.iloc[0].astype(str).tolist()
-        has_header = any(_pick([c], USER_ALIASES + ITEM_ALIASES) for c in first)
-        raw = pd.read_csv(path, sep=sep, engine="python" if sep is None else "c",
-                          header=0 if has_header else None, dtype=str)
-        if not has_header:
-            if raw.shape[1] < 2:
-                raise ValueError(f"{path}: need at least 2 columns (user, item), found {raw.shape[1]}")
-            names = ["user", "item", "weight", "timestamp"][: raw.shape[1]]
-            raw = raw.iloc[:, : len(names)].set_axis(names, axis=1)
+        raw = _read_text(path)
     cols = [str(c) for c in raw.columns]
     raw.columns = cols
-    u, i = _pick(cols, USER_ALIASES), _pick(cols, ITEM_ALIASES)
+    u, i = _pick(cols, USER_ALIASES), _pick(cols, ITEM_ALIASES + ("movieid", "productid"))
     if u is None or i is None:
         raise ValueError(f"{path}: no {'user' if u is None else 'item'} column; found {cols} "
                          f"(expected one of {USER_ALIASES if u is None else ITEM_ALIASES})")
+    raw = raw.reset_index(drop=True)
+    for name in (u, i):
+        empty = raw[name].isna() | (raw[name].astype(str).str.strip() == "")
+        if empty.any():
+            raise ValueError(f"{path}: column {name!r} is empty in {int(empty.sum())} row(s), "
+                             f"first at data row {int(np.flatnonzero(empty.to_numpy())[0]) + 1}")
     out = pd.DataFrame({"user": raw[u].astype(str), "item": raw[i].astype(str)})
     w = _pick(cols, WEIGHT_ALIASES)
     out["weight"] = 1.0
     if w is not None:
         weight = pd.to_numeric(raw[w], errors="coerce")
-        if weight.isna().any() or (weight < 0).any():
-            bad = raw.index[weight.isna() | (weight < 0)][0]
-            raise ValueError(f"{path}: column {w!r} must be a non-negative number (row {bad}: {raw[w].iloc[bad]!r})")
+        bad = weight.isna() | (weight < 0) | ~np.isfinite(weight.fillna(0))
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise ValueError(f"{path}: column {w!r} must be a non-negative number "
+                             f"(data row {row + 1}: {raw[w].iloc[row]!r})")
         out["weight"] = weight.astype(np.float64).to_numpy()
     t = _pick(cols, TIME_ALIASES)
     if t is not None:
         out["timestamp"] = _parse_time(raw[t], path, t)
-    if out[["user", "item"]].isna().any().any() or (out["user"] == "nan").any():
-        raise ValueError(f"{path}: empty user or item ids")
     if len(out) == 0:
         raise ValueError(f"{path}: no interactions")
     return out
+
+
+def _read_text(path: Path) -> pd.DataFrame:
+    """A delimited text file (header optional), every cell as a string."""
+    import csv
+
+    import bz2
+    import gzip
+    import lzma
+
+    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(path.suffix.lower())
+    kind = Path(path.stem).suffix.lower() if opener else path.suffix.lower()  # u.tsv.gz -> .tsv
+    with (opener or open)(path, "rt", newline="", encoding="utf-8-sig", errors="replace") as fh:
+        sample = fh.read(64 * 1024)
+    lines = [ln for ln in sample.splitlines() if ln.strip()]
+    if not lines:
+        raise ValueError(f"{path}: the file is empty")
+    if kind in (".tsv", ".data", "") and "\t" in lines[0]:
+        sep = "\t"
+    else:
+        try:
+            sep = csv.Sniffer().sniff("\n".join(lines[:50]), delimiters=",;\t| ").delimiter
+        except csv.Error:
+            sep = ","  # one column, or no clear delimiter: the column check below explains
+    sep = r"\s+" if sep == " " else sep
+    read = dict(sep=sep, dtype=str, encoding="utf-8-sig", skip_blank_lines=True,
+                engine="python" if len(sep) > 1 else "c")
+    head = pd.read_csv(path, nrows=50, header=None, **read)
+    first = head.iloc[0].astype(str).tolist()
+    has_header = any(_pick([c], USER_ALIASES + ITEM_ALIASES + ("movieid", "productid")) for c in first)
+    if not has_header and len(head) > 1:  # unknown names: a column that is text on top of numbers is a header
+        numeric = head.apply(lambda c: pd.to_numeric(c, errors="coerce")).notna()
+        has_header = bool((~numeric.iloc[0] & numeric.iloc[1:].all()).any())
+    raw = pd.read_csv(path, header=0 if has_header else None, **read)
+    if not has_header:
+        if raw.shape[1] < 2:
+            raise ValueError(f"{path}: need at least 2 columns (user, item), found {raw.shape[1]}")
+        names = ["user", "item", "weight", "timestamp"][: raw.shape[1]]
+        raw = raw.iloc[:, : len(names)].set_axis(names, axis=1)
+    return raw
+
+
+_EPOCH_UNITS = ((1e17, "ns"), (1e14, "us"), (1e11, "ms"), (0.0, "s"))  # magnitude of "now" in each unit
 
 
 def _parse_time(col: pd.Series, path: Path, name: str) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(col):
         return pd.to_datetime(col, utc=True)
     num = pd.to_numeric(col, errors="coerce")
-    ts = pd.to_datetime(num, unit="s", utc=True) if num.notna().all() else pd.to_datetime(col, utc=True, errors="coerce")
+    if num.notna().all():
+        biggest = float(np.abs(num).max()) if len(num) else 0.0
+        unit = next(u for bound, u in _EPOCH_UNITS if biggest >= bound)
+        ts = pd.to_datetime(num, unit=unit, utc=True, errors="coerce")
+    else:  # one format for the whole column, never element-wise guessing (04/12 must not flip meaning)
+        for kwargs in ({"format": "ISO8601"}, {}, {"dayfirst": True}):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # pandas' "could not infer format" chatter
+                ts = pd.to_datetime(col, utc=True, errors="coerce", **kwargs)
+            if ts.notna().all():
+                break
     if ts.isna().any():
-        bad = col[ts.isna()].iloc[0]
-        raise ValueError(f"{path}: column {name!r} holds an unreadable time {bad!r}")
+        unreadable = ts.isna() & num.isna()  # neither a date nor a number
+        row = int(np.flatnonzero((unreadable if unreadable.any() else ts.isna()).to_numpy())[0])
+        bad = col.iloc[row]
+        what = "an unreadable time" if unreadable.any() else "a Unix epoch among dates (one format per column)"
+        row += 1
+        raise ValueError(f"{path}: column {name!r} holds {what}: {bad!r} at data row {row} "
+                         "(expected ISO 8601 dates/times, or Unix epochs in one unit)")
     return ts
 
 

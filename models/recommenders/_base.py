@@ -161,6 +161,21 @@ def _mask_rows(s: np.ndarray, rows: sp.csr_matrix) -> None:
     s[r, rows.indices] = -np.inf
 
 
+def times_on(pattern: sp.csr_matrix, times: Any) -> sp.csr_matrix:
+    """``times`` restricted to the interactions of ``pattern`` (same shape, same sparsity pattern).
+
+    ``as_csr`` drops weight-0 entries (no interaction); their event times go with them.
+    """
+    t = sp.csr_matrix(times)
+    if t.shape != pattern.shape:
+        raise ValueError(f"times has shape {t.shape}, user_items {pattern.shape}")
+    if t.nnz != pattern.nnz:
+        t = sp.csr_matrix(t.multiply(pattern != 0))
+    if t.nnz != pattern.nnz:
+        raise ValueError("times must have the pattern of user_items (an event time for every interaction)")
+    return t
+
+
 def recency_weights(times: sp.csr_matrix, half_life: float) -> sp.csr_matrix:
     """Same pattern as ``times``; each user's events weighted ``0.5 ** (rank from newest / half_life)``."""
     t = sp.csr_matrix(times, dtype=np.float64)

@@ -32,7 +32,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from models.recommenders._base import ScoredRecommender, as_csr, check_item_ids, recency_weights, topk_rows
+from models.recommenders._base import (ScoredRecommender, as_csr, check_item_ids, recency_weights, times_on,
+                                       topk_rows)
 from models.recommenders._inner import eval_rows, inner_ndcg, inner_split, masked, ndcg_of
 from models.recommenders.low_pass import (check_candidates, low_pass_basis, low_pass_factors, low_pass_into,
                                            scale_to)
@@ -155,12 +156,7 @@ class EASE(ScoredRecommender):
         n_model = min(self.max_items, X.shape[1])
         self.items_ = np.sort(np.argsort(-pop, kind="stable")[:n_model])
         self.tail_ = (TAIL + pop / max(pop.max(), 1.0)).astype(np.float32)
-        t = None
-        if times is not None:
-            t = sp.csr_matrix(times)
-            if t.shape != X.shape:
-                raise ValueError(f"times has shape {t.shape}, user_items {X.shape}")
-        return X, t
+        return X, (times_on(X, times) if times is not None else None)
 
     def fit(self, user_items: Any, times: Any = None) -> "EASE":
         """Learn ``B`` from ``user_items``; ``times`` (same pattern, event times) enables windows."""
@@ -302,10 +298,7 @@ class WindowEASE(EASE):
         user_items = self._transform(user_items)
         if times is None or getattr(self, "half_life_", None) is None:
             return user_items
-        t = sp.csr_matrix(times)
-        if t.shape != user_items.shape or t.nnz != user_items.nnz:
-            raise ValueError("times must have the pattern of user_items")
-        return user_items.multiply(recency_weights(t, self.half_life_)).tocsr()
+        return user_items.multiply(recency_weights(times_on(user_items, times), self.half_life_)).tocsr()
 
     def fit(self, user_items: Any, times: Any = None) -> "WindowEASE":
         """Choose ``lam``, ``window_weight``, the half-life and the low-pass filter on an inner split, refit on all."""

@@ -41,7 +41,11 @@ def evaluate_recommender_cmd(
     if protocol != "random-75-25" and "timestamp" not in df.columns:
         fail(f"{interactions}: --protocol {protocol} needs a timestamp column")
     with progress("fitting portrait's default and peers", total=len(names) + 1) as advance:
-        out = evaluate_frame(df, protocol, seed, k, names, use_weights, progress=lambda name: advance(1, f"peer {name}"))
+        try:
+            out = evaluate_frame(df, protocol, seed, k, names, use_weights,
+                                 progress=lambda name: advance(1, f"peer {name}"))
+        except ValueError as exc:  # the split cannot be made (e.g. one timestamp for everything)
+            fail(f"{interactions}: {exc}")
         advance(1)
     if as_json:
         emit_json(out)

@@ -91,6 +91,9 @@ def global_temporal_split(
     if cutoff is None:
         cutoff = ts.quantile(1.0 - test_size)
     is_test = (ts >= cutoff).to_numpy()
+    if is_test.all() or not is_test.any():
+        raise ValueError(f"global-temporal: the cut-off {cutoff} leaves {'no training' if is_test.all() else 'no test'} "
+                         f"rows (timestamps run from {ts.min()} to {ts.max()}); use another protocol")
     return df[~is_test], df[is_test]
 
 
@@ -135,7 +138,8 @@ def split_matrices(df: pd.DataFrame, protocol: str = "random-75-25", seed: int =
                    test_size: float = 0.25) -> SplitMatrices:
     """Split ``user, item[, weight][, timestamp]`` by ``protocol`` into aligned matrices.
 
-    Repeated (user, item) pairs are merged first so an item cannot be both seen and held out.
+    Repeated (user, item) pairs are merged first so an item cannot be both seen and held out;
+    pairs whose weights sum to 0 are no interaction and are dropped.
     Columns cover every item of ``df`` (held-out items never seen in training stay relevant,
     just unreachable); rows are the training users (test users with no training row are
     dropped: cold start is scored separately).
@@ -146,6 +150,9 @@ def split_matrices(df: pd.DataFrame, protocol: str = "random-75-25", seed: int =
     if "weight" not in df.columns:
         df["weight"] = 1.0
     df = dedupe(df)
+    df = df[df["weight"] != 0]  # weight 0 is no interaction, as in a sparse user x item matrix
+    if df.empty:
+        raise ValueError("no interaction with a non-zero weight")
     if protocol == "random-75-25":
         train, test = random_split(df, test_size, seed)
     elif "timestamp" not in df.columns:
