@@ -42,6 +42,18 @@ def write_csv(df: pd.DataFrame, path: Path) -> Path:
     return atomic_write(path, lambda tmp: df.to_csv(tmp, index=False))
 
 
+def _delimiter(path: Path) -> str:
+    """The header line's most frequent of ``, ; TAB |`` (comma when none): Excel in many locales writes ``;``."""
+    import gzip
+
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8-sig", errors="replace") as fh:
+        header = fh.readline()
+    counts = {d: header.count(d) for d in (",", ";", "\t", "|")}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
+
+
 def read_frame(path: Path, sep: str | None = None) -> pd.DataFrame:
     """Read a Parquet, CSV or TSV file into a DataFrame of its raw values.
 
@@ -54,8 +66,8 @@ def read_frame(path: Path, sep: str | None = None) -> pd.DataFrame:
         if path.suffix == ".parquet":
             return pd.read_parquet(path)
         if sep is None:
-            sep = "\t" if path.suffix in (".tsv", ".tab") else ","
-        return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""])
+            sep = "\t" if path.suffix in (".tsv", ".tab") else _delimiter(path)
+        return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig")
     except SchemaError:
         raise
     except Exception as exc:  # pyarrow/pandas raise many types; the user needs the file name

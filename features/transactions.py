@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from features.schema import SchemaError
+from features.timeparse import parse_times
 
 DAY_US = 86_400 * 1_000_000  # microseconds per day
 
@@ -90,21 +91,16 @@ def prepare(
     missing = [src for src in cols.values() if src not in tx.columns]
     if missing:
         raise SchemaError(f"{origin}: missing column(s) {missing}; found {list(tx.columns)}")
+    if tx.empty:
+        raise SchemaError(f"{origin}: no transactions (no data rows)")
     out = pd.DataFrame({"customer_id": tx[customer].astype("string")})
     if out["customer_id"].isna().any():
         raise SchemaError(f"{origin}: column {customer!r} has missing customer ids")
-    raw_ts = tx[ts]
-    if isinstance(raw_ts.dtype, pd.DatetimeTZDtype):
-        stamp = raw_ts.dt.tz_convert("UTC")
-    elif pd.api.types.is_datetime64_any_dtype(raw_ts):
-        stamp = raw_ts.dt.tz_localize("UTC")
-    else:
-        stamp = pd.to_datetime(raw_ts, errors="coerce", utc=True, format="mixed")
-    bad = stamp.isna()
-    if bad.any():
-        raise SchemaError(f"{origin}: column {ts!r} has {int(bad.sum())} missing or unparseable timestamp(s), "
-                          f"e.g. {raw_ts[bad].iloc[0]!r}")
-    out["ts"] = stamp.astype("datetime64[us, UTC]")
+    try:
+        stamp = parse_times(tx[ts].reset_index(drop=True), origin, ts)
+    except ValueError as exc:
+        raise SchemaError(str(exc)) from None
+    out["ts"] = stamp.astype("datetime64[us, UTC]").set_axis(out.index)
     for name in ("amount", "quantity") if quantity is not None else ("amount",):
         num = pd.to_numeric(tx[cols[name]], errors="coerce").astype("float64")
         if num.isna().any() or (num < 0).any():

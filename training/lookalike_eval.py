@@ -142,11 +142,16 @@ def _evaluate(df: pd.DataFrame, config: EvalConfig, progress: Callable[[str], No
     names = ("default", *config.peers)
     figures = {n: [] for n in names}
     seconds = {n: 0.0 for n in names}
-    methods, lambdas = [], []
+    methods, lambdas, skipped = [], [], []
     for t in targets:
         positives = np.flatnonzero(X[:, t].toarray().ravel() > 0)
         n_seeds = max(1, int(round(config.seed_fraction * len(positives))))
         seeds = np.sort(rng.choice(positives, n_seeds, replace=False))
+        if n_seeds >= len(positives):  # every user is a seed: nobody hidden to find, AUC undefined
+            skipped.append(int(t))
+            if progress:
+                progress(str(t))
+            continue
         keep = np.ones(X.shape[1], dtype=bool)
         keep[t] = False
         Xr = X[:, keep].tocsr()
@@ -175,12 +180,17 @@ def _evaluate(df: pd.DataFrame, config: EvalConfig, progress: Callable[[str], No
         return {"auc": float(arr[:, 0].mean()), "r_precision": float(arr[:, 1].mean()),
                 "seconds": round(seconds[name], 3)}
 
+    if not figures["default"]:
+        raise ValueError(f"no target item in ranks {config.items_rank[0]}-{config.items_rank[1]} keeps a user "
+                         f"outside its seeds (seed fraction {config.seed_fraction}): choose more popular items "
+                         "or a smaller --seed-fraction")
     top = summary("default")
     method_used = max(set(methods), key=methods.count)
     return {
         "method": f"lookalike:{config.method}->{method_used}",
         **top,
-        "items": len(targets),
+        "items": len(targets) - len(skipped),
+        "items_skipped": {"count": len(skipped), "reason": "every user of the item was a seed"} if skipped else None,
         "users": int(X.shape[0]),
         "config": {**asdict(config), "items_rank": list(config.items_rank), "peers": list(config.peers)},
         "chosen_lambdas": [None if v is None else round(v, 3) for v in lambdas],

@@ -12,7 +12,6 @@ Run: ``portrait evaluate recommender --interactions u.data --json``.
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ ITEM_ALIASES = ("item", "item_id", "itemid", "movie_id", "product_id", "sku", "i
 WEIGHT_ALIASES = ("weight", "rating", "value", "score", "count", "quantity")
 TIME_ALIASES = ("timestamp", "ts", "time", "datetime", "date", "event_time")
 PEERS = ("popularity", "als", "bpr", "item_knn", "ease")
+WEIGHT_AWARE = ("ease", "dlae", "popularity", "segment_popularity")  # binary unless told otherwise
 
 
 def _canon(name: str) -> str:
@@ -128,33 +128,10 @@ def _read_text(path: Path) -> pd.DataFrame:
     return raw
 
 
-_EPOCH_UNITS = ((1e17, "ns"), (1e14, "us"), (1e11, "ms"), (0.0, "s"))  # magnitude of "now" in each unit
-
-
 def _parse_time(col: pd.Series, path: Path, name: str) -> pd.Series:
-    if pd.api.types.is_datetime64_any_dtype(col):
-        return pd.to_datetime(col, utc=True)
-    num = pd.to_numeric(col, errors="coerce")
-    if num.notna().all():
-        biggest = float(np.abs(num).max()) if len(num) else 0.0
-        unit = next(u for bound, u in _EPOCH_UNITS if biggest >= bound)
-        ts = pd.to_datetime(num, unit=unit, utc=True, errors="coerce")
-    else:  # one format for the whole column, never element-wise guessing (04/12 must not flip meaning)
-        for kwargs in ({"format": "ISO8601"}, {}, {"dayfirst": True}):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # pandas' "could not infer format" chatter
-                ts = pd.to_datetime(col, utc=True, errors="coerce", **kwargs)
-            if ts.notna().all():
-                break
-    if ts.isna().any():
-        unreadable = ts.isna() & num.isna()  # neither a date nor a number
-        row = int(np.flatnonzero((unreadable if unreadable.any() else ts.isna()).to_numpy())[0])
-        bad = col.iloc[row]
-        what = "an unreadable time" if unreadable.any() else "a Unix epoch among dates (one format per column)"
-        row += 1
-        raise ValueError(f"{path}: column {name!r} holds {what}: {bad!r} at data row {row} "
-                         "(expected ISO 8601 dates/times, or Unix epochs in one unit)")
-    return ts
+    from features.timeparse import parse_times
+
+    return parse_times(col, str(path), name)
 
 
 def default_model(protocol: str = "random-75-25", **params: Any) -> Any:
@@ -188,6 +165,9 @@ def evaluate_frame(
     peer_split = split if use_weights else dataclasses.replace(split, train=binary)
     has_time = split.train_times is not None
     keys = ("precision", "recall", "ndcg", "map", "hit_rate", "coverage", "fit_seconds", "fit_cpu_seconds")
+    if not split.test.nnz:  # rows are training users: held-out rows of users without history are dropped
+        raise ValueError(f"{protocol}: no held-out interaction belongs to a user with training history "
+                         "(nobody to evaluate); use more data or another protocol")
     model = default_model(protocol, seed=seed)
     res = evaluate_recommender(model, split, k=k, use_times=has_time)
     out: dict[str, Any] = {"model": "window_ease", **{m: res[m] for m in keys}}
@@ -198,7 +178,8 @@ def evaluate_frame(
     for name in peers:
         if progress:
             progress(name)
-        peer = make(name)
+        # with --use-weights the models that would binarize read the weights too (EASE shades them)
+        peer = make(name, **({"binary": False} if use_weights and name in WEIGHT_AWARE else {}))
         r = evaluate_recommender(peer, peer_split, k=k, with_users=name in ("als", "bpr"))
         out["baselines"][name] = {m: r[m] for m in keys}
     out.update(protocol=protocol, seed=seed, k=k, n_users_evaluated=res["n_users"],

@@ -27,9 +27,24 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+def _plain(obj: Any) -> Any:
+    """``obj`` with numpy scalars as Python numbers and NaN/inf as ``null`` (not valid JSON otherwise)."""
+    import math
+
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item) and getattr(obj, "ndim", 1) == 0:
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
 def emit_json(obj: Any) -> None:
-    """Write ``obj`` as JSON to stdout (numbers as plain floats)."""
-    sys.stdout.write(json.dumps(obj, indent=2, default=float) + "\n")
+    """Write ``obj`` as strict JSON to stdout (numbers as plain numbers, NaN as null)."""
+    sys.stdout.write(json.dumps(_plain(obj), indent=2, default=float, allow_nan=False) + "\n")
 
 
 @contextmanager

@@ -25,7 +25,8 @@ def evaluate_lookalike_cmd(
     items_rank: str = typer.Option("51-80", help="Items (by number of users, 1-based, inclusive) used as targets."),
     seed_fraction: float = typer.Option(0.3, help="Share of each target item's users given as seeds."),
     seed: int = typer.Option(42, help="Seed of the seed draws and of the models."),
-    method: str = typer.Option("auto", help="portrait's method: auto, items, centroid, knn or pu."),
+    method: str = typer.Option("auto", help="portrait's method on the interactions: auto or items. The methods "
+                               "over user embeddings (centroid, knn, pu) are measured as the *_als/centroid_torch peers."),
     peers: str = typer.Option("activity,logreg,knn_als,centroid_als", help="Comma-separated peers measured in the "
                               "same run: activity, logreg, knn_als, centroid_als, centroid_torch, pu_als."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON to stdout."),
@@ -38,8 +39,11 @@ def evaluate_lookalike_cmd(
     unknown = [p for p in names if p not in PEERS]
     if unknown:
         fail(f"--peers: unknown peer(s) {unknown}; choose from {', '.join(PEERS)}")
-    if method not in ("auto", "items", "centroid", "knn", "pu"):
-        fail(f"--method must be auto, items, centroid, knn or pu, got {method!r}")
+    if method in ("centroid", "knn", "pu"):
+        fail(f"--method {method} scores user embeddings, which this protocol builds per peer: ask for the peer "
+             f"{'centroid_als or centroid_torch' if method == 'centroid' else method + '_als'} instead")
+    if method not in ("auto", "items"):
+        fail(f"--method must be auto or items, got {method!r}")
     if not 0 < seed_fraction < 1:
         fail(f"--seed-fraction must be in (0, 1), got {seed_fraction}")
     rank = _rank(items_rank)

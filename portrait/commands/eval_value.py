@@ -33,9 +33,7 @@ def load_transactions_file(path: Path, customer: str, date: str, amount: str) ->
         return prepare(load_transactions(path), ts="date", amount="amount", quantity="quantity", origin=str(path))
     from features.io import read_frame
 
-    df = read_frame(path)
-    if date in df.columns and pd.api.types.is_integer_dtype(df[date]):  # YYYYMMDD integers
-        df[date] = pd.to_datetime(df[date].astype(str), format="%Y%m%d", errors="coerce")
+    df = read_frame(path)  # dates: ISO, YYYYMMDD, epochs or one inferred format (features.timeparse)
     return prepare(df, customer=customer, ts=date, amount=amount, origin=str(path))
 
 
@@ -59,9 +57,9 @@ def register(app: typer.Typer) -> None:
         from features.schema import SchemaError
         from training.customer_value import ValueConfig, evaluate
 
-        try:
-            end = pd.Timestamp(calibration_end, tz="UTC")
-        except ValueError:
+        try:  # ISO only: 05/09/1997 would silently mean May 9 to some and 5 September to others
+            end = pd.to_datetime(calibration_end, format="ISO8601").tz_localize("UTC")
+        except (ValueError, TypeError):
             fail(f"--calibration-end: cannot parse {calibration_end!r} as a date (YYYY-MM-DD)")
         try:
             tx = load_transactions_file(transactions, customer_col, date_col, amount_col)

@@ -77,7 +77,7 @@ def test_unreadable_inputs_name_the_file_column_and_row(tmp_path) -> None:
         read_interactions(tmp_path / "t.csv")
     rows = [("1", "10", 5, "1997-12-04"), ("1", "11", 3, "1997-12-05"), ("2", "10", 4, "881250951")]
     _csv(tmp_path / "mix.csv", "user_id,item_id,rating,timestamp", rows=rows)
-    with pytest.raises(ValueError, match=r"Unix epoch among dates \(one format per column\): '881250951' at data row 3"):
+    with pytest.raises(ValueError, match=r"a number among dates \(one format per column\): '881250951' at data row 3"):
         read_interactions(tmp_path / "mix.csv")
     _csv(tmp_path / "names.csv", "member,product,rating,timestamp")
     with pytest.raises(ValueError, match=r"no user column; found \['member', 'product'"):
@@ -111,3 +111,18 @@ def test_global_temporal_without_a_usable_cut_off_is_a_clear_cli_error(tmp_path)
     res = CliRunner().invoke(app, ["evaluate", "recommender", "-i", str(tmp_path / "same.csv"),
                                    "--protocol", "global-temporal", "--peers", "popularity", "--json"])
     assert res.exit_code == 2 and "leaves no training rows" in res.output and "Traceback" not in res.output
+
+
+def test_use_weights_reaches_the_peers_that_binarize_and_nobody_to_score_is_an_error() -> None:
+    from training.recommender_eval import evaluate_frame
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"user": rng.integers(0, 60, 1500).astype(str), "item": rng.integers(0, 40, 1500).astype(str),
+                       "weight": rng.choice([1.0, 5.0], 1500)})
+    plain = evaluate_frame(df, peers=("ease",), seed=1)["baselines"]["ease"]
+    weighted = evaluate_frame(df, peers=("ease",), seed=1, use_weights=True)["baselines"]["ease"]
+    assert plain["ndcg"] != weighted["ndcg"]  # --use-weights was silently ignored by EASE before
+    late = pd.DataFrame({"user": ["a", "a", "b"], "item": ["1", "2", "1"],
+                         "timestamp": pd.to_datetime([1, 2, 3], unit="D", utc=True)})
+    with pytest.raises(ValueError, match="nobody to evaluate"):  # b's only event is after the cut-off
+        evaluate_frame(late, "global-temporal", peers=())

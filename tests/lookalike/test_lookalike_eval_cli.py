@@ -48,3 +48,35 @@ def test_bad_options_are_clear_errors(tmp_path):
     assert r.exit_code == 2 and "unknown peer" in r.output
     r = run(app, ["evaluate", "lookalike", "--interactions", str(tmp_path / "missing.csv")])
     assert r.exit_code == 2 and "missing.csv" in r.output
+
+
+def test_items_without_hidden_users_are_skipped_and_said(tmp_path):
+    path = interactions_file(tmp_path)
+    with path.open("a") as fh:  # two items with a single user each: their one user is always the seed
+        fh.write("0\t900\t4\t880000000\n1\t901\t4\t880000001\n")
+    run = CliRunner().invoke
+    r = run(app, ["evaluate", "lookalike", "--interactions", str(path), "--items-rank", "44-47",
+                  "--peers", "activity", "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout[r.stdout.index("{"):])  # strict JSON: NaN figures made it unparseable before
+    assert out["items"] == 2 and out["items_skipped"]["count"] == 2
+    assert 0.0 <= out["auc"] <= 1.0
+    r = run(app, ["evaluate", "lookalike", "--interactions", str(path), "--items-rank", "46-47", "--peers", "activity"])
+    assert r.exit_code == 2 and "keeps a user outside its seeds" in r.output
+    r = run(app, ["evaluate", "lookalike", "--interactions", str(path), "--method", "knn"])
+    assert r.exit_code == 2 and "knn_als" in r.output
+
+
+def test_json_output_is_strict():
+    import io
+    import sys
+
+    from portrait.commands._common import emit_json
+
+    buf, old = io.StringIO(), sys.stdout
+    sys.stdout = buf
+    try:
+        emit_json({"auc": float("nan"), "n": np.int64(3), "x": [np.float32(0.5), float("inf")]})
+    finally:
+        sys.stdout = old
+    assert json.loads(buf.getvalue()) == {"auc": None, "n": 3, "x": [0.5, None]}

@@ -65,3 +65,61 @@ def test_eval_with_an_empty_age_curve_names_the_calibration_end(tmp_path, end) -
                                    "--calibration-end", end, "--holdout-weeks", "4"])
     assert res.exit_code == 2, res.output
     assert "--calibration-end" in res.output and "Traceback" not in res.output
+
+
+def test_table_files_in_other_shapes_read_like_the_original(cdnow_slice, tmp_path) -> None:
+    """Semicolons, day-first dates, Unix epochs and YYYYMMDD all give the same transactions as CDNOW's own file."""
+    from portrait.commands.eval_value import load_transactions_file
+
+    ref = load_transactions_file(cdnow_slice, "customer_id", "date", "amount")
+    stamp = ref["ts"]
+    shapes = {"semi_dayfirst.csv": (";", stamp.dt.strftime("%d/%m/%Y")),
+              "epoch.csv": (",", (stamp.astype("int64") // 10**6).astype(str)),
+              "yyyymmdd.csv": (",", stamp.dt.strftime("%Y%m%d"))}
+    for name, (sep, dates) in shapes.items():
+        frame = pd.DataFrame({"customer_id": ref["customer_id"], "date": dates, "amount": ref["amount"]})
+        frame.to_csv(tmp_path / name, sep=sep, index=False)
+        got = load_transactions_file(tmp_path / name, "customer_id", "date", "amount")
+        assert got["ts"].tolist() == ref["ts"].tolist(), name  # 05/09 read as May 9 made 25,872 of 69,659 wrong
+        assert got["amount"].tolist() == ref["amount"].tolist(), name
+
+
+def test_empty_files_and_late_calibration_ends_say_what_is_wrong(cdnow_slice, tmp_path) -> None:
+    (tmp_path / "head.csv").write_text("customer_id,date,amount\n")
+    run = CliRunner().invoke
+    res = run(app, ["evaluate", "customer-value", "--transactions", str(tmp_path / "head.csv"),
+                    "--calibration-end", "1997-09-30"])
+    assert res.exit_code == 2 and "no transactions (no data rows)" in res.output
+    res = run(app, ["evaluate", "customer-value", "--transactions", str(cdnow_slice), "--calibration-end", "1998-12-31"])
+    assert res.exit_code == 2 and "choose an earlier --calibration-end" in res.output
+    res = run(app, ["evaluate", "customer-value", "--transactions", str(cdnow_slice), "--calibration-end", "05/09/1997"])
+    assert res.exit_code == 2 and "YYYY-MM-DD" in res.output  # May 9 or 5 September: not guessed
+
+
+def test_a_peer_that_cannot_be_fitted_is_reported_not_fatal(monkeypatch) -> None:
+    import numpy as np
+
+    from training import customer_value as cv
+
+    calls = []
+
+    def fake(X, horizon, penalizer=0.0):  # noqa: ANN001, ANN202 - stands in for lifetimes' optimizer
+        calls.append(penalizer)
+        print("scipy optimizer dump")  # lifetimes prints to stdout: must not reach --json output
+        if penalizer == 0.0 or len(calls) > 2:
+            raise RuntimeError("The model did not converge. Try adding a larger penalizer")
+        return np.ones(4), np.ones(4)
+
+    monkeypatch.setattr(cv, "lifetimes_baseline", fake)
+    actual = np.array([0.0, 1.0, 2.0, 0.0])
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        first = cv._lifetimes_report(None, 30, actual)
+        second = cv._lifetimes_report(None, 30, actual)
+    assert out.getvalue() == ""
+    assert first["penalizer"] == 0.01 and "auc" in first
+    assert second == {"error": "lifetimes did not fit: RuntimeError: The model did not converge. "
+                               "Try adding a larger penalizer"}
