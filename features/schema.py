@@ -196,7 +196,9 @@ def _coerce(col: Column, s: pd.Series) -> tuple[pd.Series, pd.Series]:
         if isinstance(s.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(s):
             ts = s if isinstance(s.dtype, pd.DatetimeTZDtype) else s.dt.tz_localize("UTC")
         else:
-            ts = pd.to_datetime(s, errors="coerce", utc=True, format="mixed")
+            from features.timeparse import to_times
+
+            ts = to_times(s)  # one format for the column: 04/12 and 27/11 never read two ways
         # microseconds: Feast's DuckDB store fails on nanosecond tz-aware timestamps
         ts = ts.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
         return ts, present & ts.isna()

@@ -27,8 +27,12 @@ def _yyyymmdd(num: pd.Series) -> bool:
     return bool(whole and len(num) and num.min() >= 1_900_01_01 and num.max() <= 2_100_12_31)
 
 
-def parse_times(col: pd.Series, origin: str, name: str) -> pd.Series:
-    """``col`` as UTC timestamps; ``ValueError`` naming ``origin``, ``name``, the value and row if any fails."""
+def to_times(col: pd.Series) -> pd.Series:
+    """``col`` as UTC timestamps, NaT where a value cannot be read under the column's one format.
+
+    Of the candidate readings (numbers; ISO 8601; one inferred format, month-first, then day-first)
+    the one that reads the most values wins, so one bad row is that row's problem only.
+    """
     if isinstance(col.dtype, pd.DatetimeTZDtype):
         return col.dt.tz_convert("UTC")
     if pd.api.types.is_datetime64_any_dtype(col):
@@ -36,18 +40,27 @@ def parse_times(col: pd.Series, origin: str, name: str) -> pd.Series:
     num = pd.to_numeric(col, errors="coerce")
     if len(col) and num.notna().all():
         if _yyyymmdd(num):
-            ts = pd.to_datetime(num.astype("int64").astype(str), format="%Y%m%d", utc=True, errors="coerce")
-        else:
-            unit = next(u for bound, u in _EPOCH_UNITS if float(np.abs(num).max()) >= bound)
-            ts = pd.to_datetime(num, unit=unit, utc=True, errors="coerce")
-    else:
-        for kwargs in ({"format": "ISO8601"}, {}, {"dayfirst": True}):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # pandas' "could not infer format" chatter
-                ts = pd.to_datetime(col, utc=True, errors="coerce", **kwargs)
-            if ts.notna().all():
-                break
+            return pd.to_datetime(num.astype("int64").astype(str), format="%Y%m%d", utc=True, errors="coerce")
+        unit = next(u for bound, u in _EPOCH_UNITS if float(np.abs(num).max()) >= bound)
+        return pd.to_datetime(num, unit=unit, utc=True, errors="coerce")
+    best = None
+    for kwargs in ({"format": "ISO8601"}, {}, {"dayfirst": True}):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pandas' "could not infer format" chatter
+            ts = pd.to_datetime(col, utc=True, errors="coerce", **kwargs)
+        if best is None or ts.notna().sum() > best.notna().sum():
+            best = ts
+        if best.notna().all():
+            break
+    return best
+
+
+def parse_times(col: pd.Series, origin: str, name: str) -> pd.Series:
+    """``col`` as UTC timestamps; ``ValueError`` naming ``origin``, ``name``, the value and row if any fails."""
+    ts = to_times(col)
+    num = pd.to_numeric(col, errors="coerce") if not pd.api.types.is_datetime64_any_dtype(col) else None
     if ts.isna().any():
+        num = num if num is not None else pd.Series(np.nan, index=col.index)
         unreadable = ts.isna() & num.isna()  # neither a date nor a number
         row = int(np.flatnonzero((unreadable if unreadable.any() else ts.isna()).to_numpy())[0])
         what = ("a missing time" if pd.isna(col.iloc[row]) else "an unreadable time" if unreadable.any()

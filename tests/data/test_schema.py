@@ -62,3 +62,14 @@ def test_bounds_and_integers():
     res = validate(df, TABLES["order_lines"])
     assert res.rejects["_reason"].tolist() == ["quantity: below minimum 1", "quantity: not a valid int: 1.5"]
     assert res.accepted["quantity"].tolist() == [2]
+
+
+def test_a_timestamp_column_is_read_with_one_format():
+    """Day-first exports: every row read day-first; element-wise guessing read 04/12 as April 12 beside 27/11."""
+    df = pd.DataFrame({
+        "order_id": ["o1", "o2", "o3", "o4"], "source": ["pos"] * 4, "record_id": ["r1", "r2", "r3", "r4"],
+        "ts": ["04/12/2025 10:00", "27/11/2025 08:30", "05/12/2025 09:00", "32/13/2025 00:00"], "amount": [1, 2, 3, 4],
+    })
+    res = validate(df, ORDERS, "orders.csv")
+    assert [(t.month, t.day) for t in res.accepted["ts"]] == [(12, 4), (11, 27), (12, 5)]
+    assert res.reasons == {"ts": 1}  # the impossible date is that row's problem only
