@@ -38,21 +38,25 @@ def to_times(col: pd.Series) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(col):
         return col.dt.tz_localize("UTC")
     num = pd.to_numeric(col, errors="coerce")
-    if len(col) and num.notna().all():
-        if _yyyymmdd(num):
-            return pd.to_datetime(num.astype("int64").astype(str), format="%Y%m%d", utc=True, errors="coerce")
-        unit = next(u for bound, u in _EPOCH_UNITS if float(np.abs(num).max()) >= bound)
-        return pd.to_datetime(num, unit=unit, utc=True, errors="coerce")
-    best = None
-    for kwargs in ({"format": "ISO8601"}, {}, {"dayfirst": True}):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # pandas' "could not infer format" chatter
-            ts = pd.to_datetime(col, utc=True, errors="coerce", **kwargs)
-        if best is None or ts.notna().sum() > best.notna().sum():
-            best = ts
-        if best.notna().all():
-            break
-    return best
+    readings = []
+    if num.notna().any():  # numbers: YYYYMMDD or epochs, judged on the numeric values only
+        n = num[num.notna()]
+        if _yyyymmdd(n):
+            digits = num.round().astype("Int64").astype("string")  # <NA> where not a number: NaT below
+            readings.append(pd.to_datetime(digits, format="%Y%m%d", utc=True, errors="coerce"))
+        else:
+            unit = next(u for bound, u in _EPOCH_UNITS if float(np.abs(n).max()) >= bound)
+            readings.append(pd.to_datetime(num, unit=unit, utc=True, errors="coerce"))
+    if num.isna().any():  # text: ISO 8601, then one inferred format, month-first then day-first
+        for kwargs in ({"format": "ISO8601"}, {}, {"dayfirst": True}):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # pandas' "could not infer format" chatter
+                readings.append(pd.to_datetime(col, utc=True, errors="coerce", **kwargs))
+            if readings[-1].notna().all():
+                break
+    if not readings:
+        return pd.Series(pd.NaT, index=col.index, dtype="datetime64[ns, UTC]")
+    return max(readings, key=lambda r: int(r.notna().sum()))  # the first of the best: numbers, then ISO
 
 
 def parse_times(col: pd.Series, origin: str, name: str) -> pd.Series:

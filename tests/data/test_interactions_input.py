@@ -126,3 +126,12 @@ def test_use_weights_reaches_the_peers_that_binarize_and_nobody_to_score_is_an_e
                          "timestamp": pd.to_datetime([1, 2, 3], unit="D", utc=True)})
     with pytest.raises(ValueError, match="nobody to evaluate"):  # b's only event is after the cut-off
         evaluate_frame(late, "global-temporal", peers=())
+
+
+def test_one_bad_value_among_epochs_is_counted_once() -> None:
+    from features.timeparse import parse_times, to_times
+
+    col = pd.Series(["881250949", "881250950", "not a time", "19970101"])
+    with pytest.raises(ValueError, match=r"'not a time' at data row 3 .*; 1 bad value\(s\)"):
+        parse_times(col, "x.csv", "ts")  # said "3 bad value(s)": the text readers read no epoch at all
+    assert to_times(pd.Series([19970101, 19971231])).dt.strftime("%Y-%m-%d").tolist() == ["1997-01-01", "1997-12-31"]
