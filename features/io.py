@@ -11,6 +11,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -42,16 +43,34 @@ def write_csv(df: pd.DataFrame, path: Path) -> Path:
     return atomic_write(path, lambda tmp: df.to_csv(tmp, index=False))
 
 
-def _delimiter(path: Path) -> str:
-    """The header line's most frequent of ``, ; TAB |`` (comma when none): Excel in many locales writes ``;``."""
+def open_text(path: Path) -> Any:
+    """``path`` opened for reading text: gzip/bz2/xz by suffix, a UTF-8 byte-order mark dropped."""
+    import bz2
     import gzip
+    import lzma
 
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8-sig", errors="replace") as fh:
-        header = fh.readline()
-    counts = {d: header.count(d) for d in (",", ";", "\t", "|")}
-    best = max(counts, key=counts.get)
-    return best if counts[best] else ","
+    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(Path(path).suffix.lower(), open)
+    return opener(path, "rt", newline="", encoding="utf-8-sig", errors="replace")
+
+
+def sniff_delimiter(path: Path, candidates: str = ",;\t|") -> str | None:
+    """The delimiter of a text table among ``candidates`` (Excel in many locales writes ``;``); None if empty.
+
+    Python's ``csv.Sniffer`` over the first lines; when it cannot tell, the header line's most
+    frequent candidate, else a comma (one column).
+    """
+    import csv
+
+    with open_text(path) as fh:
+        lines = [ln for ln in fh.read(64 * 1024).splitlines() if ln.strip()]
+    if not lines:
+        return None
+    try:
+        return csv.Sniffer().sniff("\n".join(lines[:50]), delimiters=candidates).delimiter
+    except csv.Error:
+        counts = {d: lines[0].count(d) for d in candidates}
+        best = max(counts, key=counts.get)
+        return best if counts[best] else ","
 
 
 def read_frame(path: Path, sep: str | None = None) -> pd.DataFrame:
@@ -66,7 +85,7 @@ def read_frame(path: Path, sep: str | None = None) -> pd.DataFrame:
         if path.suffix == ".parquet":
             return pd.read_parquet(path)
         if sep is None:
-            sep = "\t" if path.suffix in (".tsv", ".tab") else _delimiter(path)
+            sep = "\t" if path.suffix in (".tsv", ".tab") else (sniff_delimiter(path) or ",")
         return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig")
     except SchemaError:
         raise

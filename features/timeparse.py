@@ -62,9 +62,9 @@ def to_times(col: pd.Series) -> pd.Series:
 def parse_times(col: pd.Series, origin: str, name: str) -> pd.Series:
     """``col`` as UTC timestamps; ``ValueError`` naming ``origin``, ``name``, the value and row if any fails."""
     ts = to_times(col)
-    num = pd.to_numeric(col, errors="coerce") if not pd.api.types.is_datetime64_any_dtype(col) else None
-    if ts.isna().any():
-        num = num if num is not None else pd.Series(np.nan, index=col.index)
+    if ts.isna().any():  # only now: the reading above stays the one pass over a good column
+        num = (pd.Series(np.nan, index=col.index) if pd.api.types.is_datetime64_any_dtype(col)
+               else pd.to_numeric(col, errors="coerce"))
         unreadable = ts.isna() & num.isna()  # neither a date nor a number
         row = int(np.flatnonzero((unreadable if unreadable.any() else ts.isna()).to_numpy())[0])
         what = ("a missing time" if pd.isna(col.iloc[row]) else "an unreadable time" if unreadable.any()

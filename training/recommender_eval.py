@@ -34,8 +34,7 @@ def _canon(name: str) -> str:
 def _pick(columns: list[str], aliases: tuple[str, ...]) -> str | None:
     canon = {}
     for c in columns:
-        canon.setdefault(_canon(c), c)
-    # alias canonical forms plus the generic "<something>id" of MovieLens' later releases (movieId, productId)
+        canon.setdefault(_canon(c), c)  # movie_id matches movieId (MovieLens' later releases), "User ID"...
     return next((canon[_canon(a)] for a in aliases if _canon(a) in canon), None)
 
 
@@ -59,7 +58,7 @@ def read_interactions(path: str | Path) -> pd.DataFrame:
         raw = _read_text(path)
     cols = [str(c) for c in raw.columns]
     raw.columns = cols
-    u, i = _pick(cols, USER_ALIASES), _pick(cols, ITEM_ALIASES + ("movieid", "productid"))
+    u, i = _pick(cols, USER_ALIASES), _pick(cols, ITEM_ALIASES)
     if u is None or i is None:
         raise ValueError(f"{path}: no {'user' if u is None else 'item'} column; found {cols} "
                          f"(expected one of {USER_ALIASES if u is None else ITEM_ALIASES})")
@@ -82,7 +81,9 @@ def read_interactions(path: str | Path) -> pd.DataFrame:
         out["weight"] = weight.astype(np.float64).to_numpy()
     t = _pick(cols, TIME_ALIASES)
     if t is not None:
-        out["timestamp"] = _parse_time(raw[t], path, t)
+        from features.timeparse import parse_times
+
+        out["timestamp"] = parse_times(raw[t], str(path), t)
     if len(out) == 0:
         raise ValueError(f"{path}: no interactions")
     return out
@@ -90,32 +91,17 @@ def read_interactions(path: str | Path) -> pd.DataFrame:
 
 def _read_text(path: Path) -> pd.DataFrame:
     """A delimited text file (header optional), every cell as a string."""
-    import csv
+    from features.io import sniff_delimiter
 
-    import bz2
-    import gzip
-    import lzma
-
-    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(path.suffix.lower())
-    kind = Path(path.stem).suffix.lower() if opener else path.suffix.lower()  # u.tsv.gz -> .tsv
-    with (opener or open)(path, "rt", newline="", encoding="utf-8-sig", errors="replace") as fh:
-        sample = fh.read(64 * 1024)
-    lines = [ln for ln in sample.splitlines() if ln.strip()]
-    if not lines:
+    sep = sniff_delimiter(path, ",;\t| ")
+    if sep is None:
         raise ValueError(f"{path}: the file is empty")
-    if kind in (".tsv", ".data", "") and "\t" in lines[0]:
-        sep = "\t"
-    else:
-        try:
-            sep = csv.Sniffer().sniff("\n".join(lines[:50]), delimiters=",;\t| ").delimiter
-        except csv.Error:
-            sep = ","  # one column, or no clear delimiter: the column check below explains
-    sep = r"\s+" if sep == " " else sep
+    sep = r"\s+" if sep == " " else sep  # whitespace-aligned columns
     read = dict(sep=sep, dtype=str, encoding="utf-8-sig", skip_blank_lines=True,
                 engine="python" if len(sep) > 1 else "c")
     head = pd.read_csv(path, nrows=50, header=None, **read)
     first = head.iloc[0].astype(str).tolist()
-    has_header = any(_pick([c], USER_ALIASES + ITEM_ALIASES + ("movieid", "productid")) for c in first)
+    has_header = any(_pick([c], USER_ALIASES + ITEM_ALIASES) for c in first)
     if not has_header and len(head) > 1:  # unknown names: a column that is text on top of numbers is a header
         numeric = head.apply(lambda c: pd.to_numeric(c, errors="coerce")).notna()
         has_header = bool((~numeric.iloc[0] & numeric.iloc[1:].all()).any())
@@ -126,12 +112,6 @@ def _read_text(path: Path) -> pd.DataFrame:
         names = ["user", "item", "weight", "timestamp"][: raw.shape[1]]
         raw = raw.iloc[:, : len(names)].set_axis(names, axis=1)
     return raw
-
-
-def _parse_time(col: pd.Series, path: Path, name: str) -> pd.Series:
-    from features.timeparse import parse_times
-
-    return parse_times(col, str(path), name)
 
 
 def default_model(protocol: str = "random-75-25", **params: Any) -> Any:

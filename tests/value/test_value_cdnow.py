@@ -123,3 +123,16 @@ def test_a_peer_that_cannot_be_fitted_is_reported_not_fatal(monkeypatch) -> None
     assert first["penalizer"] == 0.01 and "auc" in first
     assert second == {"error": "lifetimes did not fit: RuntimeError: The model did not converge. "
                                "Try adding a larger penalizer"}
+
+
+@pytest.mark.slow  # ~7 s: a real lifetimes fit that does not converge unpenalized
+def test_ten_customers_keep_json_clean_when_lifetimes_needs_a_penalty(shared_data, tmp_path) -> None:
+    src = shared_data / "cdnow" / "CDNOW_master.txt"
+    lines = src.read_text().splitlines()
+    path = tmp_path / "ten.txt"
+    path.write_text("\n".join([lines[0]] + [ln for ln in lines[1:] if int(ln.split()[0]) <= 10]) + "\n")
+    res = CliRunner().invoke(app, ["evaluate", "customer-value", "--transactions", str(path),
+                                   "--calibration-end", "1997-09-30", "--holdout-weeks", "30", "--json"])
+    assert res.exit_code == 0, res.output  # the unpenalized peer's failure used to end the run
+    out = json.loads(res.stdout, parse_constant=lambda c: pytest.fail(f"{c} in --json output"))
+    assert out["baselines"]["bgnbd_gg_lifetimes"]["penalizer"] == 0.01
