@@ -31,7 +31,7 @@ class SchemaError(ValueError):
 @dataclass(frozen=True)
 class Column:
     name: str
-    kind: str  # one of: str, int, float, bool, timestamp
+    kind: str  # one of: str, int, float, money (a float read by features.amounts), bool, timestamp
     required: bool = True  # must be present in the input
     nullable: bool = False  # may hold nulls
     min: float | None = None  # inclusive bounds for numbers
@@ -103,8 +103,8 @@ ORDERS = TableSchema(
         Column("order_id", "str"),
         *_ids(),
         Column("ts", "timestamp"),
-        Column("amount", "float", min=0, doc="paid amount after discount"),
-        Column("discount", "float", required=False, nullable=True, min=0),
+        Column("amount", "money", min=0, doc="paid amount after discount"),
+        Column("discount", "money", required=False, nullable=True, min=0),
         Column("coupon_used", "bool", required=False, nullable=True),
         Column("channel", "str", required=False, nullable=True),
         Column("store_id", "str", required=False, nullable=True),
@@ -119,7 +119,7 @@ ORDER_LINES = TableSchema(
         Column("order_id", "str"),
         Column("item_id", "str"),
         Column("quantity", "int", min=1),
-        Column("unit_price", "float", required=False, nullable=True, min=0),
+        Column("unit_price", "money", required=False, nullable=True, min=0),
     ),
     key=("order_id", "item_id"),
     doc="Order lines.",
@@ -131,7 +131,7 @@ ITEMS = TableSchema(
         Column("item_id", "str"),
         Column("category", "str"),
         Column("brand", "str", required=False, nullable=True),
-        Column("price", "float", required=False, nullable=True, min=0),
+        Column("price", "money", required=False, nullable=True, min=0),
         Column("launch_date", "timestamp", required=False, nullable=True),
         Column("in_stock", "bool", required=False, nullable=True),
         Column("title", "str", required=False, nullable=True),
@@ -185,6 +185,11 @@ def _coerce(col: Column, s: pd.Series) -> tuple[pd.Series, pd.Series]:
         else:
             num = num.astype("float64")
         return num, bad
+    if col.kind == "money":  # $1,234.50, 12,50 EUR: the column's decimal mark wins, rows showing the other are bad
+        from features.amounts import read_amounts
+
+        num, bad, _ = read_amounts(s)
+        return num.set_axis(s.index), bad.set_axis(s.index)
     if col.kind == "bool":
         if s.dtype == bool:
             return s.astype("boolean"), pd.Series(False, index=s.index)
@@ -234,7 +239,8 @@ def validate(df: pd.DataFrame, schema: TableSchema, origin: str = "<frame>") -> 
             continue
         raw = df[col.name]
         typed, bad = _coerce(col, raw)
-        flag(bad, f"{col.name}: not a valid {col.kind}: " + raw.astype("string").fillna(""))
+        what = "amount" if col.kind == "money" else col.kind
+        flag(bad, f"{col.name}: not a valid {what}: " + raw.astype("string").fillna(""))
         if not col.nullable:
             flag(typed.isna() & ~bad, f"{col.name}: missing value")
         if col.min is not None:

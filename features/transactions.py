@@ -33,7 +33,9 @@ import numpy as np
 import pandas as pd
 
 from features.schema import SchemaError
-from features.timeparse import parse_times
+from features.transactions_prepare import prepare
+
+__all__ = ["FEATURES", "TransactionFeatureConfig", "features_as_of", "labels_after", "prepare", "spend_by_age"]
 
 DAY_US = 86_400 * 1_000_000  # microseconds per day
 
@@ -57,6 +59,7 @@ FEATURES: dict[str, str] = {
     "monetary_mean": "mean spend per purchase day",
     "monetary_max": "largest purchase-day spend",
     "monetary_std": "std of purchase-day spend (0 with one day)",
+    "returned_share": "share of gross spend refunded by returns (negative amounts) so far; monetary features are net of it",
     "first_amount": "spend on the first purchase day",
     "last_amount": "spend on the last purchase day",
     "repeat_monetary_mean": "mean spend per repeat purchase day (NaN without repeats); Gamma-Gamma's m",
@@ -71,63 +74,33 @@ FEATURES: dict[str, str] = {
 }
 
 
-def prepare(
-    tx: pd.DataFrame,
-    customer: str = "customer_id",
-    ts: str = "ts",
-    amount: str = "amount",
-    quantity: str | None = None,
-    origin: str = "<transactions>",
-) -> pd.DataFrame:
-    """Check and normalize transactions to ``customer_id, ts, amount[, quantity]``.
-
-    ``customer_id`` becomes a string, ``ts`` a UTC timestamp (dates are midnight UTC),
-    ``amount`` a float. Raises :class:`SchemaError` naming ``origin`` and the column when
-    a column is missing or holds unparseable, missing or negative values.
-    """
-    cols = {"customer_id": customer, "ts": ts, "amount": amount}
-    if quantity is not None:
-        cols["quantity"] = quantity
-    missing = [src for src in cols.values() if src not in tx.columns]
-    if missing:
-        raise SchemaError(f"{origin}: missing column(s) {missing}; found {list(tx.columns)}")
-    if tx.empty:
-        raise SchemaError(f"{origin}: no transactions (no data rows)")
-    out = pd.DataFrame({"customer_id": tx[customer].astype("string")})
-    if out["customer_id"].isna().any():
-        raise SchemaError(f"{origin}: column {customer!r} has missing customer ids")
-    try:
-        stamp = parse_times(tx[ts].reset_index(drop=True), origin, ts)
-    except ValueError as exc:
-        raise SchemaError(str(exc)) from None
-    out["ts"] = stamp.astype("datetime64[us, UTC]").set_axis(out.index)
-    for name in ("amount", "quantity") if quantity is not None else ("amount",):
-        num = pd.to_numeric(tx[cols[name]], errors="coerce").astype("float64")
-        if num.isna().any() or (num < 0).any():
-            bad_vals = tx[cols[name]][num.isna() | (num < 0)]
-            raise SchemaError(f"{origin}: column {cols[name]!r} needs non-negative numbers; "
-                              f"{len(bad_vals)} bad value(s), e.g. {bad_vals.iloc[0]!r}")
-        out[name] = num.to_numpy()
-    return out.reset_index(drop=True)
-
-
 @dataclass
 class _Sorted:
-    """Transactions as numpy arrays sorted by (customer code, time)."""
+    """Transactions as numpy arrays sorted by (customer code, time): purchases, and returns apart."""
 
     ids: pd.Index  # customer id of each code
     code: np.ndarray
     t: np.ndarray  # days since the epoch (float)
     amount: np.ndarray
     quantity: np.ndarray | None
+    r_code: np.ndarray  # returns (negative amounts): customer code, time, refunded amount (positive)
+    r_t: np.ndarray
+    r_amount: np.ndarray
+
+    def refunds(self, lo: float, hi: float) -> np.ndarray:
+        """Refunded amount per customer code with a return in ``[lo, hi)``."""
+        m = (self.r_t >= lo) & (self.r_t < hi)
+        return np.bincount(self.r_code[m], weights=self.r_amount[m], minlength=len(self.ids))
 
 
 def _sort(tx: pd.DataFrame) -> _Sorted:
     codes, ids = pd.factorize(tx["customer_id"], sort=True)
     t = tx["ts"].dt.tz_convert(None).to_numpy().astype("datetime64[us]").astype(np.int64) / DAY_US
-    order = np.lexsort((t, codes))
+    amt = tx["amount"].to_numpy(np.float64)
+    back = amt < 0
+    order = np.flatnonzero(~back)[np.lexsort((t[~back], codes[~back]))]
     qty = tx["quantity"].to_numpy(np.float64)[order] if "quantity" in tx.columns else None
-    return _Sorted(pd.Index(ids), codes[order], t[order], tx["amount"].to_numpy(np.float64)[order], qty)
+    return _Sorted(pd.Index(ids), codes[order], t[order], amt[order], qty, codes[back], t[back], -amt[back])
 
 
 def _days(ts: pd.Timestamp) -> float:
@@ -160,6 +133,12 @@ def _one_cutoff(s: _Sorted, c: float, cfg: TransactionFeatureConfig) -> pd.DataF
     dstart = _segment_starts(code, day)
     d_amt = np.add.reduceat(amt, dstart)
     d_code, d_day = code[dstart], day[dstart]
+    # returns before c take their share off every purchase day's spend (which purchase a refund
+    # belongs to is unknown; a refund is only known from its own time on: point in time)
+    gross = np.bincount(d_code, weights=d_amt, minlength=n)
+    refund = s.refunds(-np.inf, c)
+    kept = np.divide(np.maximum(gross - refund, 0.0), gross, out=np.ones(n), where=gross > 0)
+    d_amt = d_amt * kept[d_code]
     n_days = np.bincount(d_code, minlength=n)[cust]
     d_first = _segment_starts(d_code)
     d_last = np.r_[d_first[1:], len(d_code)] - 1
@@ -175,6 +154,7 @@ def _one_cutoff(s: _Sorted, c: float, cfg: TransactionFeatureConfig) -> pd.DataF
     tot = np.bincount(d_code, weights=d_amt, minlength=n)[cust]
     sq = np.bincount(d_code, weights=d_amt**2, minlength=n)[cust]
     f["monetary_total"] = tot
+    f["returned_share"] = np.minimum(np.divide(refund, gross, out=np.zeros(n), where=gross > 0), 1.0)[cust]
     f["monetary_mean"] = tot / n_days
     f["monetary_max"] = np.maximum.reduceat(d_amt, d_first)
     f["monetary_std"] = np.sqrt(np.maximum(sq / n_days - (tot / n_days) ** 2, 0.0))
@@ -195,11 +175,11 @@ def _one_cutoff(s: _Sorted, c: float, cfg: TransactionFeatureConfig) -> pd.DataF
     for w in cfg.windows:
         inw = t >= c - w
         f[f"orders_{w}d"] = np.bincount(code[inw], minlength=n)[cust].astype(np.float64)
-        f[f"monetary_{w}d"] = np.bincount(code[inw], weights=amt[inw], minlength=n)[cust]
+        f[f"monetary_{w}d"] = _net(np.bincount(code[inw], weights=amt[inw], minlength=n), s.refunds(c - w, c))[cust]
     k = cfg.trend_days
-    recent = np.bincount(code[t >= c - k], weights=amt[t >= c - k], minlength=n)[cust]
+    recent = _net(np.bincount(code[t >= c - k], weights=amt[t >= c - k], minlength=n), s.refunds(c - k, c))[cust]
     prev_m = (t >= c - 2 * k) & (t < c - k)
-    prev = np.bincount(code[prev_m], weights=amt[prev_m], minlength=n)[cust]
+    prev = _net(np.bincount(code[prev_m], weights=amt[prev_m], minlength=n), s.refunds(c - 2 * k, c - k))[cust]
     both = recent + prev
     f[f"trend_{k}d"] = np.divide(recent - prev, both, out=np.zeros_like(both), where=both > 0)
     if s.quantity is not None:
@@ -207,6 +187,10 @@ def _one_cutoff(s: _Sorted, c: float, cfg: TransactionFeatureConfig) -> pd.DataF
         f["quantity_total"] = q
         f["quantity_mean"] = q / n_orders
     return pd.DataFrame({"_code": cust, **f})
+
+
+def _net(spend: np.ndarray, refunds: np.ndarray) -> np.ndarray:
+    return np.maximum(spend - refunds, 0.0)
 
 
 def _cutoff_rows(s: _Sorted, cutoffs: object) -> pd.DataFrame | None:
@@ -280,8 +264,8 @@ def features_as_of(
 def labels_after(tx: pd.DataFrame, rows: pd.DataFrame, horizon_days: float) -> pd.DataFrame:
     """What each (customer, cutoff) row did in ``[cutoff, cutoff + horizon_days)``.
 
-    Returns ``rows``' ``customer_id, cutoff`` plus ``spend``, ``n_orders``,
-    ``n_days`` (distinct purchase days) and ``any_purchase`` (bool).
+    Returns ``rows``' ``customer_id, cutoff`` plus ``spend`` (net of returns in the window, never
+    below 0), ``n_orders``, ``n_days`` (distinct purchase days) and ``any_purchase`` (bool).
     """
     s = _sort(tx)
     ent = _cutoff_rows(s, rows)
@@ -295,7 +279,7 @@ def labels_after(tx: pd.DataFrame, rows: pd.DataFrame, horizon_days: float) -> p
         c0 = _days(c)
         m = (s.t >= c0) & (s.t < c0 + horizon_days)
         n = len(s.ids)
-        tot = np.bincount(s.code[m], weights=s.amount[m], minlength=n)
+        tot = _net(np.bincount(s.code[m], weights=s.amount[m], minlength=n), s.refunds(c0, c0 + horizon_days))
         cnt = np.bincount(s.code[m], minlength=n)
         day = np.floor(s.t[m])
         dstart = _segment_starts(s.code[m], day)
@@ -318,7 +302,8 @@ def spend_by_age(tx: pd.DataFrame, end: pd.Timestamp, bin_days: int = 7) -> pd.D
     One row per age bin ``[age_start_days, age_start_days + bin_days)``: ``spend`` (repeat
     purchases only: the first purchase day is age 0 and is left out) and ``exposure_days``
     (customer-days of that age observed before ``end``), so ``spend / exposure_days`` is the
-    cohort's spend rate at that age. Only transactions with ``ts < end`` are read.
+    cohort's spend rate at that age, net of returns made at that age. Only transactions with
+    ``ts < end`` are read.
     """
     s = _sort(tx[tx["ts"] < end])
     if not len(s.code):
@@ -330,6 +315,12 @@ def spend_by_age(tx: pd.DataFrame, end: pd.Timestamp, bin_days: int = 7) -> pd.D
     n_bins = int(np.ceil(reach.max() / bin_days))
     rep = age >= 1
     spend = np.bincount((age[rep] // bin_days).astype(np.int64), weights=s.amount[rep], minlength=n_bins)[:n_bins]
+    first_of = np.full(len(s.ids), np.nan)
+    first_of[s.code[starts]] = first
+    r_age = np.floor(s.r_t) - first_of[s.r_code]  # returns net against repeat spend at their own age
+    r_rep = r_age >= 1  # NaN (no purchase yet) compares False
+    back = np.bincount((r_age[r_rep] // bin_days).astype(np.int64), weights=s.r_amount[r_rep], minlength=n_bins)
+    spend = np.maximum(spend - back[:n_bins], 0.0)
     lo = np.arange(n_bins) * bin_days
     # customer-days with age in [max(lo, 1), lo + bin) and age < reach
     exposure = np.clip(reach[None, :] - np.maximum(lo, 1)[:, None], 0, (lo + bin_days - np.maximum(lo, 1))[:, None]).sum(axis=1)

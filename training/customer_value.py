@@ -187,9 +187,10 @@ def fit(tx: pd.DataFrame, end: pd.Timestamp, horizon_days: int, cfg: ValueConfig
         frames.append(X)
         if progress:
             progress(1, f"features as of {c.date()}")
-    names = [c for c in frames[0].columns if c not in (*ID_COLS, "_y", "_base")]
     val, train = frames[0], pd.concat(frames[1:], ignore_index=True)
     full = pd.concat(frames, ignore_index=True)
+    # a column with one value everywhere (e.g. returned_share without returns) tells the learners nothing
+    names = [c for c in frames[0].columns if c not in (*ID_COLS, "_y", "_base") and full[c].nunique(dropna=False) > 1]
     metrics, level, fitted, val_pred, val_buy = {}, {}, {}, {}, {}
     yv, bv = val["_y"].to_numpy(), val["_base"].to_numpy()
     if not full["_y"].sum() > 0:  # tweedie and P(buy) cannot learn from all-zero labels
@@ -349,7 +350,7 @@ def evaluate(tx: pd.DataFrame, calibration_end: pd.Timestamp, holdout_weeks: int
     out["baselines"] = baselines
     out["setup"] = {
         "calibration_end": str(calibration_end.date()), "holdout_weeks": holdout_weeks, "customers": int(len(ours)),
-        "holdout_buyers": int((actual > 0).sum()), "train_horizon_days": fitted.train_horizon_days,
+        "holdout_buyers": int((actual > 0).sum()), "returns": int((tx["amount"] < 0).sum()), "train_horizon_days": fitted.train_horizon_days,
         "train_cutoffs": [str(c.date()) for c in fitted.cutoffs], "validation": fitted.validation,
         "drift_correction": fitted.level,
         "age_curve": None if fitted.curve is None else {"c_per_day": fitted.curve.c_, "k": fitted.curve.k_},

@@ -21,7 +21,7 @@ from features.sources.synthetic_identity import REG_CHANNEL, SOURCES, make_recor
 from features.sources.synthetic_people import CAT_NAMES, CITY_NAMES, OCCUPATIONS, SEGMENT_NAMES, make_people
 
 TS = pa.timestamp("us", tz="UTC")
-_KIND = {"str": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(), "timestamp": TS}
+_KIND = {"str": pa.string(), "int": pa.int64(), "float": pa.float64(), "money": pa.float64(), "bool": pa.bool_(), "timestamp": TS}
 SCHEMAS = {name: pa.schema([(c.name, _KIND[c.kind]) for c in t.columns]) for name, t in TABLES.items()}
 # events as written: the repetitive string columns dictionary-encoded (readers see plain strings)
 EVENTS_CODED = pa.schema([pa.field(f.name, pa.dictionary(pa.int32(), pa.string())) if f.name in

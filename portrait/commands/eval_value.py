@@ -16,8 +16,11 @@ import typer
 from portrait.commands._common import console, emit_json, fail, progress
 
 
-def load_transactions_file(path: Path, customer: str, date: str, amount: str) -> "object":
-    """Transactions as ``customer_id, ts, amount[, quantity]`` from CDNOW's format or a table file."""
+def load_transactions_file(path: Path, customer: str, date: str, amount: str, returns: str = "net") -> "object":
+    """Transactions as ``customer_id, ts, amount[, quantity]`` from CDNOW's format or a table file.
+
+    Negative amounts are returns, read as ``returns`` says (see :func:`features.transactions.prepare`).
+    """
     import pandas as pd
 
     from features.schema import SchemaError
@@ -30,11 +33,12 @@ def load_transactions_file(path: Path, customer: str, date: str, amount: str) ->
     if head[:2] == ["customer_id", "date"] and "dollar_value" in head:  # CDNOW_master.txt
         from features.sources.cdnow import load_transactions
 
-        return prepare(load_transactions(path), ts="date", amount="amount", quantity="quantity", origin=str(path))
+        return prepare(load_transactions(path), ts="date", amount="amount", quantity="quantity", origin=str(path),
+                       returns=returns)
     from features.io import read_frame
 
     df = read_frame(path)  # dates: ISO, YYYYMMDD, epochs or one inferred format (features.timeparse)
-    return prepare(df, customer=customer, ts=date, amount=amount, origin=str(path))
+    return prepare(df, customer=customer, ts=date, amount=amount, origin=str(path), returns=returns)
 
 
 def register(app: typer.Typer) -> None:
@@ -47,7 +51,10 @@ def register(app: typer.Typer) -> None:
         holdout_weeks: int = typer.Option(39, "--holdout-weeks", min=1, help="Weeks after the calibration end to score."),
         customer_col: str = typer.Option("customer_id", help="Customer id column (table files)."),
         date_col: str = typer.Option("date", help="Date/timestamp column (table files)."),
-        amount_col: str = typer.Option("amount", help="Amount column (table files)."),
+        amount_col: str = typer.Option("amount", help="Amount column (table files): numbers, or money text such as "
+                                       "$1,234.50 or 12,50 EUR (one decimal mark per column)."),
+        returns: str = typer.Option("net", help="Negative amounts (returns, refunds): 'net' takes them off the "
+                                    "customer's spend from their date on, 'ignore' drops them, 'refuse' stops."),
         seed: int = typer.Option(0, help="Random seed of the learners."),
         json_out: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
     ) -> None:
@@ -62,7 +69,7 @@ def register(app: typer.Typer) -> None:
         except (ValueError, TypeError):
             fail(f"--calibration-end: cannot parse {calibration_end!r} as a date (YYYY-MM-DD)")
         try:
-            tx = load_transactions_file(transactions, customer_col, date_col, amount_col)
+            tx = load_transactions_file(transactions, customer_col, date_col, amount_col, returns)
             with progress("customer value", total=None) as advance:
                 result = evaluate(tx, end, holdout_weeks, ValueConfig(seed=seed), progress=advance)
         except (SchemaError, ValueError, KeyError) as exc:

@@ -73,3 +73,19 @@ def test_a_timestamp_column_is_read_with_one_format():
     res = validate(df, ORDERS, "orders.csv")
     assert [(t.month, t.day) for t in res.accepted["ts"]] == [(12, 4), (11, 27), (12, 5)]
     assert res.reasons == {"ts": 1}  # the impossible date is that row's problem only
+
+
+def test_money_columns_read_shop_exports_and_reject_what_they_cannot():
+    df = pd.DataFrame({
+        "order_id": list("abcdef"), "source": ["pos"] * 6, "record_id": list("123456"),
+        "ts": ["2026-01-01"] * 6,
+        "amount": ["$1,234.50", "¥88", "12,50", "abc", "(5.00)", " 7 "],
+        "discount": ["1.5", None, "0", "0", "0", "USD 2"],
+    })
+    res = validate(df, ORDERS, "orders.csv")
+    assert res.accepted["amount"].tolist() == [1234.5, 88.0, 7.0]
+    assert res.accepted["discount"].tolist()[::2] == [1.5, 2.0] and pd.isna(res.accepted["discount"][1])
+    reasons = dict(zip(res.rejects["_row"], res.rejects["_reason"]))
+    assert reasons[2] == "amount: not a valid amount: 12,50"  # a decimal comma in a column of decimal points
+    assert reasons[3] == "amount: not a valid amount: abc"
+    assert reasons[4] == "amount: below minimum 0"  # a refund is not an order

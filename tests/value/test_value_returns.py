@@ -1,0 +1,142 @@
+"""Returns (negative amounts) in customer-value data: not purchases, netted from their own time on."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from features.schema import SchemaError
+from features.transactions import features_as_of, labels_after, prepare, spend_by_age
+from portrait.cli import app
+
+D0 = pd.Timestamp("2024-01-01", tz="UTC")
+
+
+def _tx(rows: list[tuple[str, int, float]]) -> pd.DataFrame:
+    return prepare(pd.DataFrame([(c, D0 + pd.Timedelta(days=d), a) for c, d, a in rows],
+                                columns=["customer_id", "ts", "amount"]))
+
+
+def _one(tx: pd.DataFrame, day: int) -> pd.Series:
+    return features_as_of(tx, D0 + pd.Timedelta(days=day)).set_index("customer_id").loc["a"]
+
+
+def test_a_return_nets_spend_only_from_its_own_date_on() -> None:
+    tx = _tx([("a", 1, 100.0), ("a", 10, 50.0), ("a", 20, -50.0), ("b", 1, 10.0)])
+    before = _one(tx, 15)  # the return has not happened yet: nothing is known of it
+    assert before["monetary_total"] == 150.0 and before["returned_share"] == 0.0
+    after = _one(tx, 25)
+    assert after["monetary_total"] == pytest.approx(100.0)
+    assert after["returned_share"] == pytest.approx(1 / 3)
+    # a return is not a purchase: two orders on two days, the last one on day 10
+    assert (after["n_orders"], after["n_days"], after["recency_days"]) == (2.0, 2.0, 15.0)
+    assert after["monetary_mean"] == pytest.approx(50.0)
+    assert after["first_amount"] == pytest.approx(100 * 2 / 3)  # every purchase day keeps the same share
+    assert after["monetary_30d"] == pytest.approx(100.0)
+    assert _one(tx, 40)["monetary_30d"] == pytest.approx(0.0)  # days 10-39: 50 bought and 50 refunded
+    # the same customer without the return: identical up to day 20
+    clean = _tx([("a", 1, 100.0), ("a", 10, 50.0), ("b", 1, 10.0)])
+    pd.testing.assert_series_equal(before, _one(clean, 15))
+
+
+def test_refunds_above_spend_stop_at_zero() -> None:
+    tx = _tx([("a", 1, 20.0), ("a", 3, -30.0)])
+    f = _one(tx, 5)
+    assert f["monetary_total"] == 0.0 and f["returned_share"] == 1.0
+
+
+def test_labels_are_net_of_returns_inside_the_window() -> None:
+    tx = _tx([("a", 1, 100.0), ("a", 12, 80.0), ("a", 15, -30.0), ("b", 1, 40.0), ("b", 12, -40.0),
+              ("c", 1, 5.0), ("c", 11, 10.0), ("c", 40, -10.0)])
+    rows = pd.DataFrame({"customer_id": ["a", "b", "c"], "cutoff": D0 + pd.Timedelta(days=10)})
+    y = labels_after(tx, rows, 20).set_index("customer_id")
+    assert y.loc["a", "spend"] == 50.0 and y.loc["a", "any_purchase"]
+    assert y.loc["b", "spend"] == 0.0 and not y.loc["b", "any_purchase"]  # a refund is not a purchase
+    assert y.loc["c", "spend"] == 10.0  # its refund falls after the window
+    assert y["n_orders"].tolist() == [1.0, 0.0, 1.0]
+
+
+def test_spend_by_age_nets_returns_at_their_age() -> None:
+    tx = _tx([("a", 0, 10.0), ("a", 8, 30.0), ("a", 9, -20.0), ("b", 0, 10.0), ("b", 1, -50.0)])
+    curve = spend_by_age(tx, D0 + pd.Timedelta(days=14), bin_days=7)
+    assert curve["spend"].tolist() == [0.0, 10.0]  # b's refund (more than its repeat spend) floors at 0
+
+
+def test_ignore_drops_returns_and_refuse_names_the_row() -> None:
+    raw = pd.DataFrame({"customer_id": ["a", "a", "b"], "ts": ["2024-01-01", "2024-01-05", "2024-01-02"],
+                        "amount": ["10.00", "(4.00)", "3"]})
+    assert prepare(raw)["amount"].tolist() == [10.0, -4.0, 3.0]
+    assert prepare(raw, returns="ignore")["amount"].tolist() == [10.0, 3.0]
+    with pytest.raises(SchemaError, match=r"1 negative amount.*'\(4.00\)' at data row 2"):
+        prepare(raw, returns="refuse", origin="tx.csv")
+    with pytest.raises(SchemaError, match="returns must be one of"):
+        prepare(raw, returns="keep")
+
+
+def test_negative_quantity_is_only_for_returns() -> None:
+    raw = pd.DataFrame({"customer_id": ["a", "a"], "ts": ["2024-01-01", "2024-01-05"],
+                        "amount": [10.0, -4.0], "quantity": [2, -1]})
+    assert prepare(raw, quantity="quantity")["quantity"].tolist() == [2.0, -1.0]
+    raw.loc[0, "quantity"] = -2
+    with pytest.raises(SchemaError, match="'quantity' is negative on a purchase.*data row 1"):
+        prepare(raw, quantity="quantity", origin="tx.csv")
+
+
+@pytest.fixture()
+def cdnow_table(shared_data, tmp_path) -> pd.DataFrame:
+    from portrait.commands.eval_value import load_transactions_file
+
+    src = shared_data / "cdnow" / "CDNOW_master.txt"
+    lines = src.read_text().splitlines()
+    keep = [lines[0]] + [ln for ln in lines[1:] if int(ln.split()[0]) <= 1500]
+    (tmp_path / "slice.txt").write_text("\n".join(keep) + "\n")
+    return load_transactions_file(tmp_path / "slice.txt", "customer_id", "date", "amount")
+
+
+def test_money_text_files_read_like_plain_numbers(cdnow_table, tmp_path) -> None:
+    """The same CDNOW transactions written as $1,234.50 or as 1.234,50 € (semicolons) read back identically."""
+    from portrait.commands.eval_value import load_transactions_file
+
+    base = cdnow_table.assign(date=cdnow_table["ts"].dt.strftime("%Y-%m-%d"))[["customer_id", "date", "amount"]]
+    big = base["amount"] * 37  # CDNOW stays under $1,000: scale some amounts past the thousands
+    us = base.assign(amount=[f"${a:,.2f}" for a in big])
+    eu = base.assign(amount=[f"{a:,.2f} €".replace(",", " ").replace(".", ",").replace(" ", ".", 1)
+                             if a >= 1000 else f"{a:.2f} €".replace(".", ",") for a in big])
+    us.to_csv(tmp_path / "us.csv", index=False)
+    eu.to_csv(tmp_path / "eu.csv", sep=";", index=False)
+    for name in ("us.csv", "eu.csv"):
+        got = load_transactions_file(tmp_path / name, "customer_id", "date", "amount")
+        np.testing.assert_allclose(got["amount"].to_numpy(), big.round(2).to_numpy(), err_msg=name)
+
+
+def test_cdnow_with_returns_evaluates_and_counts_them(cdnow_table, tmp_path) -> None:
+    """Every tenth purchase partly refunded a week later: the run reads them, nets them and says how many."""
+    tx = cdnow_table
+    back = tx.iloc[::10].assign(ts=lambda d: d["ts"] + pd.Timedelta(days=7), amount=lambda d: -0.5 * d["amount"])
+    both = pd.concat([tx, back], ignore_index=True)
+    path = tmp_path / "with_returns.csv"
+    both.assign(date=both["ts"].dt.strftime("%Y-%m-%d"))[["customer_id", "date", "amount"]].to_csv(path, index=False)
+    run = CliRunner().invoke
+    args = ["evaluate", "customer-value", "--transactions", str(path), "--calibration-end", "1997-09-30",
+            "--holdout-weeks", "39"]
+    res = run(app, args + ["--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["setup"]["returns"] == int((back["amount"] < 0).sum())
+    assert out["auc"] > 0.65 and out["gini"] > 0.5
+    res = run(app, args + ["--returns", "refuse"])
+    msg = " ".join(res.output.split())  # rich wraps long lines
+    assert res.exit_code == 2 and "negative amount" in msg and "data row" in msg
+
+
+def test_constant_columns_do_not_reach_the_learners(cdnow_table) -> None:
+    from training.customer_value import ValueConfig, fit
+
+    end = pd.Timestamp("1997-10-01", tz="UTC")
+    fitted = fit(cdnow_table, end, 273, ValueConfig(candidates=("lgbm",)))
+    assert "returned_share" not in fitted.feature_names  # no returns in CDNOW: one value everywhere
+    assert "n_orders" in fitted.feature_names
