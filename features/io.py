@@ -89,6 +89,8 @@ def read_frame(path: Path, sep: str | None = None) -> pd.DataFrame:
         return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig")
     except SchemaError:
         raise
+    except pd.errors.EmptyDataError:
+        raise SchemaError(f"{path}: the file is empty (no header, no rows)") from None
     except Exception as exc:  # pyarrow/pandas raise many types; the user needs the file name
         raise SchemaError(f"{path}: cannot be read ({type(exc).__name__}: {exc})") from exc
 

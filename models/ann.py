@@ -30,26 +30,10 @@ from typing import Any
 
 import numpy as np
 
+from models._ann_util import as_float32, drop_per_query, is_per_query, normalize, recall_of
 from models.base import Model
 
 KINDS = ("auto", "flat", "ivf", "hnsw")
-
-
-def _as_float32(x: Any) -> np.ndarray:
-    arr = np.ascontiguousarray(np.asarray(x, dtype=np.float32))
-    if arr.ndim == 1:
-        arr = arr[None, :]
-    if arr.ndim != 2:
-        raise ValueError(f"vectors must be 2-D (n, dim), got shape {arr.shape}")
-    if not np.isfinite(arr).all():
-        raise ValueError("vectors contain NaN or infinite values")
-    return arr
-
-
-def _normalize(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return np.ascontiguousarray(x / norms, dtype=np.float32)
 
 
 class AnnIndex(Model):
@@ -123,9 +107,9 @@ class AnnIndex(Model):
             raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
         if self.threads:
             faiss.omp_set_num_threads(int(self.threads))
-        x = _as_float32(vectors)
+        x = as_float32(vectors)
         if self.metric == "cosine":
-            x = _normalize(x)
+            x = normalize(x)
         n, dim = x.shape
         if n == 0:
             raise ValueError("cannot index zero vectors")
@@ -191,7 +175,7 @@ class AnnIndex(Model):
         for value in steps:
             self._set_param(value)
             _, got = self.index_.search(q, k)
-            recall = _recall(got, truth)
+            recall = recall_of(got, truth)
             # a margin (a fifth of the gap to 1) so that unseen queries reach the target too
             if recall >= self.target_recall + 0.2 * (1.0 - self.target_recall):
                 break
@@ -243,15 +227,15 @@ class AnnIndex(Model):
         import faiss
 
         self._check_fitted("index_")
-        q = _as_float32(queries)
+        q = as_float32(queries)
         if q.shape[1] != self.dim_:
             raise ValueError(f"queries have dim {q.shape[1]}, index has {self.dim_}")
         if self.metric == "cosine":
-            q = _normalize(q)
+            q = normalize(q)
         k = int(k)
         if k <= 0:
             raise ValueError("k must be positive")
-        per_query = exclude is not None and _is_per_query(exclude, len(q))
+        per_query = exclude is not None and is_per_query(exclude, len(q))
         mask = None
         if allowed is not None:
             mask = np.asarray(allowed, dtype=bool).copy()
@@ -273,7 +257,7 @@ class AnnIndex(Model):
         scores, pos = self.index_.search(q, fetch, params=params)
         ids = self._to_external(pos)
         if per_query:
-            ids, scores = _drop_per_query(ids, scores, exclude, k)
+            ids, scores = drop_per_query(ids, scores, exclude, k)
         elif fetch < k:
             pad = k - fetch
             ids = np.pad(ids, ((0, 0), (0, pad)), constant_values=-1)
@@ -315,14 +299,14 @@ class AnnIndex(Model):
             rng = np.random.default_rng(self.seed + 1)
             q = x[rng.choice(self.n_, min(n_queries, self.n_), replace=False)]
         else:
-            q = _as_float32(queries)
-            q = _normalize(q) if self.metric == "cosine" else q
+            q = as_float32(queries)
+            q = normalize(q) if self.metric == "cosine" else q
         k = min(k, self.n_)
         exact = faiss.IndexFlatIP(self.dim_)
         exact.add(x)
         _, truth = exact.search(q, k)
         _, got = self.index_.search(q, k)
-        return _recall(got, truth)
+        return recall_of(got, truth)
 
     # ------------------------------------------------------------ persistence
     def __getstate__(self) -> dict[str, Any]:
@@ -341,29 +325,3 @@ class AnnIndex(Model):
         self.__dict__.update(state)
         if getattr(self, "search_param_", None) is not None:
             self._set_param(self.search_param_)
-
-
-def _is_per_query(exclude: Any, n_queries: int) -> bool:
-    if isinstance(exclude, np.ndarray):
-        return exclude.dtype == object
-    if isinstance(exclude, (list, tuple)) and len(exclude) == n_queries and n_queries > 0:
-        return all(isinstance(e, (list, tuple, np.ndarray, set)) for e in exclude)
-    return False
-
-
-def _drop_per_query(ids: np.ndarray, scores: np.ndarray, exclude: Sequence[Any], k: int):
-    out_ids = np.full((len(ids), k), -1, dtype=np.int64)
-    out_scores = np.full((len(ids), k), -np.inf, dtype=np.float32)
-    for row, banned in enumerate(exclude):
-        banned = np.asarray(list(banned) if isinstance(banned, set) else banned, dtype=np.int64)
-        keep = (ids[row] >= 0) & ~np.isin(ids[row], banned)
-        got = ids[row][keep][:k]
-        out_ids[row, : len(got)] = got
-        out_scores[row, : len(got)] = scores[row][keep][:k]
-    return out_ids, out_scores
-
-
-def _recall(got: np.ndarray, truth: np.ndarray) -> float:
-    hits = sum(len(np.intersect1d(g[g >= 0], t[t >= 0])) for g, t in zip(got, truth))
-    total = int((truth >= 0).sum())
-    return hits / total if total else 1.0

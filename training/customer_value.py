@@ -44,6 +44,7 @@ import pandas as pd
 
 from features.transactions import TransactionFeatureConfig, features_as_of, labels_after, spend_by_age
 from models.btyd import AgeCurve, BetaGeo, GammaGamma
+from training.value_baselines import simple_peers
 
 ID_COLS = ("customer_id", "cutoff")
 SCALINGS = ("age_curve", "bgnbd")  # ValueConfig.scaling: see the module docstring
@@ -276,45 +277,6 @@ def predict(fitted: ValueFit, tx: pd.DataFrame, end: pd.Timestamp, horizon_days:
     return pd.DataFrame({"customer_id": X["customer_id"], "p_buy": buy, "buy_score": score, "value": value})
 
 
-def _lifetimes_report(X: pd.DataFrame, horizon_days: float, actual: np.ndarray) -> dict[str, Any]:
-    """The ``lifetimes`` peer's figures; a peer that cannot be fitted is reported, never fatal.
-
-    Unpenalized as in the literature; when that does not converge (small samples), once more with a
-    small penalty, said in the entry. ``lifetimes`` prints optimizer dumps to stdout: they go to
-    stderr so ``--json`` output stays JSON.
-    """
-    import contextlib
-    import sys
-
-    from training.evaluation.value import value_report
-
-    for penalizer in (0.0, 0.01):
-        try:
-            with contextlib.redirect_stdout(sys.stderr):
-                n, v = lifetimes_baseline(X, horizon_days, penalizer)
-        except Exception as exc:  # lifetimes' ConvergenceError, or a singular fit on degenerate data
-            error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-            continue
-        report: dict[str, Any] = value_report(actual, v, n)
-        if penalizer:
-            report["penalizer"] = penalizer
-        return report
-    return {"error": f"lifetimes did not fit: {error}"}
-
-
-def lifetimes_baseline(X: pd.DataFrame, horizon_days: float, penalizer: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """BG/NBD + Gamma-Gamma fitted by the ``lifetimes`` package: (expected purchases, expected spend)."""
-    from lifetimes import BetaGeoFitter, GammaGammaFitter
-
-    bgf = BetaGeoFitter(penalizer_coef=penalizer).fit(X["frequency"], X["active_span_days"], X["tenure_days"])
-    n = bgf.conditional_expected_number_of_purchases_up_to_time(horizon_days, X["frequency"], X["active_span_days"],
-                                                                X["tenure_days"]).to_numpy()
-    rep = (X["frequency"] > 0) & (X["repeat_monetary_mean"] > 0)
-    ggf = GammaGammaFitter(penalizer_coef=penalizer).fit(X.loc[rep, "frequency"], X.loc[rep, "repeat_monetary_mean"])
-    m = ggf.conditional_expected_average_profit(X["frequency"], X["repeat_monetary_mean"].fillna(0.0)).to_numpy()
-    return n, n * m
-
-
 def evaluate(tx: pd.DataFrame, calibration_end: pd.Timestamp, holdout_weeks: int, cfg: ValueConfig = ValueConfig(),
              progress: Any = None) -> dict[str, Any]:
     """portrait's default model vs the holdout, with baselines, as the benchmark JSON."""
@@ -339,14 +301,7 @@ def evaluate(tx: pd.DataFrame, calibration_end: pd.Timestamp, holdout_weeks: int
     for name in fitted.validation:
         pr = predict(fitted, tx, end, H, cfg, model=name, X=snap)
         baselines[name] = value_report(actual, pr["value"].to_numpy(), pr["p_buy"].to_numpy())
-    X = features_as_of(tx[tx["ts"] < end], end, cfg.features)
-    baselines["bgnbd_gg_lifetimes"] = _lifetimes_report(X, H, actual)
-    recency = -X["recency_days"].to_numpy()
-    rec = value_report(actual, recency - recency.min(), recency)
-    rec["total_ratio"] = None  # a rank, not an amount
-    baselines["recency_only"] = rec
-    rate = X["monetary_total"].to_numpy() / np.maximum(X["tenure_days"].to_numpy(), 1.0) * H
-    baselines["past_spend_rate"] = value_report(actual, rate)
+    baselines.update(simple_peers(features_as_of(tx[tx["ts"] < end], end, cfg.features), H, actual))
     out["baselines"] = baselines
     out["setup"] = {
         "calibration_end": str(calibration_end.date()), "holdout_weeks": holdout_weeks, "customers": int(len(ours)),

@@ -37,32 +37,11 @@ from models.recommenders._base import (ScoredRecommender, as_csr, check_item_ids
 from models.recommenders._inner import eval_rows, inner_ndcg, inner_split, masked, ndcg_of
 from models.recommenders.low_pass import (check_candidates, low_pass_basis, low_pass_factors, low_pass_into,
                                            scale_to)
+from models.recommenders.windows import window_matrix
 
 TAIL = -1.0e4  # base score of items outside the modelled set: below any EASE score
 AUTO_PRUNE, AUTO_PRUNE_FROM = 256, 5_000  # prune="auto": keep 256 weights per item above 5,000 modelled items
 LOW_PASS_RANKS = (32, 64, 128)  # WindowEASE's default low-pass candidates
-
-
-def window_matrix(times: sp.csr_matrix, window: int) -> sp.csr_matrix:
-    """Rows = consecutive ``window``-event chunks of each user's time-ordered history.
-
-    Two cuttings offset by ``window // 2`` are stacked so no pair of neighbours is
-    always split; ``times`` holds event times (any increasing unit) on the
-    ``user_items`` pattern. Ties in time keep the column order.
-    """
-    t = times.tocsr()
-    n_users = t.shape[0]
-    users = np.repeat(np.arange(n_users, dtype=np.int64), np.diff(t.indptr))
-    order = np.lexsort((t.data, users))  # by user, then time
-    starts = t.indptr[:-1][users[order]]
-    pos = np.arange(len(order)) - starts
-    items = t.indices[order]
-    blocks = []
-    for offset in (0, window // 2):
-        chunk = users[order] * (t.shape[1] + 1) + (pos + offset) // window
-        _, row = np.unique(chunk, return_inverse=True)
-        blocks.append(sp.csr_matrix((np.ones(len(row), np.float32), (row, items)), shape=(row.max() + 1, t.shape[1])))
-    return sp.vstack(blocks).tocsr() if blocks and len(order) else sp.csr_matrix((0, t.shape[1]), dtype=np.float32)
 
 
 class EASE(ScoredRecommender):

@@ -90,6 +90,10 @@ def test_empty_files_and_late_calibration_ends_say_what_is_wrong(cdnow_slice, tm
     res = run(app, ["evaluate", "customer-value", "--transactions", str(tmp_path / "head.csv"),
                     "--calibration-end", "1997-09-30"])
     assert res.exit_code == 2 and "no transactions (no data rows)" in res.output
+    (tmp_path / "empty.csv").write_text("")
+    res = run(app, ["evaluate", "customer-value", "--transactions", str(tmp_path / "empty.csv"),
+                    "--calibration-end", "1997-09-30"])
+    assert res.exit_code == 2 and "the file is empty" in " ".join(res.output.split())
     res = run(app, ["evaluate", "customer-value", "--transactions", str(cdnow_slice), "--calibration-end", "1998-12-31"])
     assert res.exit_code == 2 and "choose an earlier --calibration-end" in res.output
     res = run(app, ["evaluate", "customer-value", "--transactions", str(cdnow_slice), "--calibration-end", "05/09/1997"])
@@ -99,7 +103,7 @@ def test_empty_files_and_late_calibration_ends_say_what_is_wrong(cdnow_slice, tm
 def test_a_peer_that_cannot_be_fitted_is_reported_not_fatal(monkeypatch) -> None:
     import numpy as np
 
-    from training import customer_value as cv
+    from training import value_baselines as cv
 
     calls = []
 
@@ -117,8 +121,8 @@ def test_a_peer_that_cannot_be_fitted_is_reported_not_fatal(monkeypatch) -> None
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        first = cv._lifetimes_report(None, 30, actual)
-        second = cv._lifetimes_report(None, 30, actual)
+        first = cv.lifetimes_report(None, 30, actual)
+        second = cv.lifetimes_report(None, 30, actual)
     assert out.getvalue() == ""
     assert first["penalizer"] == 0.01 and "auc" in first
     assert second == {"error": "lifetimes did not fit: RuntimeError: The model did not converge. "
