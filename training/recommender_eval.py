@@ -44,7 +44,8 @@ def read_interactions(path: str | Path) -> pd.DataFrame:
     Columns are found by name, ignoring case, spaces, ``_`` and ``-`` (``user``/``User ID``/``userId``...,
     ``item``/``movieId``/``product_id``..., ``weight``/``rating``..., ``timestamp``/``ts``...); a
     header-less file is read by position (user, item[, weight[, timestamp]]), e.g. MovieLens
-    ``u.data``. The delimiter is detected (tab, comma, semicolon, ...); a UTF-8 byte-order mark is
+    ``u.data``; a header-less third column of dates or of numbers all above 1e8 (Unix epochs) is
+    the time, not a weight. The delimiter is detected (tab, comma, semicolon, ...); a UTF-8 byte-order mark is
     ignored. Numeric timestamps are Unix epochs in seconds, milliseconds, microseconds or
     nanoseconds (told apart by magnitude). Weight 0 means "no interaction" (as in a sparse
     matrix); the split drops such rows. Errors name the file, the column and the row.
@@ -110,6 +111,10 @@ def _read_text(path: Path) -> pd.DataFrame:
         if raw.shape[1] < 2:
             raise ValueError(f"{path}: need at least 2 columns (user, item), found {raw.shape[1]}")
         names = ["user", "item", "weight", "timestamp"][: raw.shape[1]]
+        if raw.shape[1] == 3:  # user, item, then a weight or a time: text, or numbers all past 1e8 (epochs), is time
+            third = pd.to_numeric(raw.iloc[:, 2], errors="coerce")
+            if third.isna().all() or (third >= 1e8).all():
+                names[2] = "timestamp"
         raw = raw.iloc[:, : len(names)].set_axis(names, axis=1)
     return raw
 

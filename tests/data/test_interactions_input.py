@@ -135,3 +135,17 @@ def test_one_bad_value_among_epochs_is_counted_once() -> None:
     with pytest.raises(ValueError, match=r"'not a time' at data row 3 .*; 1 bad value\(s\)"):
         parse_times(col, "x.csv", "ts")  # said "3 bad value(s)": the text readers read no epoch at all
     assert to_times(pd.Series([19970101, 19971231])).dt.strftime("%Y-%m-%d").tolist() == ["1997-01-01", "1997-12-31"]
+
+
+@pytest.mark.parametrize("third", ["epoch", "epoch_ms", "iso", "rating"])
+def test_a_headerless_third_column_is_a_time_when_it_holds_times(tmp_path, third: str) -> None:
+    values = {"epoch": [881250949, 881250950, 881250951], "epoch_ms": [881250949000, 881250950000, 881250951000],
+              "iso": ["1997-12-04 15:55:49", "1997-12-04 15:55:50", "1997-12-04 15:55:51"], "rating": [5, 3, 4]}[third]
+    path = tmp_path / "three.csv"
+    path.write_text("".join(f"{u},{i},{v}\n" for (u, i, _, _), v in zip(ROWS, values)))
+    df = read_interactions(path)
+    if third == "rating":  # small numbers stay weights
+        assert df["weight"].tolist() == [5.0, 3.0, 4.0] and "timestamp" not in df
+    else:
+        assert (df["weight"] == 1.0).all()
+        assert df["timestamp"].iloc[0] == pd.Timestamp(881250949, unit="s", tz="UTC")
