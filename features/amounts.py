@@ -2,7 +2,9 @@
 
 ``parse_amounts`` accepts plain numbers and the usual text renderings of money:
 
-- currency symbols and codes around the number: ``$12.50``, ``12,50 €``, ``USD 1,234.00``, ``CN¥88``;
+- currency symbols and codes around the number: ``$12.50``, ``12,50 €``, ``USD 1,234.00``, ``CN¥88``,
+  ``5 kr``, ``88元`` (ISO codes and local signs only: ``12 kg`` is refused);
+- whole amounts written ``12.-`` or ``12,- €``;
 - thousands separators: ``1,234.50``, ``1.234,50``, ``1 234,50``, ``1'234.50``;
 - a decimal comma: ``12,50``;
 - negatives as ``-12.50``, ``12.50-`` or accounting's ``(12.50)`` (returns and refunds).
@@ -24,10 +26,14 @@ import unicodedata
 import numpy as np
 import pandas as pd
 
-# currency symbols (any character of Unicode category Sc) and a code or word of at most three letters
-# before or after the number: USD, EUR, kr, RMB, 元; longer words ("12 units") stay and fail
+# currency symbols (any character of Unicode category Sc), ISO 4217 codes (three capitals: USD, EUR, CNY)
+# and the local signs written in letters, before or after the number; any other word ("12 units",
+# "12 kg", "12 pcs") stays and fails; capitals glued to a symbol are its country (US$, HK$, CN¥, R$)
 _SYMBOLS = "".join(chr(c) for c in range(0x20, 0x10000) if unicodedata.category(chr(c)) == "Sc")
-_STRIP = re.compile(rf"[{re.escape(_SYMBOLS)}]|^[^\W\d_]{{1,3}}\.?(?=[\s\d(+-])|(?<=[\d\s)-])[^\W\d_]{{1,3}}\.?$")
+_LOCAL = ("RMB", "kr", "Kr", "zł", "Kč", "Ft", "lei", "Fr", "Rs", "RM", "Rp", "руб", "грн", "元", "円", "圆", "원")
+_CODE = "|".join(["[A-Z]{3}", *sorted(map(re.escape, _LOCAL), key=len, reverse=True)])
+_STRIP = re.compile(rf"[A-Z]{{1,3}}(?=[{re.escape(_SYMBOLS)}])|[{re.escape(_SYMBOLS)}]|^(?:{_CODE})\.?(?=[\s\d(+-])|(?<=[\d\s)-])(?:{_CODE})\.?$")
+_WHOLE = re.compile(r"(?<=\d)[.,]-{1,2}$")  # 12.- / 12,-- : a whole amount (Swiss, German), not a negative
 _SPACES = re.compile(r"[\s'\u00a0\u202f]")  # grouping by spaces (incl. no-break) and apostrophes
 _COMMA_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+$")
 _DOT_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(\.\d{3})+$")
@@ -37,6 +43,7 @@ def _sign_and_body(text: pd.Series) -> tuple[pd.Series, pd.Series]:
     """(negative?, digits-and-marks) after removing currency, grouping spaces and sign notations."""
     t = text.str.replace(_SPACES, " ", regex=True).str.replace(_STRIP, "", regex=True).str.strip()
     t = t.str.replace(_STRIP, "", regex=True).str.replace(_SPACES, "", regex=True)  # "USD $5": code and symbol
+    t = t.str.replace(_WHOLE, "", regex=True)
     paren = t.str.startswith("(") & t.str.endswith(")")
     t = t.where(~paren, t.str.slice(1, -1))
     trailing = t.str.endswith("-") & ~t.str.startswith("-")

@@ -86,13 +86,28 @@ def read_frame(path: Path, sep: str | None = None) -> pd.DataFrame:
             return pd.read_parquet(path)
         if sep is None:
             sep = "\t" if path.suffix in (".tsv", ".tab") else (sniff_delimiter(path) or ",")
-        return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig")
+        df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig")
+        if not isinstance(df.index, pd.RangeIndex):  # pandas makes an index of the extra first field
+            raise SchemaError(f"{path}: data row {_first_long_row(path, sep)} has more fields than the header "
+                              f"{list(df.columns)}; a delimiter {sep!r} inside a value (a decimal comma?) needs "
+                              "quotes or another delimiter")
+        return df
     except SchemaError:
         raise
     except pd.errors.EmptyDataError:
         raise SchemaError(f"{path}: the file is empty (no header, no rows)") from None
     except Exception as exc:  # pyarrow/pandas raise many types; the user needs the file name
-        raise SchemaError(f"{path}: cannot be read ({type(exc).__name__}: {exc})") from exc
+        raise SchemaError(f"{path}: cannot be read ({type(exc).__name__}: {str(exc).strip()})") from exc
+
+
+def _first_long_row(path: Path, sep: str) -> int:
+    """The first data row (1-based) with more fields than the header line."""
+    import csv
+
+    with open_text(path) as fh:
+        rows = csv.reader(fh, delimiter=sep)
+        width = len(next(rows, []))
+        return next((n for n, row in enumerate(rows, 1) if len(row) > width), 1)
 
 
 def read_table(path: Path, schema: TableSchema) -> pd.DataFrame:

@@ -98,9 +98,37 @@ def _sort(tx: pd.DataFrame) -> _Sorted:
     t = tx["ts"].dt.tz_convert(None).to_numpy().astype("datetime64[us]").astype(np.int64) / DAY_US
     amt = tx["amount"].to_numpy(np.float64)
     back = amt < 0
-    order = np.flatnonzero(~back)[np.lexsort((t[~back], codes[~back]))]
+    keep = ~back
+    if back.any():
+        amt, keep = _settle_returns(codes, t, amt, back, len(ids))
+    order = np.flatnonzero(keep)[np.lexsort((t[keep], codes[keep]))]
     qty = tx["quantity"].to_numpy(np.float64)[order] if "quantity" in tx.columns else None
-    return _Sorted(pd.Index(ids), codes[order], t[order], amt[order], qty, codes[back], t[back], -amt[back])
+    # a return before the customer's first purchase refunds something bought before the data began: dropped
+    first = np.full(len(ids), np.inf)
+    np.minimum.at(first, codes[order], t[order])
+    r = np.flatnonzero(back & (amt < 0))
+    r = r[t[r] >= first[codes[r]]]
+    return _Sorted(pd.Index(ids), codes[order], t[order], amt[order], qty, codes[r], t[r], -amt[r])
+
+
+def _settle_returns(codes: np.ndarray, t: np.ndarray, amt: np.ndarray, back: np.ndarray,
+                    n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Returns on the day of purchases cancel them first: ``(amounts, purchase rows kept)``.
+
+    Per customer and UTC day (the unit of a purchase, as in BG/NBD), refunds take that day's
+    purchases down proportionally; a day refunded in full is no purchase day at all (an order
+    cancelled on the day), and only what exceeds the day's spend stays a return, at its time.
+    """
+    day = np.floor(t).astype(np.int64)
+    _, key = np.unique(codes.astype(np.int64) * (day.max() - day.min() + 1) + (day - day.min()), return_inverse=True)
+    gross = np.bincount(key, weights=np.where(back, 0.0, amt))
+    refund = np.bincount(key, weights=np.where(back, -amt, 0.0))
+    left = np.maximum(gross - refund, 0.0)
+    share = np.divide(left, gross, out=np.ones_like(gross), where=gross > 0)
+    rest = np.divide(np.maximum(refund - gross, 0.0), refund, out=np.zeros_like(refund), where=refund > 0)
+    out = np.where(back, amt * rest[key], amt * share[key])
+    cancelled = (gross > 0) & (left == 0)
+    return out, ~back & ~cancelled[key]
 
 
 def _days(ts: pd.Timestamp) -> float:
@@ -307,7 +335,7 @@ def spend_by_age(tx: pd.DataFrame, end: pd.Timestamp, bin_days: int = 7) -> pd.D
     """
     s = _sort(tx[tx["ts"] < end])
     if not len(s.code):
-        raise ValueError(f"no transactions before {pd.Timestamp(end).date()}")
+        raise ValueError(f"no purchases before {pd.Timestamp(end).date()}")
     starts = _segment_starts(s.code)
     first = np.floor(s.t[starts])  # first purchase day of each customer
     age = np.floor(s.t) - np.repeat(first, np.diff(np.r_[starts, len(s.code)]))

@@ -60,11 +60,21 @@ def prepare(
     if "quantity" in out and ((out["quantity"] < 0) & ~back).any():
         row = int(np.flatnonzero(((out["quantity"] < 0) & ~back).to_numpy())[0])
         raise SchemaError(f"{origin}: column {quantity!r} is negative on a purchase (amount >= 0): "
-                          f"{tx[quantity].iloc[row]!r} at data row {row + 1}; only returns may have negative quantities")
+                          f"{_show(tx[quantity].iloc[row])} at data row {row + 1}; only returns may have negative quantities")
     if back.any() and returns == "refuse":
         row = int(np.flatnonzero(back.to_numpy())[0])
         raise SchemaError(f"{origin}: column {amount!r} holds {int(back.sum())} negative amount(s) (returns), "
-                          f"e.g. {tx[amount].iloc[row]!r} at data row {row + 1}; read them with returns='net' or 'ignore'")
+                          f"e.g. {_show(tx[amount].iloc[row])} at data row {row + 1}; read them with returns "
+                          "'net' or 'ignore'")
     if back.any() and returns == "ignore":
         out = out[~back]
-    return out.reset_index(drop=True)
+    out = out.reset_index(drop=True)
+    out.attrs["returns_ignored"] = int(back.sum()) if returns == "ignore" else 0
+    return out
+
+
+def _show(value: object) -> str:
+    """A cell as the user wrote it: text quoted, numbers plain (not ``np.float64(-5.0)``)."""
+    if isinstance(value, str):
+        return repr(value)
+    return f"{value:g}" if isinstance(value, (int, float, np.integer, np.floating)) else repr(str(value))

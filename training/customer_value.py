@@ -171,9 +171,10 @@ def fit(tx: pd.DataFrame, end: pd.Timestamp, horizon_days: int, cfg: ValueConfig
 
     torch.set_num_threads(1)
     tx = tx[tx["ts"] < end]
-    if tx.empty:
-        raise ValueError(f"no transactions before {end.date()}; choose a later --calibration-end")
-    h, cuts = plan(tx["ts"].min().floor("D"), end, horizon_days, cfg)
+    if not (tx["amount"] >= 0).any():  # returns alone are nobody's purchase history
+        raise ValueError(f"no purchases before {end.date()}" + (" (only returns)" if len(tx) else "")
+                         + "; choose a later --calibration-end")
+    h, cuts = plan(tx.loc[tx["amount"] >= 0, "ts"].min().floor("D"), end, horizon_days, cfg)  # returns are no data start
     curve = None
     if cfg.scaling == "age_curve":
         try:
@@ -284,7 +285,9 @@ def evaluate(tx: pd.DataFrame, calibration_end: pd.Timestamp, holdout_weeks: int
 
     end = calibration_end + pd.Timedelta(days=1)  # the calibration end date is included
     H = int(holdout_weeks * 7)
-    last = tx["ts"].max()
+    last = tx.loc[tx["amount"] >= 0, "ts"].max()  # the last purchase: a late refund does not make a holdout observed
+    if pd.isna(last):
+        raise ValueError("no purchases in the file (only returns)")
     if last < end:
         raise ValueError(f"the calibration end {calibration_end.date()} is after the last transaction "
                          f"({last.date()}); choose an earlier --calibration-end")
@@ -305,7 +308,8 @@ def evaluate(tx: pd.DataFrame, calibration_end: pd.Timestamp, holdout_weeks: int
     out["baselines"] = baselines
     out["setup"] = {
         "calibration_end": str(calibration_end.date()), "holdout_weeks": holdout_weeks, "customers": int(len(ours)),
-        "holdout_buyers": int((actual > 0).sum()), "returns": int((tx["amount"] < 0).sum()), "train_horizon_days": fitted.train_horizon_days,
+        "holdout_buyers": int((actual > 0).sum()), "returns": int(((tx["amount"] < 0) & (tx["ts"] < end + pd.Timedelta(days=H))).sum()),
+        "returns_ignored": int(tx.attrs.get("returns_ignored", 0)), "train_horizon_days": fitted.train_horizon_days,
         "train_cutoffs": [str(c.date()) for c in fitted.cutoffs], "validation": fitted.validation,
         "drift_correction": fitted.level,
         "age_curve": None if fitted.curve is None else {"c_per_day": fitted.curve.c_, "k": fitted.curve.k_},

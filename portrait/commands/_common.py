@@ -23,7 +23,10 @@ def settings() -> Settings:
 
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print a clear error and exit non-zero (2 = bad input)."""
-    console.print(f"[bold red]error:[/] {message}")
+    from rich.markup import escape
+
+    # one line, never wrapped (scripts grep it), and brackets in it are text, not rich markup
+    console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
 
 

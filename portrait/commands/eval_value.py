@@ -62,8 +62,11 @@ def register(app: typer.Typer) -> None:
         import pandas as pd
 
         from features.schema import SchemaError
+        from features.transactions_prepare import RETURNS
         from training.customer_value import ValueConfig, evaluate
 
+        if returns not in RETURNS:
+            fail(f"--returns must be one of {', '.join(RETURNS)}; got {returns!r}")
         try:  # ISO only: 05/09/1997 would silently mean May 9 to some and 5 September to others
             end = pd.to_datetime(calibration_end, format="ISO8601").tz_localize("UTC")
         except (ValueError, TypeError):

@@ -126,7 +126,8 @@ def test_cdnow_with_returns_evaluates_and_counts_them(cdnow_table, tmp_path) -> 
     res = run(app, args + ["--json"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
-    assert out["setup"]["returns"] == int((back["amount"] < 0).sum())
+    holdout_end = pd.Timestamp("1997-10-01", tz="UTC") + pd.Timedelta(weeks=39)
+    assert out["setup"]["returns"] == int((back["ts"] < holdout_end).sum()) > 400  # those the run can see
     assert out["auc"] > 0.65 and out["gini"] > 0.5
     res = run(app, args + ["--returns", "refuse"])
     msg = " ".join(res.output.split())  # rich wraps long lines
@@ -140,3 +141,60 @@ def test_constant_columns_do_not_reach_the_learners(cdnow_table) -> None:
     fitted = fit(cdnow_table, end, 273, ValueConfig(candidates=("lgbm",)))
     assert "returned_share" not in fitted.feature_names  # no returns in CDNOW: one value everywhere
     assert "n_orders" in fitted.feature_names
+
+
+def test_a_same_day_refund_cancels_that_days_purchase() -> None:
+    base = [("a", 1, 100.0), ("a", 10, 50.0)]
+    plain = _one(_tx(base), 45)
+    cancelled = _one(_tx(base + [("a", 20, 40.0), ("a", 20, -40.0)]), 45)
+    pd.testing.assert_series_equal(plain, cancelled)  # an order cancelled on the day is no purchase at all
+    partly = _one(_tx(base + [("a", 20, 40.0), ("a", 20, -10.0)]), 45)
+    assert (partly["n_days"], partly["monetary_total"], partly["last_amount"]) == (3.0, 180.0, 30.0)
+    more = _one(_tx(base + [("a", 20, 40.0), ("a", 20, -70.0)]), 45)  # 30 beyond the day's spend stays a return
+    assert (more["n_days"], more["monetary_total"]) == (2.0, 120.0)
+
+
+def test_a_return_before_the_first_purchase_is_dropped() -> None:
+    # it refunds something bought before the data began: it must not take spend off later purchases
+    early = _tx([("a", 1, -30.0), ("a", 5, 80.0), ("b", 1, 10.0)])
+    assert _one(early, 10)["monetary_total"] == 80.0
+
+
+def test_returns_neither_start_the_data_nor_extend_the_holdout(cdnow_table, tmp_path) -> None:
+    from training.customer_value import ValueConfig, evaluate
+
+    end = pd.Timestamp("1997-09-30", tz="UTC")
+    early = pd.DataFrame({"customer_id": ["1"], "ts": [pd.Timestamp("1996-06-01", tz="UTC")], "amount": [-1.0]})
+    tx = pd.concat([cdnow_table, early], ignore_index=True)
+    a = evaluate(cdnow_table, end, 39, ValueConfig(candidates=("lgbm",)))
+    b = evaluate(tx, end, 39, ValueConfig(candidates=("lgbm",)))
+    assert a["setup"]["train_cutoffs"] == b["setup"]["train_cutoffs"]  # a refund is no start of the data
+    assert (a["auc"], a["gini"]) == (b["auc"], b["gini"])
+    short = cdnow_table[cdnow_table["ts"] < pd.Timestamp("1998-03-01", tz="UTC")]
+    late = pd.DataFrame({"customer_id": ["1"], "ts": [pd.Timestamp("1998-08-01", tz="UTC")], "amount": [-1.0]})
+    with pytest.raises(ValueError, match="runs past the last transaction"):
+        evaluate(pd.concat([short, late], ignore_index=True), end, 39)
+
+
+def test_bad_files_and_options_give_one_clear_line(tmp_path) -> None:
+    run = CliRunner().invoke
+    path = tmp_path / "shifted.csv"  # unquoted decimal commas in a comma-separated file
+    path.write_text("customer_id,date,amount\n1,1997-01-01,11,77\n2,1997-01-02,3,00\n")
+    res = run(app, ["evaluate", "customer-value", "--transactions", str(path), "--calibration-end", "1997-01-01"])
+    assert res.exit_code == 2 and "data row 1 has more fields than the header" in res.output
+    assert res.output.count("\n") == 1  # one line, not wrapped by the console
+    res = run(app, ["evaluate", "customer-value", "--transactions", str(path), "--calibration-end", "1997-01-01",
+                    "--returns", "keep"])
+    assert res.exit_code == 2 and "--returns must be one of net, ignore, refuse" in res.output
+    only = tmp_path / "only_returns.csv"
+    only.write_text("customer_id,date,amount\n1,1997-01-01,-5\n2,1997-03-01,-3\n")
+    res = run(app, ["evaluate", "customer-value", "--transactions", str(only), "--calibration-end", "1997-01-31",
+                    "--holdout-weeks", "2"])
+    assert res.exit_code == 2 and "only returns" in res.output
+
+
+def test_ignored_returns_are_counted() -> None:
+    raw = pd.DataFrame({"customer_id": ["a", "a"], "ts": ["2024-01-01", "2024-01-05"], "amount": [10.0, -4.0]})
+    assert prepare(raw, returns="ignore").attrs["returns_ignored"] == 1
+    with pytest.raises(SchemaError, match=r"e\.g\. -4 at data row 2"):  # a number, not np.float64(-4.0)
+        prepare(raw, returns="refuse")
