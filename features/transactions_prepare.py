@@ -64,8 +64,8 @@ def prepare(
     if back.any() and returns == "refuse":
         row = int(np.flatnonzero(back.to_numpy())[0])
         raise SchemaError(f"{origin}: column {amount!r} holds {int(back.sum())} negative amount(s) (returns), "
-                          f"e.g. {_show(tx[amount].iloc[row])} at data row {row + 1}; read them with returns "
-                          "'net' or 'ignore'")
+                          f"e.g. {_show(tx[amount].iloc[row])} at data row {row + 1}; returns='net' (CLI --returns net, the "
+                          "default) reads them as returns, 'ignore' drops them")
     if back.any() and returns == "ignore":
         out = out[~back]
     out = out.reset_index(drop=True)
