@@ -26,14 +26,21 @@ import unicodedata
 import numpy as np
 import pandas as pd
 
-# currency symbols (any character of Unicode category Sc), ISO 4217 codes (three capitals: USD, EUR, CNY)
+# currency symbols (any character of Unicode category Sc), ISO 4217 codes (USD, EUR, CNY)
 # and the local signs written in letters, before or after the number; any other word ("12 units",
 # "12 kg", "12 pcs") stays and fails; capitals glued to a symbol are its country (US$, HK$, CN¥, R$)
 _SYMBOLS = "".join(chr(c) for c in range(0x20, 0x10000) if unicodedata.category(chr(c)) == "Sc")
+_ISO4217 = (  # active codes; "12 PCS" or "BOX 12" are not money
+    "AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN BWP BYN BZD CAD CDF "
+    "CHF CLP CNH CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD "
+    "HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL "
+    "LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR "
+    "PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SLL SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND "
+    "TOP TRY TTD TWD TZS UAH UGX USD UYU UZS VES VND VUV WST XAF XCD XOF XPF YER ZAR ZMW ZWL").split()
 _LOCAL = ("RMB", "kr", "Kr", "zł", "Kč", "Ft", "lei", "Fr", "Rs", "RM", "Rp", "руб", "грн", "元", "円", "圆", "원")
-_CODE = "|".join(["[A-Z]{3}", *sorted(map(re.escape, _LOCAL), key=len, reverse=True)])
+_CODE = "|".join(sorted(map(re.escape, [*_ISO4217, *_LOCAL]), key=len, reverse=True))
 _STRIP = re.compile(rf"[A-Z]{{1,3}}(?=[{re.escape(_SYMBOLS)}])|[{re.escape(_SYMBOLS)}]|^(?:{_CODE})\.?(?=[\s\d(+-])|(?<=[\d\s)-])(?:{_CODE})\.?$")
-_WHOLE = re.compile(r"(?<=\d)[.,]-{1,2}$")  # 12.- / 12,-- : a whole amount (Swiss, German), not a negative
+_WHOLE = re.compile(r"(?<=\d)([.,])-{1,2}$")  # 12.- / 12,-- : a whole amount (Swiss, German), not a negative
 _SPACES = re.compile(r"[\s'\u00a0\u202f]")  # grouping by spaces (incl. no-break) and apostrophes
 _COMMA_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+$")
 _DOT_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(\.\d{3})+$")
@@ -43,7 +50,7 @@ def _sign_and_body(text: pd.Series) -> tuple[pd.Series, pd.Series]:
     """(negative?, digits-and-marks) after removing currency, grouping spaces and sign notations."""
     t = text.str.replace(_SPACES, " ", regex=True).str.replace(_STRIP, "", regex=True).str.strip()
     t = t.str.replace(_STRIP, "", regex=True).str.replace(_SPACES, "", regex=True)  # "USD $5": code and symbol
-    t = t.str.replace(_WHOLE, "", regex=True)
+    t = t.str.replace(_WHOLE, r"\g<1>00", regex=True)  # its mark is still the decimal one: 1.385,- is 1385
     paren = t.str.startswith("(") & t.str.endswith(")")
     t = t.where(~paren, t.str.slice(1, -1))
     trailing = t.str.endswith("-") & ~t.str.startswith("-")

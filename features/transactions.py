@@ -32,10 +32,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from features.returns import settle_returns
 from features.schema import SchemaError
 from features.transactions_prepare import prepare
 
-__all__ = ["FEATURES", "TransactionFeatureConfig", "features_as_of", "labels_after", "prepare", "spend_by_age"]
+__all__ = ["FEATURES", "TransactionFeatureConfig", "features_as_of", "labels_after", "prepare", "purchase_span",
+           "spend_by_age"]
 
 DAY_US = 86_400 * 1_000_000  # microseconds per day
 
@@ -100,7 +102,7 @@ def _sort(tx: pd.DataFrame) -> _Sorted:
     back = amt < 0
     keep = ~back
     if back.any():
-        amt, keep = _settle_returns(codes, t, amt, back, len(ids))
+        amt, keep = settle_returns(codes, t, amt, back)
     order = np.flatnonzero(keep)[np.lexsort((t[keep], codes[keep]))]
     qty = tx["quantity"].to_numpy(np.float64)[order] if "quantity" in tx.columns else None
     # a return before the customer's first purchase refunds something bought before the data began: dropped
@@ -111,24 +113,13 @@ def _sort(tx: pd.DataFrame) -> _Sorted:
     return _Sorted(pd.Index(ids), codes[order], t[order], amt[order], qty, codes[r], t[r], -amt[r])
 
 
-def _settle_returns(codes: np.ndarray, t: np.ndarray, amt: np.ndarray, back: np.ndarray,
-                    n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Returns on the day of purchases cancel them first: ``(amounts, purchase rows kept)``.
-
-    Per customer and UTC day (the unit of a purchase, as in BG/NBD), refunds take that day's
-    purchases down proportionally; a day refunded in full is no purchase day at all (an order
-    cancelled on the day), and only what exceeds the day's spend stays a return, at its time.
-    """
-    day = np.floor(t).astype(np.int64)
-    _, key = np.unique(codes.astype(np.int64) * (day.max() - day.min() + 1) + (day - day.min()), return_inverse=True)
-    gross = np.bincount(key, weights=np.where(back, 0.0, amt))
-    refund = np.bincount(key, weights=np.where(back, -amt, 0.0))
-    left = np.maximum(gross - refund, 0.0)
-    share = np.divide(left, gross, out=np.ones_like(gross), where=gross > 0)
-    rest = np.divide(np.maximum(refund - gross, 0.0), refund, out=np.zeros_like(refund), where=refund > 0)
-    out = np.where(back, amt * rest[key], amt * share[key])
-    cancelled = (gross > 0) & (left == 0)
-    return out, ~back & ~cancelled[key]
+def purchase_span(tx: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """First and last purchase that stands once returns are settled (None: nothing stands)."""
+    s = _sort(tx)
+    if not len(s.t):
+        return None
+    first, last = (pd.Timestamp(round(x * DAY_US), unit="us", tz="UTC") for x in (s.t.min(), s.t.max()))
+    return first, last
 
 
 def _days(ts: pd.Timestamp) -> float:

@@ -77,4 +77,6 @@ def _show(value: object) -> str:
     """A cell as the user wrote it: text quoted, numbers plain (not ``np.float64(-5.0)``)."""
     if isinstance(value, str):
         return repr(value)
-    return f"{value:g}" if isinstance(value, (int, float, np.integer, np.floating)) else repr(str(value))
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    return repr(float(value)) if isinstance(value, (float, np.floating)) else repr(str(value))

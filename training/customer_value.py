@@ -42,7 +42,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.transactions import TransactionFeatureConfig, features_as_of, labels_after, spend_by_age
+from features.transactions import (TransactionFeatureConfig, features_as_of, labels_after, purchase_span,
+                                   spend_by_age)
 from models.btyd import AgeCurve, BetaGeo, GammaGamma
 from training.value_baselines import simple_peers
 
@@ -171,10 +172,11 @@ def fit(tx: pd.DataFrame, end: pd.Timestamp, horizon_days: int, cfg: ValueConfig
 
     torch.set_num_threads(1)
     tx = tx[tx["ts"] < end]
-    if not (tx["amount"] >= 0).any():  # returns alone are nobody's purchase history
-        raise ValueError(f"no purchases before {end.date()}" + (" (only returns)" if len(tx) else "")
-                         + "; choose a later --calibration-end")
-    h, cuts = plan(tx.loc[tx["amount"] >= 0, "ts"].min().floor("D"), end, horizon_days, cfg)  # returns are no data start
+    span = purchase_span(tx)  # returns, and purchases cancelled on their day, are no data start
+    if span is None:
+        raise ValueError(f"no purchases before {end.date()}" + (" that stand (only returns, or purchases refunded "
+                         "on their day)" if len(tx) else "") + "; choose a later --calibration-end")
+    h, cuts = plan(span[0].floor("D"), end, horizon_days, cfg)
     curve = None
     if cfg.scaling == "age_curve":
         try:
@@ -285,9 +287,10 @@ def evaluate(tx: pd.DataFrame, calibration_end: pd.Timestamp, holdout_weeks: int
 
     end = calibration_end + pd.Timedelta(days=1)  # the calibration end date is included
     H = int(holdout_weeks * 7)
-    last = tx.loc[tx["amount"] >= 0, "ts"].max()  # the last purchase: a late refund does not make a holdout observed
-    if pd.isna(last):
-        raise ValueError("no purchases in the file (only returns)")
+    span = purchase_span(tx)  # the last purchase that stands: a late refund does not make a holdout observed
+    if span is None:
+        raise ValueError("no purchases in the file that stand (only returns, or purchases refunded on their day)")
+    last = span[1]
     if last < end:
         raise ValueError(f"the calibration end {calibration_end.date()} is after the last transaction "
                          f"({last.date()}); choose an earlier --calibration-end")

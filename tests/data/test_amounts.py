@@ -61,13 +61,14 @@ def test_inf_and_nan_numbers_are_refused() -> None:
 @pytest.mark.parametrize("values, expected", [
     (["12.-", "3"], [12.0, 3.0]),  # Swiss/German whole amounts are not negatives
     (["12,- €", "3,50"], [12.0, 3.5]),
+    (["1.385,- €", "7"], [1385.0, 7.0]),  # the mark before the dash is decimal: 1.385,- is 1385
     (["US$5", "HK$ 1,000", "R$ 7", "RMB 3", "12 Kč"], [5.0, 1000.0, 7.0, 3.0, 12.0]),
 ])
 def test_whole_amounts_and_country_prefixed_symbols(values, expected) -> None:
     assert parse_amounts(pd.Series(values)).tolist() == pytest.approx(expected)
 
 
-@pytest.mark.parametrize("word", ["12 kg", "12 pcs", "12 x"])
+@pytest.mark.parametrize("word", ["12 kg", "12 pcs", "12 x", "12 PCS", "BOX 12"])
 def test_units_are_not_currencies(word) -> None:
     with pytest.raises(ValueError, match="data row 2"):
         parse_amounts(pd.Series(["1", word]), "tx.csv", "amount")

@@ -152,6 +152,10 @@ def test_a_same_day_refund_cancels_that_days_purchase() -> None:
     assert (partly["n_days"], partly["monetary_total"], partly["last_amount"]) == (3.0, 180.0, 30.0)
     more = _one(_tx(base + [("a", 20, 40.0), ("a", 20, -70.0)]), 45)  # 30 beyond the day's spend stays a return
     assert (more["n_days"], more["monetary_total"]) == (2.0, 120.0)
+    # a refund of exactly one of the day's orders cancels that order, not a share of the day
+    two = _one(_tx(base + [("a", 20, 40.0), ("a", 20, 30.0), ("a", 20, -30.0)]), 45)
+    one = _one(_tx(base + [("a", 20, 40.0)]), 45)
+    pd.testing.assert_series_equal(two, one)
 
 
 def test_a_return_before_the_first_purchase_is_dropped() -> None:
@@ -170,10 +174,15 @@ def test_returns_neither_start_the_data_nor_extend_the_holdout(cdnow_table, tmp_
     b = evaluate(tx, end, 39, ValueConfig(candidates=("lgbm",)))
     assert a["setup"]["train_cutoffs"] == b["setup"]["train_cutoffs"]  # a refund is no start of the data
     assert (a["auc"], a["gini"]) == (b["auc"], b["gini"])
+    cancelled = pd.DataFrame({"customer_id": ["1", "1"], "ts": [pd.Timestamp("1996-06-01", tz="UTC")] * 2,
+                              "amount": [30.0, -30.0]})  # a purchase cancelled on its day starts nothing either
+    c = evaluate(pd.concat([cdnow_table, cancelled], ignore_index=True), end, 39, ValueConfig(candidates=("lgbm",)))
+    assert a["setup"]["train_cutoffs"] == c["setup"]["train_cutoffs"] and a["auc"] == c["auc"]
     short = cdnow_table[cdnow_table["ts"] < pd.Timestamp("1998-03-01", tz="UTC")]
-    late = pd.DataFrame({"customer_id": ["1"], "ts": [pd.Timestamp("1998-08-01", tz="UTC")], "amount": [-1.0]})
-    with pytest.raises(ValueError, match="runs past the last transaction"):
-        evaluate(pd.concat([short, late], ignore_index=True), end, 39)
+    for late in ([-1.0], [5.0, -5.0]):  # a late refund, a late purchase cancelled on its day
+        rows = pd.DataFrame({"customer_id": "1", "ts": pd.Timestamp("1998-08-01", tz="UTC"), "amount": late})
+        with pytest.raises(ValueError, match="runs past the last transaction"):
+            evaluate(pd.concat([short, rows], ignore_index=True), end, 39)
 
 
 def test_bad_files_and_options_give_one_clear_line(tmp_path) -> None:
@@ -196,5 +205,8 @@ def test_bad_files_and_options_give_one_clear_line(tmp_path) -> None:
 def test_ignored_returns_are_counted() -> None:
     raw = pd.DataFrame({"customer_id": ["a", "a"], "ts": ["2024-01-01", "2024-01-05"], "amount": [10.0, -4.0]})
     assert prepare(raw, returns="ignore").attrs["returns_ignored"] == 1
-    with pytest.raises(SchemaError, match=r"e\.g\. -4 at data row 2"):  # a number, not np.float64(-4.0)
+    with pytest.raises(SchemaError, match=r"e\.g\. -4\.0 at data row 2"):  # a number, not np.float64(-4.0)
+        prepare(raw, returns="refuse")
+    raw.loc[1, "amount"] = -1234567.89
+    with pytest.raises(SchemaError, match=r"e\.g\. -1234567\.89 at"):  # every digit, not -1.23457e+06
         prepare(raw, returns="refuse")
