@@ -153,6 +153,17 @@ class Lookalike(Model):
             return "items"
         return "centroid" if self.embeddings_ is not None else "pu"
 
+    def methods(self) -> tuple[str, ...]:
+        """The methods this fitted model can use ("auto" first): each needs its input at fit time."""
+        ok = []
+        for m in METHODS:
+            try:
+                self._require(m)
+            except ValueError:
+                continue
+            ok.append(m)
+        return tuple(ok)
+
     def _require(self, method: str) -> None:
         need = {"centroid": ("embeddings_", "embeddings"), "knn": ("embeddings_", "embeddings"),
                 "items": ("X_", "interactions")}.get(method)

@@ -136,6 +136,10 @@ def lookalike(bundle: Any, req: Any, data_dir: Path) -> Any:
     from serving.schemas import LookalikeResponse, TgiRow
 
     served = bundle.model("lookalike")
+    usable = served.model.model.methods()
+    if req.method not in usable:
+        raise BadRequest(f"method: '{req.method}' needs inputs lookalike model version {served.version} was not "
+                         f"fitted with; this model offers {', '.join(usable)}")
     feats = _features_frame(data_dir)
     seeds, origin = _seeds(req, bundle, data_dir, feats)
     if not seeds:
@@ -149,6 +153,10 @@ def lookalike(bundle: Any, req: Any, data_dir: Path) -> Any:
         if type(exc).__name__ == "RuleError":
             raise BadRequest(f"filter: {exc}") from None
         raise
+    if not len(result.members):  # nothing is saved: an empty audience is no answer
+        raise BadRequest(f"the expansion is empty: no customer outside the seed is eligible ({result.eligible:,} "
+                         f"eligible of {len(feats):,}; the seed has {result.n_seeds:,}"
+                         f"{', the filter leaves none' if req.filter else ''})")
     name = f"lookalike-{dt.datetime.now(dt.timezone.utc):%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
     AudienceStore(Path(data_dir) / "audiences").save_members(
         name, result.members, source="lookalike",

@@ -17,8 +17,9 @@ compared in constant time and never logged.
 from __future__ import annotations
 
 import hmac
-import json
 from typing import Any
+
+from serving.guard import reply
 
 WRITE_PATHS = frozenset({"/tags/writeback", "/admin/reload", "/admin/memory", "/lookalike"})
 READ_PATHS = frozenset({"/recommend", "/similar_items", "/score", "/noop", "/status"})
@@ -85,9 +86,4 @@ class ApiKeyMiddleware:
 
 
 async def _reply(send: Any, status: int, message: str) -> None:
-    body = json.dumps({"error": message}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    if status == 401:
-        headers.append((b"www-authenticate", b'ApiKey header="X-API-Key"'))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    await reply(send, status, message, [(b"www-authenticate", b'ApiKey header="X-API-Key"')] if status == 401 else None)

@@ -27,6 +27,12 @@ class NotFound(ServingError):
     status = 404
 
 
+class Conflict(ServingError):
+    """The request names something ambiguous, e.g. an identifier several people share (409)."""
+
+    status = 409
+
+
 class NotLoaded(ServingError):
     """A model or the data it needs is not loaded in this server (503)."""
 

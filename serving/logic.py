@@ -16,7 +16,7 @@ import numpy as np
 
 from serving.adapters import TAG_NAMES, PredictorAdapter, recommender_bundle
 from serving.config import ServeConfig
-from serving.errors import NotFound, NotLoaded
+from serving.errors import BadRequest, Conflict, NotFound, NotLoaded
 from serving.loader import Bundle, Loader, ServedModel, load_pyfunc
 from serving.resources import Resources
 from serving.resources import load_resources as _load_resources
@@ -84,14 +84,26 @@ SEGMENT_SOURCES = {"age_band": "tag_age_band", "gender": "gender", "city": "city
 FALLBACK = {"history": None, "segment": "cold_start", "popular": "cold_start"}
 
 
-def _filters(f: ItemFilters | None, exclude: list[str]) -> Any:
-    """The request's filters as the recommender bundle's ``ItemFilters`` (None when nothing is filtered)."""
+def _filters(f: ItemFilters | None, exclude: list[str], catalog: Any = None) -> Any:
+    """The request's filters as the recommender bundle's ``ItemFilters`` (None when nothing is filtered).
+
+    A category no item has is a 400 naming it: ``exclude_categories: ["alchohol"]`` must not
+    let every alcohol item through, nor ``categories: ["skincar"]`` answer an empty list.
+    """
     from models.recommenders.serving import ItemFilters as BundleFilters
 
     given = f.model_dump(exclude_none=True) if f is not None else {}
     if not given and not exclude:
         return None
     f = f or ItemFilters()
+    for field in ("categories", "exclude_categories"):
+        names = getattr(f, field)
+        unknown = catalog.unknown_categories(names) if names and catalog is not None else []
+        if unknown:
+            known = sorted(catalog.known_categories())
+            shown = ", ".join(known[:20]) + (f" ... ({len(known)} in all)" if len(known) > 20 else "")
+            raise BadRequest(f"filters.{field}: no item has category {', '.join(repr(u) for u in unknown[:5])}"
+                             f" (the catalogue's categories: {shown or 'none'})")
     day = lambda d: d.isoformat() if d is not None else None  # noqa: E731
     return BundleFilters(
         categories_allow=tuple(f.categories) if f.categories is not None else None,
@@ -124,7 +136,7 @@ def recommend(bundle: Bundle, req: RecommendRequest) -> RecommendResponse:
     if one_id is None and _known(rec, req.user_id):  # identity not loaded: model ids work
         one_id = req.user_id
     recent = [(i, "view", None) for i in req.recent_items]
-    got = rec.recommend(one_id, k=req.k, filters=_filters(req.filters, req.exclude), recent=recent,
+    got = rec.recommend(one_id, k=req.k, filters=_filters(req.filters, req.exclude, rec.catalog), recent=recent,
                         profile=lambda: _profile_fields(res, one_id), exclude_seen=req.exclude_seen)
     source = rec.last_source
     fallback = "unknown_user" if one_id is None else FALLBACK.get(source, "cold_start")
@@ -143,7 +155,7 @@ def _known(rec: Any, user_id: str) -> bool:
 def similar_items(bundle: Bundle, req: SimilarItemsRequest) -> SimilarItemsResponse:
     served = bundle.model("recommender")
     rec = served.model
-    f = _filters(req.filters, [])
+    f = _filters(req.filters, [], rec.catalog)
     try:
         got, fallback = rec.similar_items(req.item_id, k=req.k, filters=f), None
     except KeyError:  # an item the model has never seen: popular items instead
@@ -229,7 +241,12 @@ def profile(bundle: Bundle, id_: str) -> ProfileResponse:
     res: Resources | None = bundle.resources
     if res is None or res.identity is None:
         raise NotLoaded("identity data is not loaded (identity/golden.parquet missing)")
-    one_id = res.resolve(id_)
+    from features.identity.index import SharedIdentifier
+
+    try:
+        one_id = res.resolve(id_, personal=True)
+    except SharedIdentifier as exc:  # a kiosk's device id must not show its last shopper's profile
+        raise Conflict(f"{exc}: it names no one person; ask by one_id or by an identifier of one person") from None
     if one_id is None:
         raise NotFound("no customer matches this identifier")
     ident = res.identity

@@ -44,15 +44,23 @@ class Identity:
     golden_row: dict = field(default_factory=dict)  # one_id -> row in golden_cols
     golden_cols: dict = field(default_factory=dict)  # attribute -> ndarray
 
-    def resolve(self, identifier: str) -> str | None:
-        """one_id for any identifier; None when unknown (never raises on odd input)."""
+    def resolve(self, identifier: str, personal: bool = False) -> str | None:
+        """one_id for any identifier; None when unknown (never raises on odd input).
+
+        ``personal``: a raw identifier several people share raises ``SharedIdentifier`` (see
+        ``features.identity.index``) instead of naming its latest user.
+        """
         if identifier in self.one_ids:
             return identifier
         hit = self.aliases.get(identifier)
         if hit is not None or self.index is None:
             return hit
+        from features.identity.index import SharedIdentifier
+
         try:
-            return self.index.resolve(identifier)
+            return self.index.resolve(identifier, personal=personal)
+        except SharedIdentifier:
+            raise
         except Exception:  # noqa: BLE001 - an unparseable identifier is simply unknown
             return None
 
@@ -99,8 +107,8 @@ class Resources:
     missing: tuple = ()  # human-readable list of absent inputs
     store_error: str | None = None  # why the Feast store could not be opened (score_features="feast"): /score -> 503
 
-    def resolve(self, identifier: str) -> str | None:
-        return self.identity.resolve(identifier) if self.identity is not None else None
+    def resolve(self, identifier: str, personal: bool = False) -> str | None:
+        return self.identity.resolve(identifier, personal) if self.identity is not None else None
 
 
 # ---- loaders, one per part -------------------------------------------------------------------------

@@ -10,18 +10,27 @@ Examples are filled in so the OpenAPI page can be tried as it is.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints, model_validator
+
+from features.audience_lookalike import REACH_PERCENT  # 1-10%: what ad platforms offer
+from models.lookalike import METHODS as LOOKALIKE_METHODS
 
 MAX_K = 1000  # largest k accepted by /recommend and /similar_items
 MAX_IDS = 1000  # largest id list accepted by /score
 MAX_SEEDS = 100_000  # largest explicit seed list accepted by /lookalike
 MAX_ID_LEN = 256  # identifiers longer than this are rejected, not truncated
 PREDICTORS = ("churn", "ltv", "propensity")
+# an identifier or name inside a list: the same bounds as a single one (a 10 MB "id" is a 400, not a lookup)
+Id = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LEN)]
 
 class Strict(BaseModel):
-    """Base of every request: unknown fields are errors; inputs never echoed in errors."""
+    """Base of every request: unknown fields are errors; inputs never echoed in errors.
+
+    Numbers and flags are strict (``StrictInt``, ``StrictBool``): ``"k": true`` or ``"k": "5"`` is a 400,
+    not a silent 1 or 5.
+    """
 
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
@@ -32,11 +41,12 @@ class Strict(BaseModel):
 class ItemFilters(Strict):
     """Business filters; an item must pass all that are given."""
 
-    categories: list[str] | None = Field(None, max_length=1000, description="allowed categories")
-    exclude_categories: list[str] | None = Field(None, max_length=1000, description="denied categories")
+    categories: list[Id] | None = Field(None, max_length=1000, description="allowed categories (unknown ones are a 400)")
+    exclude_categories: list[Id] | None = Field(None, max_length=1000,
+                                                description="denied categories (unknown ones are a 400)")
     price_min: float | None = Field(None, ge=0)
     price_max: float | None = Field(None, ge=0)
-    in_stock: bool | None = Field(None, description="true: only items in stock")
+    in_stock: StrictBool | None = Field(None, description="true: only items in stock")
     launched_after: dt.date | None = None
     launched_before: dt.date | None = None
 
@@ -50,13 +60,13 @@ class ItemFilters(Strict):
 
 
 class RecommendRequest(Strict):
-    user_id: str = Field(min_length=1, max_length=MAX_ID_LEN, examples=["u_0001"],
+    user_id: str = Field(min_length=1, max_length=MAX_ID_LEN, examples=["OID0000000001"],
                          description="one_id or any source identifier (member id, app id, ...)")
-    k: int = Field(10, ge=1, le=MAX_K, description="number of items (1..1000)")
+    k: StrictInt = Field(10, ge=1, le=MAX_K, description="number of items (1..1000)")
     filters: ItemFilters | None = None
-    exclude: list[str] = Field(default_factory=list, max_length=MAX_K, description="item ids never to return")
-    exclude_seen: bool = Field(True, description="drop items the customer already interacted with")
-    recent_items: list[str] = Field(default_factory=list, max_length=200,
+    exclude: list[Id] = Field(default_factory=list, max_length=MAX_K, description="item ids never to return")
+    exclude_seen: StrictBool = Field(True, description="drop items the customer already interacted with")
+    recent_items: list[Id] = Field(default_factory=list, max_length=200,
                                     description="items the customer touched since the model was trained")
 
 
@@ -75,8 +85,8 @@ class RecommendResponse(BaseModel):
 
 
 class SimilarItemsRequest(Strict):
-    item_id: str = Field(min_length=1, max_length=MAX_ID_LEN, examples=["i_0001"])
-    k: int = Field(10, ge=1, le=MAX_K)
+    item_id: str = Field(min_length=1, max_length=MAX_ID_LEN, examples=["I000001"])
+    k: StrictInt = Field(10, ge=1, le=MAX_K)
     filters: ItemFilters | None = None
 
 
@@ -95,13 +105,15 @@ class LookalikeRequest(Strict):
     """Exactly one of ``audience_id``, ``ids`` or ``rule`` names the seed."""
 
     audience_id: str | None = Field(None, min_length=1, max_length=MAX_ID_LEN, description="a saved audience")
-    ids: list[str] | None = Field(None, min_length=1, max_length=MAX_SEEDS, description="explicit seed ids")
-    rule: str | None = Field(None, min_length=1, max_length=4000, examples=['lifecycle == "active"'],
+    ids: list[Id] | None = Field(None, min_length=1, max_length=MAX_SEEDS, description="explicit seed ids")
+    rule: str | None = Field(None, min_length=1, max_length=4000, examples=['tag_lifecycle_stage == "active"'],
                              description="an audience rule over tags and features")
-    reach: int | str = Field(1000, description="a count (e.g. 5000) or a share of the eligible population ('5%')")
-    filter: str | None = Field(None, max_length=4000, description="eligibility rule for the expansion")
-    method: Literal["auto", "similarity", "classifier"] = "auto"
-    page_size: int = Field(100, ge=1, le=MAX_K, description="members returned in this response")
+    reach: StrictInt | str = Field(1000, description="a count (e.g. 5000) or 1-10% of the eligible population ('5%')")
+    filter: str | None = Field(None, min_length=1, max_length=4000, description="eligibility rule for the expansion")
+    method: Literal[LOOKALIKE_METHODS] = Field(  # type: ignore[valid-type]
+        "auto", description="auto (by seed size), items (co-occurrence ridge), centroid or knn (embeddings), "
+        "pu (classifier); one the served model was not fitted for is a 400")
+    page_size: StrictInt = Field(100, ge=1, le=MAX_K, description="members returned in this response")
 
     @model_validator(mode="after")
     def _one_seed(self) -> "LookalikeRequest":
@@ -110,9 +122,10 @@ class LookalikeRequest(Strict):
             raise ValueError(f"give exactly one seed: audience_id, ids or rule (got {given or 'none'})")
         if isinstance(self.reach, str):
             text = self.reach.strip()
-            ok = text.endswith("%") and text[:-1].replace(".", "", 1).isdigit() and 0 < float(text[:-1]) <= 100
-            if not ok:
-                raise ValueError("reach must be a positive count or a percentage such as '5%'")
+            lo, hi = REACH_PERCENT
+            ok = text.endswith("%") and text[:-1].strip().replace(".", "", 1).isdigit()
+            if not ok or not lo <= float(text[:-1]) <= hi:
+                raise ValueError(f"reach must be a positive count or a percentage from {lo:g}% to {hi:g}% such as '5%'")
         elif self.reach < 1:
             raise ValueError("reach must be at least 1")
         return self
@@ -157,7 +170,7 @@ class MembersPage(BaseModel):
 
 
 class ScoreRequest(Strict):
-    ids: list[str] = Field(min_length=1, max_length=MAX_IDS, examples=[["u_0001"]],
+    ids: list[Id] = Field(min_length=1, max_length=MAX_IDS, examples=[["OID0000000001"]],
                            description="one_ids or source identifiers (1..1000)")
     models: list[Literal["churn", "ltv", "propensity"]] = Field(
         default_factory=lambda: list(PREDICTORS), min_length=1, max_length=3)
@@ -201,7 +214,7 @@ class WritebackRequest(Strict):
     models: list[Literal["churn", "ltv", "propensity"]] = Field(
         default_factory=lambda: list(PREDICTORS), min_length=1, max_length=3)
     date: dt.date | None = Field(None, description="scoring date; default today (UTC)")
-    force: bool = Field(False, description="rewrite a batch already written for this model version and date")
+    force: StrictBool = Field(False, description="rewrite a batch already written for this model version and date")
 
 
 class WritebackBatch(BaseModel):

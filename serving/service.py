@@ -24,7 +24,9 @@ from serving import audiences, logic, routes, runtime, writeback
 from serving.auth import ApiKeyMiddleware
 from serving.config import ServeConfig
 from serving.errors import ServingError
+from serving.guard import BodyGuardMiddleware, quiet_client_errors
 from serving.loader import Loader
+from serving.openapi import OpenApiMiddleware
 from serving.schemas import (
     MAX_ID_LEN, MAX_K, LookalikeRequest, LookalikeResponse, MembersPage, ProfileResponse, RecommendRequest,
     NoopResponse, RecommendResponse, ReloadResponse, ScoreRequest, ScoreResponse, SimilarItemsRequest, SimilarItemsResponse,
@@ -48,6 +50,7 @@ class Portrait:
 
     def __init__(self) -> None:
         self.config = ServeConfig.from_env()
+        quiet_client_errors()  # a 4xx is one INFO line, not an ERROR with a traceback
         runtime.configure_process(self.config)
         self.loader = Loader(self.config, load_model=logic.load_model, load_resources=logic.load_resources,
                              prepare=logic.prepare)
@@ -135,4 +138,6 @@ class Portrait:
         return ReloadResponse(changed=changed, models=b.versions(), generation=b.generation)
 
 
-Portrait.add_asgi_middleware(ApiKeyMiddleware)
+Portrait.add_asgi_middleware(ApiKeyMiddleware)  # first added is outermost: the key is checked first
+Portrait.add_asgi_middleware(BodyGuardMiddleware)
+Portrait.add_asgi_middleware(OpenApiMiddleware)  # /docs.json as the service behaves (keys, statuses)

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from serving.adapters import SCORE_NAMES, TAG_NAMES, PredictorAdapter
-from serving.errors import NotLoaded
+from serving.errors import BadRequest, NotLoaded
 from serving.loader import Bundle
 from serving.schemas import WritebackBatch
 
@@ -118,6 +118,18 @@ def push_to_feast(data_dir: Path, history: Any) -> str:
     return f"pushed {rows} rows (online + offline)"
 
 
+def check_date(date: dt.date, today: dt.date, features: Any = None) -> None:
+    """A batch's date must be a day its scores can belong to: not after tomorrow (UTC, so any time zone's
+    today passes), not before the feature snapshot the scores are computed from."""
+    if date > today + dt.timedelta(days=1):
+        raise BadRequest(f"date: {date.isoformat()} is in the future (today is {today.isoformat()} UTC); "
+                         "the scores come from the current feature snapshot")
+    as_of = getattr(features, "as_of", None)
+    if as_of and date < dt.date.fromisoformat(str(as_of)[:10]):
+        raise BadRequest(f"date: {date.isoformat()} is before the feature snapshot the scores come from "
+                         f"({str(as_of)[:10]}); give that day or a later one")
+
+
 def write_back(bundle: Bundle, data_dir: Path, kinds: list[str], date: dt.date | None = None,
                force: bool = False, push: bool = True) -> list[WritebackBatch]:
     """Score every customer with each champion in ``kinds`` and write the predicted tags."""
@@ -125,10 +137,12 @@ def write_back(bundle: Bundle, data_dir: Path, kinds: list[str], date: dt.date |
 
     from features.io import write_parquet
 
+    kinds = list(dict.fromkeys(kinds))  # a model named twice is one batch, not its rows twice
     for kind in kinds:
         bundle.model(kind)  # 503 before anything is written when a champion is missing
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     date = date or now.date()
+    check_date(date, now.date(), getattr(bundle.resources, "features", None))
     path = history_path(data_dir)
     out: list[WritebackBatch] = []
     with _locked(path):

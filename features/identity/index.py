@@ -7,7 +7,9 @@ Accepted inputs, tried in this order:
 3. a raw identifier in any variant (``+86 154-7800-8866``, `` Foo@Bar.COM``, ``M1610771097``):
    normalized and hashed with the same key as the resolve run, then looked up per type in
    priority order. A value held by several persons (a refused, shared value) resolves to the
-   person who used it most recently.
+   person who used it most recently, except where one person's data is shown (``personal=True``,
+   the 360 profile): there it raises :class:`SharedIdentifier`, since whoever holds a kiosk's
+   device id must not see its last shopper's profile.
 
 Nothing raw is kept: the index holds int64 hash keys and id numbers only (sorted arrays,
 binary search; about 30 bytes per record and per identifier).
@@ -38,6 +40,14 @@ def _lookup(sorted_keys: np.ndarray, values: np.ndarray, key: int) -> int | None
     return None
 
 
+class SharedIdentifier(LookupError):
+    """The identifier is held by several people (a family phone, a store device): it names no one person."""
+
+    def __init__(self, id_type: str) -> None:
+        super().__init__(f"this {id_type} is shared by several people")
+        self.id_type = id_type
+
+
 @dataclass
 class IdentityIndex:
     key: bytes
@@ -48,6 +58,7 @@ class IdentityIndex:
     record_people: np.ndarray  # one_num per rkey
     ident: dict[str, tuple[np.ndarray, np.ndarray]]  # id_type -> (sorted key, one_num)
     sources: frozenset[str]
+    shared: dict[str, np.ndarray] | None = None  # id_type -> sorted keys held by more than one person
 
     @classmethod
     def load(cls, identity_dir: Path | str, hmac_key: str | None, demo_key: bool = False,
@@ -71,8 +82,10 @@ class IdentityIndex:
         ids = pd.DataFrame({"id_type": it.column("id_type").to_pandas(), "key": keys_of_hex(it.column("id_hash")),
                             "one_num": parse_ids(it.column("one_id")), "n_records": it.column("n_records").to_numpy(),
                             "last_seen": it.column("last_seen").to_numpy()})
-        ident = {}
+        ident, shared = {}, {}
         for t, g in ids.groupby("id_type", sort=False):
+            people = g.groupby("key", sort=True)["one_num"].nunique()
+            shared[str(t)] = people.index[people.to_numpy() > 1].to_numpy(np.int64)
             g = g.sort_values(["key", "last_seen", "n_records"], kind="stable").drop_duplicates("key", keep="last")
             ident[str(t)] = (g["key"].to_numpy(np.int64), g["one_num"].to_numpy(np.int64))
         al = aliases_frame(read_identity_table(identity_dir, "aliases"))
@@ -82,13 +95,16 @@ class IdentityIndex:
             sources |= set(pa.compute.unique(seg.strings().column("source")).to_pylist())
         return cls(key, load_rules(rules_path), np.sort(golden),
                    dict(zip(al["alias_num"].tolist(), al["one_num"].tolist())), rk, rn, ident,
-                   frozenset(str(s) for s in sources))
+                   frozenset(str(s) for s in sources), shared)
 
     def __len__(self) -> int:
         return len(self.people)
 
-    def resolve_num(self, text: str) -> int | None:
-        """The one_id number for ``text`` (see the module docstring), or None."""
+    def resolve_num(self, text: str, personal: bool = False) -> int | None:
+        """The one_id number for ``text`` (see the module docstring), or None.
+
+        With ``personal``, a raw identifier shared by several people raises :class:`SharedIdentifier`.
+        """
         if not isinstance(text, str) or not text.strip():
             return None
         num = parse_id(text)
@@ -106,14 +122,18 @@ class IdentityIndex:
             norm = normalize_one(text, t, self.rules)
             if norm is None:
                 continue
-            found = _lookup(*self.ident[t], hash_key(norm, t, self.key))
+            key = hash_key(norm, t, self.key)
+            found = _lookup(*self.ident[t], key)
             if found is not None:
+                held = (self.shared or {}).get(t)
+                if personal and held is not None and _lookup(held, held, key) is not None:
+                    raise SharedIdentifier(t)
                 return found
         return None
 
-    def resolve(self, text: str) -> str | None:
+    def resolve(self, text: str, personal: bool = False) -> str | None:
         """The one_id for a one_id, ``source:record_id`` or raw identifier; None when unknown."""
-        num = self.resolve_num(text)
+        num = self.resolve_num(text, personal)
         return None if num is None else format_ids(np.array([num]))[0].as_py()
 
     def resolve_many(self, texts: list[str]) -> list[str | None]:

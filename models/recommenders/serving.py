@@ -78,6 +78,18 @@ class ItemCatalog:
             launch_date=launch.to_numpy().astype("datetime64[D]"),
         )
 
+    def known_categories(self) -> frozenset[str]:
+        """Every category some item of the catalogue has (computed once)."""
+        known = getattr(self, "_known_categories", None)
+        if known is None:
+            known = self._known_categories = frozenset(str(c) for c in self.category if c is not None)
+        return known
+
+    def unknown_categories(self, names: Sequence[str]) -> list[str]:
+        """The ``names`` no item of the catalogue has (a typo in a filter must not pass silently)."""
+        known = self.known_categories()
+        return [n for n in dict.fromkeys(names) if n not in known]
+
     def mask(self, f: ItemFilters | None, item_index: pd.Index | None = None) -> np.ndarray | None:
         """Boolean mask of items passing ``f`` (None when ``f`` constrains nothing)."""
         if f is None:

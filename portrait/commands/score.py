@@ -28,6 +28,7 @@ def score(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
 ) -> None:
     """Score all customers with the champion churn / LTV / propensity models."""
+    models = list(dict.fromkeys(models))  # a model named twice is scored once
     bad = [m for m in models if m not in MODELS]
     if bad:
         fail(f"unknown model(s) {bad}: choose from {list(MODELS)}")

@@ -116,3 +116,28 @@ def test_index_resolves_every_form(run, key):
     assert index.resolve("19900000000") is None
     with pytest.raises(Exception, match="another HMAC key"):
         IdentityIndex.load(run.identity_dir, "wrong-key")
+
+
+def test_a_shared_identifier_names_no_one_where_a_person_is_shown(run, key):
+    """A kiosk device two shoppers used: recommendations may use its latest user, a 360 profile may not."""
+    from features.identity.index import SharedIdentifier
+    from serving.errors import Conflict
+    from serving.loader import Bundle
+    from serving.logic import profile
+    from serving.resources import Identity, Resources
+
+    run([{"source": "pos", "record_id": "k1", "phone": "13912345678", "device_id": "KIOSK-1"},
+         {"source": "pos", "record_id": "k2", "phone": "15088887777", "device_id": "KIOSK-1"}])
+    people = run.record_map()
+    assert people["pos:k1"] != people["pos:k2"]  # phone limit 1: the device links no one
+    index = IdentityIndex.load(run.identity_dir, key)
+    assert index.resolve("KIOSK-1") in (people["pos:k1"], people["pos:k2"])
+    with pytest.raises(SharedIdentifier, match="device_id is shared"):
+        index.resolve("kiosk-1 ", personal=True)
+    assert index.resolve("139 1234 5678", personal=True) == people["pos:k1"]  # one person's phone
+    ident = Identity(one_ids=frozenset(people.values()), aliases={}, index=index)
+    bundle = Bundle(generation=1, resources=Resources(identity=ident))
+    with pytest.raises(Conflict, match="device_id is shared by several people.*one_id") as err:
+        profile(bundle, "KIOSK-1")
+    assert err.value.status == 409 and "KIOSK" not in err.value.message
+    assert profile(bundle, people["pos:k2"]).one_id == people["pos:k2"]

@@ -66,7 +66,7 @@ def test_full_flow_over_real_http(server, world) -> None:  # noqa: ANN001
         r = c.post("/score", json={"ids": [world.one_ids[3]], "models": ["churn"]})
         assert r.status_code == 200 and r.json()["results"][0]["found"]
         assert c.post("/tags/writeback", json={"models": ["churn"]}).status_code == 401
-        r = c.post("/tags/writeback", json={"models": ["churn", "ltv"], "date": "2030-01-01"},
+        r = c.post("/tags/writeback", json={"models": ["churn", "ltv"], "date": "2024-09-04"},
                    headers={"X-API-Key": KEY})
         assert r.status_code == 200, r.text
         assert {b["status"] for b in r.json()["batches"]} == {"written"}

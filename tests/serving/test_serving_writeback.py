@@ -11,7 +11,7 @@ def test_feast_frame_matches_the_push_contract(world, client) -> None:  # noqa: 
     from features.store import PREDICTED_COLUMNS
     from serving.writeback import feast_frame, history_path
 
-    r = client.post("/tags/writeback", json={"models": ["churn", "ltv", "propensity"], "date": "2031-01-01"},
+    r = client.post("/tags/writeback", json={"models": ["churn", "ltv", "propensity"], "date": "2024-09-05"},
                     headers={"X-API-Key": "test-key-123"})
     assert r.status_code == 200 and {b["status"] for b in r.json()["batches"]} <= {"written", "skipped"}
     hist = pd.read_parquet(history_path(world.data_dir))
