@@ -178,7 +178,7 @@ def synthetic(people: int, root: Path) -> tuple[str, dict, object]:
     from training.propensity import train as train_prop
 
     s = load_settings({"PORTRAIT_DATA_DIR": str(root / "data"), "PORTRAIT_MLRUNS_DIR": str(root / "mlruns"),
-                       "PORTRAIT_HMAC_KEY": "bench"})
+                       "PORTRAIT_HMAC_KEY": "bench-key-0123456789abcdef"})
     opts = D.DemoOptions(people=people, seed=42, serve=False)
     t0 = time.perf_counter()
     for name, step in D.STEPS[:4]:

@@ -37,7 +37,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-KEY = "benchmark-key"
+KEY = "benchmark-key-0123456789"
 WORK = Path("/tmp/portrait/bench_identity")
 
 

@@ -139,6 +139,7 @@ class FeatureConfig:
     threads: int | None = None  # DuckDB threads (None: DuckDB's default, all cores)
     memory_limit: str | None = None  # DuckDB memory limit, e.g. "8GB" (None: DuckDB's default, 80% of RAM)
     temp_dir: str | None = None  # where DuckDB spills when over the limit (None: next to the output)
+    hmac_key: str | None = field(default=None, repr=False)  # OneID's key, only for record ids that were phones/emails (stored hashed); never printed
 
 
 def parse_cutoffs(text: str | Sequence[str]) -> list[pd.Timestamp]:
@@ -242,7 +243,7 @@ def build(
     all_cuts = sorted({*cuts, *(pd.Timestamp(c) for c in (previous or {}).get("cutoffs", []))})
     meta = {
         "cutoffs": [c.isoformat() for c in all_cuts], "categories": categories, "rows": rows,
-        "unmapped": staged.unmapped, "config": {k: v for k, v in asdict(config).items()},
+        "unmapped": staged.unmapped, "config": {k: v for k, v in asdict(config).items() if k != "hmac_key"},  # never the key
         "customer_columns": [c[0] for c in customer_columns(categories)],
         "item_columns": [c[0] for c in ITEM_COLUMNS],
     }

@@ -101,6 +101,31 @@ def _identity_source(con, identity_dir: Path, name: str, path: Path | None = Non
     return _source(con, path, name)
 
 
+def _hashed_ids(con, identity_dir: Path, config: "FeatureConfig", s: dict[str, str]) -> str | None:
+    """A registered (raw, stored) table of the fact tables' record ids that OneID stored hashed (phones
+    and emails used as record ids, :mod:`features.identity.record_ids`), or None when there are none."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from features.identity.hashing import MissingKeyError
+    from features.identity.record_ids import fact_id_mapper
+
+    try:
+        mapper = fact_id_mapper(identity_dir, config.hmac_key)
+    except MissingKeyError as exc:
+        raise SchemaError(str(exc)) from exc
+    if mapper is None:
+        return None
+    raw = con.sql(" UNION ".join(f"SELECT DISTINCT record_id FROM {s[t]}" for t in ("events", "orders", "campaign_contacts"))
+                  ).arrow()
+    raw = (raw.read_all() if hasattr(raw, "read_all") else raw).column(0).combine_chunks().cast(pa.string())
+    raw = raw.filter(pc.is_valid(raw))
+    stored = mapper(raw)
+    changed = pc.not_equal(raw, stored)
+    con.register("hashed_record_ids", pa.table({"raw": raw.filter(changed), "stored": stored.filter(changed)}))
+    return "hashed_record_ids"
+
+
 # UTC hour and ISO weekday by integer arithmetic (ICU calendar functions on TIMESTAMPTZ cost 3x more);
 # 1970-01-01 was a Thursday (ISO weekday 4)
 _HR = "((epoch_us({0}) // 3600000000) % 24)::UTINYINT"
@@ -144,6 +169,7 @@ def stage(raw_dir: Path, identity_dir: Path, config: "FeatureConfig", record_map
     if src["events"] is None and src["orders"] is None:
         raise SchemaError(f"{raw_dir}: neither events.parquet nor orders.parquet found")
     s = {k: v or _empty(k) for k, v in src.items()}
+    rec_map = _hashed_ids(con, identity_dir, config, s)
     events_last = None
     if not events:  # labels need orders only: skip the big table, keep its last timestamp for the data end
         if src["events"]:
@@ -156,7 +182,9 @@ def stage(raw_dir: Path, identity_dir: Path, config: "FeatureConfig", record_map
     ddl = [
         f"CREATE TABLE cust AS SELECT (row_number() OVER (ORDER BY one_id))::INTEGER cid, one_id FROM "
         f"(SELECT DISTINCT one_id FROM {s['record_map']} UNION SELECT one_id FROM {s['golden']}) WHERE one_id IS NOT NULL",
-        f"CREATE TABLE rec AS SELECT r.source, r.record_id, c.cid FROM {s['record_map']} r JOIN cust c USING (one_id)",
+        f"CREATE TABLE rec AS SELECT r.source, r.record_id, c.cid FROM {s['record_map']} r JOIN cust c USING (one_id)"
+        + (f" UNION ALL SELECT r.source, m.raw, c.cid FROM {s['record_map']} r JOIN {rec_map} m ON m.stored = r.record_id "
+           "JOIN cust c USING (one_id)" if rec_map else ""),
         f"CREATE TABLE cats AS SELECT (row_number() OVER (ORDER BY category))::SMALLINT cat, category "
         f"FROM (SELECT DISTINCT category FROM {s['items']} WHERE category IS NOT NULL)",
         f"CREATE TABLE item AS SELECT (row_number() OVER (ORDER BY d.item_id))::INTEGER iid, d.item_id, c.cat, i.category, "

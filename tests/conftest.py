@@ -38,5 +38,5 @@ def tmp_settings(tmp_path: Path) -> Settings:
     return load_settings({
         "PORTRAIT_DATA_DIR": str(tmp_path / "data"),
         "PORTRAIT_MLRUNS_DIR": str(tmp_path / "mlruns"),
-        "PORTRAIT_HMAC_KEY": "test-key",
+        "PORTRAIT_HMAC_KEY": "test-key-0123456789abcdef",
     })

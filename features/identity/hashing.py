@@ -30,18 +30,39 @@ import pyarrow as pa
 
 DEMO_HMAC_KEY = "portrait-demo-key-not-secret"  # public; only for `portrait demo` and tests
 
+MIN_KEY_BYTES = 16  # 128 bits: `secrets.token_hex(32)` gives 32 bytes; "x" or "secret" can be brute-forced
+GENERATE = 'python -c "import secrets; print(secrets.token_hex(32))"'
+
+
 class MissingKeyError(RuntimeError):
     """No HMAC key was configured and the demo key was not asked for."""
 
 
+class WeakKeyError(MissingKeyError):
+    """The configured HMAC key is too short or too repetitive to keep identifiers secret."""
+
+
+def check_key(key: str) -> bytes:
+    """The key as bytes, or :class:`WeakKeyError` (one line: what is wrong and how to make a good one).
+
+    A short key can be guessed, and with the key every phone number can be hashed and matched.
+    """
+    raw = key.encode("utf-8")
+    if len(raw) < MIN_KEY_BYTES or len(set(raw)) < 6:
+        what = f"{len(raw)} bytes" if len(raw) < MIN_KEY_BYTES else f"only {len(set(raw))} distinct characters"
+        raise WeakKeyError(f"PORTRAIT_HMAC_KEY is too weak ({what}; need at least {MIN_KEY_BYTES} random bytes, "
+                           f"e.g. 32 hex characters); generate one with: {GENERATE}")
+    return raw
+
+
 def require_key(key: str | None, demo: bool = False) -> bytes:
-    """Return the HMAC key as bytes; a clear error when it is missing outside the demo."""
+    """Return the HMAC key as bytes; a clear error when it is missing outside the demo or too weak."""
     if key:
-        return key.encode("utf-8")
+        return check_key(key)
     if demo:
         return DEMO_HMAC_KEY.encode("utf-8")
     raise MissingKeyError(
-        "no HMAC key: set PORTRAIT_HMAC_KEY to a secret (e.g. `export PORTRAIT_HMAC_KEY=$(openssl rand -hex 32)`); "
+        f"no HMAC key: set PORTRAIT_HMAC_KEY to a secret (generate one with: {GENERATE}); "
         "identifiers are hashed with it and never stored raw. Use --demo-key only for throw-away demo data."
     )
 

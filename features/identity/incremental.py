@@ -32,8 +32,9 @@ import pyarrow.compute as pc
 
 from features.identity.config import ResolveConfig, load_rules
 from features.identity.graph import resolve_graph
-from features.identity.hashing import record_keys, require_key
-from features.identity.prepare import _text, _timestamps, hash_records, read_profiles
+from features.identity.hashing import require_key
+from features.identity.prepare import _timestamps, hash_records, read_profiles, source_record_keys
+from features.identity.record_ids import meta_entry
 from features.identity.resolve import (
     Step, _check_meta, _dedupe, _follow, _golden, _identifiers, _kcol, _read_input, _refused_holders, _run_id, _summary,
     dropped_table,
@@ -69,10 +70,10 @@ def _sub_frame(st, rows: np.ndarray, hr, one_num: np.ndarray, types: tuple[str, 
     return df
 
 
-def _profiles(cfg: ResolveConfig, st, profiles: pd.DataFrame | None, batch_rkeys: np.ndarray):
+def _profiles(cfg: ResolveConfig, st, profiles: pd.DataFrame | None, batch_rkeys: np.ndarray, rules, key: bytes):
     """(profile state to keep or None when unchanged, all profiles) after this batch."""
     if profiles is None:
-        profiles = read_profiles(Path(cfg.raw_dir) / "profiles.parquet")
+        profiles = read_profiles(Path(cfg.raw_dir) / "profiles.parquet", rules, key)
     old = st.profiles()
     if profiles is None or not len(profiles):
         return None, old
@@ -115,7 +116,7 @@ def resolve_incremental(cfg: ResolveConfig, records: pa.Table | None = None, pro
     types = rules.priority
     n_in = table.num_rows
     step("selecting new and updated records")
-    rk_in = record_keys(_text(table, "source"), _text(table, "record_id"))
+    rk_in = source_record_keys(table, rules, key)
     row = st.lookup(rk_in)
     fresh_or_newer = (row < 0) | (_timestamps(table).view(np.int64) > st.values("observed_at", np.maximum(row, 0)))
     table, row = table.filter(pa.array(fresh_or_newer)), row[fresh_or_newer]
@@ -174,7 +175,7 @@ def resolve_incremental(cfg: ResolveConfig, records: pa.Table | None = None, pro
                                                         hr.record_id.cast(pa.string())]),
                          "one_id": format_ids(np.concatenate([new_num[changed], batch_num]))})
     sub = _sub_frame(st, keep_old, hr, a.one_num, types)
-    prof_state, all_prof = _profiles(cfg, st, profiles, hr.rkey)
+    prof_state, all_prof = _profiles(cfg, st, profiles, hr.rkey, rules, key)
     sub_prof = all_prof[all_prof["rkey"].isin(sub["rkey"]).to_numpy()] if len(all_prof) else None
     golden = _golden(sub, sub_prof, rules)
     new_ref = _refused_holders(graph.refused, sub)
@@ -203,8 +204,9 @@ def resolve_incremental(cfg: ResolveConfig, records: pa.Table | None = None, pro
     man = write_delta(d, run_id, delta, touched)
     cols = {"rkey": hr.rkey, "observed_at": hr.observed_at.view(np.int64), **{_kcol(tp): hr.keys[tp] for tp in types}}
     seg = write_segment(state_dir(d), f"seg-{run_id}", cols, pa.table({"source": hr.source, "record_id": hr.record_id}))
+    hashed = int((st.meta.get("record_ids") or {}).get("hashed", 0)) + hr.hashed_ids  # an upper bound: a count only gates the feature build
     meta = {**st.meta, "next_id": int(a.next_id), "last_run": run_id, "people": people,
-            "segments": [*st.meta["segments"], seg]}
+            "segments": [*st.meta["segments"], seg], "record_ids": meta_entry(rules, hashed)}
     commit(d, meta, new_num, run_id, prof_state)
     write_table(changelog_table(a.changes, run_id), d / "changelog" / f"{run_id}.parquet")
     compacted = len(man["deltas"]) >= MAX_DELTAS

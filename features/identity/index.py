@@ -3,7 +3,8 @@
 Accepted inputs, tried in this order:
 
 1. a one_id (``OID0000000042``; an alias left by a merge maps to the surviving id);
-2. ``source:record_id`` of a known source (``crm:C0918680385090``);
+2. ``source:record_id`` of a known source (``crm:C0918680385090``; a record id that is a phone or
+   email is hashed first, as the resolve run stored it: :mod:`features.identity.record_ids`);
 3. a raw identifier in any variant (``+86 154-7800-8866``, `` Foo@Bar.COM``, ``M1610771097``):
    normalized and hashed with the same key as the resolve run, then looked up per type in
    priority order. A value held by several persons (a refused, shared value) resolves to the
@@ -27,6 +28,7 @@ import pyarrow as pa
 from features.identity.config import Rules, load_rules
 from features.identity.hashing import hash_key, key_fingerprint, keys_of_hex, record_key, require_key
 from features.identity.normalize import normalize_one
+from features.identity.record_ids import protect_one, rules_of_meta
 from features.identity.stable import format_ids, parse_id, parse_ids
 from features.identity.state import FORMAT, StateError, has_state, live_ids, load_state, state_dir
 from features.identity.store import aliases_frame
@@ -59,6 +61,7 @@ class IdentityIndex:
     ident: dict[str, tuple[np.ndarray, np.ndarray]]  # id_type -> (sorted key, one_num)
     sources: frozenset[str]
     shared: dict[str, np.ndarray] | None = None  # id_type -> sorted keys held by more than one person
+    rid_rules: Rules | None = None  # how the resolve run recognised phone/email record ids (hashed, record_ids.py)
 
     @classmethod
     def load(cls, identity_dir: Path | str, hmac_key: str | None, demo_key: bool = False,
@@ -95,7 +98,7 @@ class IdentityIndex:
             sources |= set(pa.compute.unique(seg.strings().column("source")).to_pylist())
         return cls(key, load_rules(rules_path), np.sort(golden),
                    dict(zip(al["alias_num"].tolist(), al["one_num"].tolist())), rk, rn, ident,
-                   frozenset(str(s) for s in sources), shared)
+                   frozenset(str(s) for s in sources), shared, rules_of_meta(meta.get("record_ids"), load_rules(rules_path)))
 
     def __len__(self) -> int:
         return len(self.people)
@@ -113,7 +116,9 @@ class IdentityIndex:
             return num if _lookup(self.people, self.people, num) is not None else None
         head, sep, tail = text.strip().partition(":")
         if sep and head in self.sources and tail:
-            found = _lookup(self.record_keys, self.record_people, record_key(head, tail))
+            # a phone/email record id is stored as its hash: look it up the same way
+            rid = protect_one(tail, self.rid_rules or self.rules, self.key)
+            found = _lookup(self.record_keys, self.record_people, record_key(head, rid))
             if found is not None:
                 return found
         for t in self.rules.priority:

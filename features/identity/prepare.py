@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from features.identity.config import Rules
 from features.identity.hashing import hash64, hmac128, record_keys
 from features.identity.normalize import normalize_column
+from features.identity.record_ids import protect
 from features.schema import IDENTIFIER_TYPES, SchemaError
 
 PROFILE_ATTRS = ("birth_year", "gender", "city", "reg_channel", "occupation")
@@ -36,6 +37,7 @@ class HashedRecords:
     dropped_rows: pd.DataFrame | None = None  # row index, id_type, reason (no raw values)
     codes: dict[str, tuple[np.ndarray, np.ndarray]] | None = None  # id_type -> (dense code per record, key per code)
     order: np.ndarray | None = None  # argsort of rkey (stable), when computed alongside the hashing
+    hashed_ids: int = 0  # distinct record ids that were phones/emails, replaced by their hash (record_ids.py)
 
     def __len__(self) -> int:
         return len(self.rkey)
@@ -88,6 +90,8 @@ def hash_records(table: pa.Table, rules: Rules, key: bytes, keep_dropped: bool =
     source, record_id = _text(table, "source"), _text(table, "record_id")
     if source.null_count or record_id.null_count:
         raise SchemaError("identity_records: source and record_id must not be null")
+    # a phone or email used as record id is personal data: hashed before the record key or anything else
+    record_id, hashed_ids = protect(record_id, rules, key)
     rkey = record_keys(source, record_id)
     keys: dict[str, np.ndarray] = {}
     codes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -124,10 +128,16 @@ def hash_records(table: pa.Table, rules: Rules, key: bytes, keep_dropped: bool =
             codes[t] = (np.full(len(rkey), -1, np.int64), np.zeros(0, np.int64))
             dropped[t] = {}
     dropped_rows = pd.concat(rows, ignore_index=True) if rows else None
-    return HashedRecords(rkey, source, record_id, _timestamps(table), keys, dropped, dropped_rows, codes, order)
+    return HashedRecords(rkey, source, record_id, _timestamps(table), keys, dropped, dropped_rows, codes, order,
+                         hashed_ids)
 
 
-def read_profiles(path: Path) -> pd.DataFrame | None:
+def source_record_keys(table: pa.Table, rules: Rules, key: bytes) -> np.ndarray:
+    """Record keys of a table with source and record_id, record ids hashed as :func:`hash_records` does."""
+    return record_keys(_text(table, "source"), protect(_text(table, "record_id"), rules, key)[0])
+
+
+def read_profiles(path: Path, rules: Rules, key: bytes) -> pd.DataFrame | None:
     """Profiles (source, record_id, observed_at, attributes) or None when the file is absent."""
     path = Path(path)
     if not path.exists():
@@ -136,7 +146,7 @@ def read_profiles(path: Path) -> pd.DataFrame | None:
     missing = [c for c in ("source", "record_id", "observed_at") if c not in table.column_names]
     if missing:
         raise SchemaError(f"{path}: table 'profiles' is missing column(s) {missing}")
-    rkey = record_keys(_text(table, "source"), _text(table, "record_id"))
+    rkey = source_record_keys(table, rules, key)
     df = pd.DataFrame({"rkey": rkey, "source": _text(table, "source").to_pandas(),
                        "observed_at": _timestamps(table)})
     for a in PROFILE_ATTRS:

@@ -31,6 +31,7 @@ from features.identity.hashing import RECORD_KEY_VERSION, key_fingerprint, requi
 from features.identity.prepare import (
     HashedRecords, check_identity_table, hash_records, read_identity_records, read_profiles,
 )
+from features.identity.record_ids import meta_entry
 from features.identity.stable import assign_ids, format_ids
 from features.identity.state import StateError, commit, previous_ids, state_dir, write_segment
 from features.identity.store import (
@@ -257,7 +258,7 @@ def resolve(cfg: ResolveConfig, records: pa.Table | None = None, profiles: pd.Da
     t = time.perf_counter()
     step("golden records")
     if profiles is None:
-        profiles = read_profiles(Path(cfg.raw_dir) / "profiles.parquet")
+        profiles = read_profiles(Path(cfg.raw_dir) / "profiles.parquet", rules, key)
     golden = _golden(recs, profiles, rules)
     identifiers = _identifiers(recs, rules.priority, hr.codes)
     refused = _refused_holders(graph.refused, recs)
@@ -272,7 +273,7 @@ def resolve(cfg: ResolveConfig, records: pa.Table | None = None, profiles: pd.Da
     step("writing outputs")
     meta = {"next_id": int(a.next_id), "key_fingerprint": key_fingerprint(key), "types": list(rules.priority),
             "rules": rules.fingerprint(), "last_run": run_id, "record_key": RECORD_KEY_VERSION,
-            "people": int(len(golden))}
+            "people": int(len(golden)), "record_ids": meta_entry(rules, hr.hashed_ids)}
     summary = _summary("full", run_id, n_in, hr, recs, graph, a.changes, timings, people=len(golden))
     prof_state = profiles if profiles is not None else pd.DataFrame(columns=["rkey", "source", "observed_at"])
     write_outputs(cfg, run_id, hr, order, a.one_num, public, a.changes, aliases_table(_follow(aliases)), meta,

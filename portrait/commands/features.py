@@ -36,7 +36,7 @@ def build_(
     from features.tags import load_tag_config
 
     s = settings()
-    config = FeatureConfig(n_categories=n_categories, threads=threads, memory_limit=memory_limit)
+    config = FeatureConfig(n_categories=n_categories, threads=threads, memory_limit=memory_limit, hmac_key=s.hmac_key)
     try:
         cutoffs = parse_cutoffs(as_of) if as_of else None
         tags = load_tag_config(tag_config) if tag_config else None

@@ -103,7 +103,7 @@ def test_incremental_without_previous_run_and_other_key_are_clear_errors(run):
         run(BASE, incremental=True)
     run(BASE)
     with pytest.raises(StateError, match="another HMAC key"):
-        run(BASE, key="another-key")
+        run(BASE, key="another-key-0123456789")
 
 
 def test_updated_record_moves_with_its_identifiers(run, records):

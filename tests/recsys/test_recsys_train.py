@@ -139,7 +139,7 @@ def test_train_cli_no_promote_skips_the_gate(tmp_settings, monkeypatch):
     monkeypatch.setenv("PORTRAIT_MLRUNS_DIR", str(tmp_settings.mlflow_artifacts.parent))
     # mlflow.set_tracking_uri in earlier tests exported MLFLOW_TRACKING_URI, which settings honour: pin this store
     monkeypatch.setenv("PORTRAIT_MLFLOW_URI", tmp_settings.mlflow_uri)
-    monkeypatch.setenv("PORTRAIT_HMAC_KEY", "test-key")
+    monkeypatch.setenv("PORTRAIT_HMAC_KEY", "test-key-0123456789abcdef")
     res = CliRunner().invoke(app, ["train", "recommender", "--holdout-days", "5", "--no-promote", "--json"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)

@@ -22,7 +22,7 @@ def world(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("value_world")
     s = load_settings({"PORTRAIT_DATA_DIR": str(root / "data"), "PORTRAIT_MLRUNS_DIR": str(root / "mlruns"),
-                       "PORTRAIT_HMAC_KEY": "test-key"})
+                       "PORTRAIT_HMAC_KEY": "test-key-0123456789abcdef"})
     opts = demo.DemoOptions(people=600, seed=7, serve=False)
     for name, step in demo.STEPS:
         if name.startswith(("generate", "resolve", "build")):

@@ -1,0 +1,114 @@
+"""Record ids that are phone numbers or emails: replaced by their keyed hash before anything is stored.
+
+A mini-program or web shop often keys its customers by phone or email, so ``record_id`` can
+itself be personal data. Such a record id (one that normalizes as a valid phone or email
+with :mod:`features.identity.normalize`) becomes ``hashed-phone-<32 hex>`` /
+``hashed-email-<32 hex>``: the identifier hash of :func:`~features.identity.hashing.hash_identifier`
+(the same HMAC key, so the first 16 hex digits are that phone's ``id_hash``). Other record ids
+are kept as they are. The replacement happens in :func:`features.identity.prepare.hash_records`
+(and for profiles), so record_map, the state (record keys and strings), dropped, explain and the
+changelog only ever see the hash; lookups by ``source:<raw record_id>`` and the feature build's
+join of the raw fact tables hash the same way (:func:`protect_one`, :func:`fact_id_mapper`).
+
+Only the phone/email validity rules are used, never the blocked lists (a placeholder record id
+is harmless and must stay joinable); they are stored in the state's meta so every reader hashes
+exactly as the resolve run did, whatever rules file it was given.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from features.identity.config import Rules
+from features.identity.hashing import MissingKeyError, hash_identifier, hmac128, key_fingerprint, require_key, to_hex
+from features.identity.normalize import normalize_one, normalize_values
+
+TYPES = ("phone", "email")  # identifier types a record id is checked against, in this order
+PREFIX = "hashed-"  # "hashed-phone-<32 hex>": recognisable in record_map and explain output
+
+
+def rid_rules(rules: Rules) -> Rules:
+    """The validity part of ``rules`` (country code, phone and email patterns), without blocked lists."""
+    return Rules(priority=TYPES, limits={}, source_priority=(), phone_country_code=rules.phone_country_code,
+                 phone_valid=rules.phone_valid, email_valid=rules.email_valid)
+
+
+def meta_entry(rules: Rules, hashed: int) -> dict:
+    """What the state's meta.json keeps: the rules used and how many distinct record ids were hashed."""
+    r = rid_rules(rules)
+    return {"phone_country_code": r.phone_country_code, "phone_valid": r.phone_valid,
+            "email_valid": r.email_valid, "hashed": int(hashed)}
+
+
+def rules_of_meta(entry: dict | None, fallback: Rules) -> Rules:
+    """The rules a state was hashed with (``fallback`` for states written before record ids were hashed)."""
+    if not entry:
+        return rid_rules(fallback)
+    return Rules(priority=TYPES, limits={}, source_priority=(), phone_country_code=str(entry["phone_country_code"]),
+                 phone_valid=str(entry["phone_valid"]), email_valid=str(entry["email_valid"]))
+
+
+def protect(record_id: pa.Array | pa.ChunkedArray, rules: Rules, key: bytes) -> tuple[pa.Array, int]:
+    """(record ids with phones/emails replaced by their hash, number of distinct ids replaced); no nulls."""
+    if isinstance(record_id, pa.ChunkedArray):
+        record_id = record_id.combine_chunks() if record_id.num_chunks else pa.array([], pa.string())
+    if not len(record_id):
+        return record_id, 0
+    rr = rid_rules(rules)
+    enc = pc.dictionary_encode(record_id)
+    dic = enc.dictionary.cast(pa.string())  # each distinct id normalized and hashed once
+    out, done = dic, np.zeros(len(dic), bool)
+    for t in TYPES:
+        norm, _ = normalize_values(dic, t, rr)
+        hit = pc.is_valid(norm).to_numpy(zero_copy_only=False) & ~done
+        if not hit.any():
+            continue
+        k1, k2 = hmac128(pc.filter(norm, pa.array(hit)), t, key)
+        hashed = pc.binary_join_element_wise(pa.scalar(f"{PREFIX}{t}-"), to_hex(k1, k2), "")
+        out = pc.replace_with_mask(out, pa.array(hit), hashed)
+        done |= hit
+    if not done.any():
+        return record_id, 0
+    return out.take(enc.indices), int(done.sum())
+
+
+def protect_one(record_id: str, rules: Rules, key: bytes) -> str:
+    """:func:`protect` of one record id (lookups by ``source:record_id``)."""
+    rr = rid_rules(rules)
+    for t in TYPES:
+        norm = normalize_one(record_id, t, rr)
+        if norm is not None:
+            return f"{PREFIX}{t}-{hash_identifier(t, norm, key)}"
+    return record_id
+
+
+def fact_id_mapper(identity_dir: Path | str, hmac_key: str | None,
+                   demo_key: bool = False) -> Callable[[pa.Array], pa.Array] | None:
+    """For joining raw fact tables (orders, events) to record_map: raw record id -> stored record id.
+
+    None when the identity run hashed no record id (nothing to map, no key needed). Otherwise the
+    same key as the identity run is required (:class:`MissingKeyError` says so).
+    """
+    meta_path = Path(identity_dir) / "state" / "meta.json"
+    if not meta_path.exists():
+        return None
+    meta = json.loads(meta_path.read_text())
+    entry = meta.get("record_ids") or {}
+    if not entry.get("hashed"):
+        return None
+    try:
+        key = require_key(hmac_key, demo_key)
+    except MissingKeyError as exc:
+        raise MissingKeyError(f"{identity_dir}: some record ids are phone numbers or emails, stored hashed; "
+                              f"joining orders and events to them needs the identity key. {exc}") from exc
+    if meta.get("key_fingerprint") != key_fingerprint(key):
+        raise MissingKeyError(f"{identity_dir}: some record ids are stored hashed with another HMAC key; set "
+                              "PORTRAIT_HMAC_KEY to the key of `portrait identity resolve`")
+    rules = rules_of_meta(entry, Rules(priority=TYPES, limits={}, source_priority=()))
+    return lambda ids: protect(ids, rules, key)[0]
