@@ -190,8 +190,13 @@ class AudienceStore:
         self._path(name, ".json").unlink(missing_ok=True)
 
     def export_csv(self, name: str, path: Path | str, features: pd.DataFrame | None = None,
-                   columns: Iterable[str] = ()) -> Path:
-        """Write members (and chosen feature ``columns``) to CSV for a channel (SMS, ads, CRM)."""
+                   columns: Iterable[str] = (), overwrite: bool = False) -> Path:
+        """Write members (and chosen feature ``columns``) to CSV for a channel (SMS, ads, CRM).
+
+        The target is checked first (an existing folder, an existing file without ``overwrite``):
+        an export handed to a channel must not silently replace another one.
+        """
+        path = check_export_path(path, overwrite)
         frame = self.frame(name) if features is None or self.get(name).kind == "static" else \
             pd.DataFrame({"one_id": self.members(name, features)})
         columns = list(columns)
@@ -203,7 +208,25 @@ class AudienceStore:
             if missing:
                 raise AudienceError(f"unknown column(s) for export: {', '.join(missing)}")
             frame = frame.merge(snap[["one_id", *columns]].astype({"one_id": str}), on="one_id", how="left")
-        return write_csv(frame, Path(path))
+        try:
+            return write_csv(frame, path)
+        except OSError as exc:  # permissions, a full disk: one line naming the file
+            raise AudienceError(f"{path}: cannot write ({exc.strerror or exc})") from exc
+
+
+def check_export_path(path: Path | str, overwrite: bool = False) -> Path:
+    """``path`` when a CSV can be written there, else :class:`AudienceError` saying what to pass instead."""
+    path = Path(path)
+    if path.is_dir():
+        raise AudienceError(f"--out {path}: is a folder; give a file name, e.g. {path / 'audience.csv'}")
+    parent = path.parent
+    if not parent.exists():
+        raise AudienceError(f"--out {path}: folder {parent} does not exist; create it first (mkdir -p {parent})")
+    if not parent.is_dir():
+        raise AudienceError(f"--out {path}: {parent} is a file, not a folder")
+    if path.exists() and not overwrite:
+        raise AudienceError(f"--out {path}: exists; pass --overwrite to replace it")
+    return path
 
 
 def overlap(groups: dict[str, Iterable[str]]) -> pd.DataFrame:

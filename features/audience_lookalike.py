@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,7 @@ class Expansion:
     reach: int  # members requested (after resolving a percentage)
     seconds: float  # scoring + selection time
     params: dict = field(default_factory=dict)  # reach text, filter, method requested
+    warnings: tuple[str, ...] = ()  # e.g. a count above the eligible population (capped)
 
 
 def parse_reach(reach: int | str, eligible: int) -> int:
@@ -92,7 +94,20 @@ def expand(population: Any, seeds: Any, reach: int | str, features: pd.DataFrame
     base = np.ones(len(population), dtype=bool) if mask is None else mask.copy()
     base[rows] = False
     n_eligible = int(base.sum())
+    if n_eligible == 0:  # before parsing the reach: "5%" of nobody would read "reach must be positive"
+        if filter_rule:
+            raise AudienceError(f"the filter {filter_rule!r} leaves no eligible customer (0 of {len(population):,} "
+                                "customers once the seeds are left out); loosen the filter")
+        raise AudienceError(f"no eligible customer: all {len(population):,} customers of the model are seeds")
     k = parse_reach(reach, n_eligible)
+    warnings = []
+    if k > n_eligible:
+        # capped and said, not refused: a marketer asking for "up to N" on a budget wants the audience
+        # delivered, and all eligible customers ranked best first is still the right answer
+        where = f" under the filter {filter_rule!r}" if filter_rule else ""
+        warnings.append(f"reach {reach} asks for {k:,} customers but only {n_eligible:,} are eligible{where}; "
+                        f"the audience has all {n_eligible:,}")
+        k = n_eligible
     start = time.perf_counter()
     picked, scores, pct = population.model.expand(rows, k, eligible=base, method=method)
     seconds = time.perf_counter() - start
@@ -100,7 +115,8 @@ def expand(population: Any, seeds: Any, reach: int | str, features: pd.DataFrame
                             "percentile": np.round(pct, 3)})
     return Expansion(members=members, method=population.model.last_method_, n_seeds=len(rows),
                      n_seeds_unknown=len(seed_ids) - len(rows), eligible=n_eligible, reach=k, seconds=seconds,
-                     params={"reach": str(reach), "filter": filter_rule, "method": method or population.model.method})
+                     params={"reach": str(reach), "filter": filter_rule, "method": method or population.model.method},
+                     warnings=tuple(warnings))
 
 
 def explain(seed_ids: Any, expanded_ids: Any, features: pd.DataFrame, columns: list[str] | None = None,
@@ -126,12 +142,20 @@ def explain(seed_ids: Any, expanded_ids: Any, features: pd.DataFrame, columns: l
 def expand_audience(store: AudienceStore, population: Any, seed: str, reach: int | str,
                     features: pd.DataFrame | None = None, filter_rule: str | None = None, name: str | None = None,
                     method: str | None = None, model_version: str | None = None,
-                    overwrite: bool = False) -> tuple[Audience, Expansion]:
-    """Expand the saved audience ``seed`` and save the result as a static audience with lineage."""
+                    overwrite: bool = False, check: Callable[[Expansion], Any] | None = None) -> tuple[Audience, Expansion]:
+    """Expand the saved audience ``seed`` and save the result as a static audience with lineage.
+
+    Nothing is saved unless everything succeeded: the target name is checked first, and ``check``
+    (e.g. the CLI's explanation) runs on the result before it is written.
+    """
     seed_meta = store.get(seed)
+    target = name or f"{seed}_lookalike"
+    if store.exists(target) and not overwrite:  # also checks the name; before the expansion's work
+        raise AudienceError(f"audience {target!r} already exists (use overwrite / --replace)")
     seed_ids = store.members(seed, features)
     result = expand(population, seed_ids, reach, features, filter_rule, method)
-    target = name or f"{seed}_lookalike"
+    if check is not None:
+        check(result)
     lineage = {"seed_audience": seed, "seed_kind": seed_meta.kind, "seed_rule": seed_meta.rule,
                "seed_size": int(len(seed_ids)), "seeds_in_model": result.n_seeds, "method": result.method,
                "model_version": model_version or population.info.get("model_version"),

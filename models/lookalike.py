@@ -188,7 +188,7 @@ class Lookalike(Model):
             raise ValueError(f"seed indices must be in [0, {self.n_})")
         if len(seeds) < self.min_seeds:
             raise SeedTooSmall(f"seed has {len(seeds)} customers; at least {self.min_seeds} are needed "
-                               "for a useful lookalike (lower min_seeds to override)")
+                               "for a useful lookalike (min_seeds, fixed when the model is trained)")
         chosen = self.resolve_method(len(seeds), method)
         self.last_method_ = chosen
         return getattr(self, f"_score_{chosen}")(seeds)

@@ -55,6 +55,24 @@ def _load_yaml(path: Path) -> dict:
     return data
 
 
+def _check_regex(origin: Path, where: str, pattern: str | None) -> None:
+    """A :class:`RulesError` naming the file, the rule and the regex error, before any record is read.
+
+    Patterns run in Arrow (RE2), so RE2 compiles them here: a pattern Python accepts but RE2 does
+    not (a look-ahead) is refused too.
+    """
+    if pattern is None:
+        return
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        pc.match_substring_regex(pa.array([""], pa.string()), str(pattern))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        msg = str(exc).replace("Invalid regular expression: ", "").strip()
+        raise RulesError(f"{origin}: {where}: bad regular expression {str(pattern)!r} ({msg})") from exc
+
+
 def load_rules(path: Path | str | None = None) -> Rules:
     """Read the shipped defaults, overlaid with ``path`` when given; validate types and limits."""
     data = _load_yaml(DEFAULT_RULES)
@@ -88,6 +106,11 @@ def load_rules(path: Path | str | None = None) -> Rules:
         values[t] = tuple(str(v) for v in spec.get("values") or ())
         patterns[t] = tuple(str(v) for v in spec.get("patterns") or ())
     phone, email = data.get("phone") or {}, data.get("email") or {}
+    _check_regex(origin, "phone.valid", phone.get("valid"))
+    _check_regex(origin, "email.valid", email.get("valid"))
+    for t, pats in patterns.items():
+        for pat in pats:
+            _check_regex(origin, f"blocked.{t}.patterns", pat)
     return Rules(
         priority=priority,
         limits={t: int(limits.get(t, 1)) for t in priority},

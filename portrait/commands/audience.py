@@ -149,16 +149,18 @@ def export_cmd(
     name: str = typer.Argument(..., help="Audience name."),
     out: Path = typer.Option(..., "--out", "-o", help="CSV file to write."),
     columns: str = typer.Option("", help="Comma-separated feature columns to add (e.g. city,tag_value_tier)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the --out file when it exists."),
 ) -> None:
     """Export members (one_id[, score, percentile] + chosen columns) to CSV for a channel."""
-    from features.audience import AudienceError
+    from features.audience import AudienceError, check_export_path
 
     cols = [c.strip() for c in columns.split(",") if c.strip()]
     store = _store()
     try:
         dynamic = store.get(name).kind == "dynamic"
+        check_export_path(out, overwrite)  # before reading the features: a bad --out fails at once
         feats = _features() if cols or dynamic else None
-        path = store.export_csv(name, out, feats, cols)
+        path = store.export_csv(name, out, feats, cols, overwrite=overwrite)
     except AudienceError as exc:
         fail(str(exc))
     console.print(f"wrote {path}")

@@ -37,6 +37,8 @@ def expand_cmd(
     """Expand a seed audience to similar customers; saves a static audience with lineage and explains it."""
     from dataclasses import asdict
 
+    from rich.markup import escape
+
     from features.audience import AudienceError, AudienceStore, RuleError, latest_features
     from features.audience_lookalike import expand_audience, explain
     from models.lookalike import SeedTooSmall
@@ -50,19 +52,38 @@ def expand_cmd(
         store.get(seed)
     except AudienceError as exc:
         fail(str(exc))
+    cols = [c.strip() for c in explain_columns.split(",") if c.strip()] if explain_columns else \
+        [c for c in feats.columns if c.startswith("tag_")] or None
+    unknown = [c for c in cols or () if c not in feats.columns]
+    if unknown:  # checked before anything is computed or saved
+        import difflib
+
+        near = sorted({m for c in unknown for m in difflib.get_close_matches(c, list(map(str, feats.columns)), 3)})
+        fail(f"--explain: unknown column(s) {', '.join(unknown)}"
+             + (f"; did you mean {', '.join(near)}?" if near else f"; columns: {', '.join(map(str, feats.columns[:20]))}"))
     population, version = load_champion()
+    explained = {}
+
+    def _explain(result) -> None:  # runs before the audience is saved: a failure here saves nothing
+        explained["why"] = explain(store.members(seed, feats), result.members["one_id"], feats, columns=cols)
+
     try:
         meta, result = expand_audience(store, population, seed, reach, feats, filter_rule, name=name, method=method,
-                                       model_version=version, overwrite=replace)
-    except (AudienceError, RuleError, SeedTooSmall) as exc:
+                                       model_version=version, overwrite=replace, check=_explain)
+    except SeedTooSmall as exc:
+        # the minimum is the trained model's: expand has no option for it
+        fail(f"{exc}; to accept smaller seeds retrain with `portrait train lookalike --min-seeds N` "
+             "(then `portrait models promote lookalike VERSION`)")
+    except (AudienceError, RuleError) as exc:
         fail(str(exc))
-    cols = [c.strip() for c in explain_columns.split(",")] if explain_columns else \
-        [c for c in feats.columns if c.startswith("tag_")] or None
-    why = explain(store.members(seed, feats), result.members["one_id"], feats, columns=cols)
+    why = explained["why"]
+    for w in result.warnings:
+        console.print(f"[yellow]warning:[/] {escape(w)}", soft_wrap=True)
     if as_json:
         emit_json({"audience": asdict(meta), "method": result.method, "seeds": result.n_seeds,
                    "seeds_unknown": result.n_seeds_unknown, "eligible": result.eligible, "reach": result.reach,
-                   "seconds": result.seconds, "explanation": why.to_dict(orient="records")})
+                   "seconds": result.seconds, "warnings": list(result.warnings),
+                   "explanation": why.to_dict(orient="records")})
         return
     from rich.table import Table
 
