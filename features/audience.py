@@ -122,13 +122,17 @@ class AudienceStore:
         return self._write(meta, members, overwrite)
 
     def create_ids(self, name: str, ids: Iterable[str], resolve: Callable[[list[str]], list[str | None]] | None = None,
-                   known: Iterable[str] | None = None, description: str = "", overwrite: bool = False) -> Audience:
+                   known: Iterable[str] | None = None, description: str = "", overwrite: bool = False,
+                   unresolved_out: list | None = None) -> Audience:
         """Static audience from identifiers.
 
         ``resolve`` maps identifiers (raw phone/email/member id, ``source:record_id`` or
         one_id) to one_ids, e.g. ``IdentityIndex.resolve_many``; without it ids are taken as
         one_ids and, when ``known`` (the valid one_ids) is given, checked against it.
-        Unmatched ids are counted in ``unresolved``; duplicates are dropped.
+        Unmatched ids are counted in ``unresolved`` (and appended to ``unresolved_out`` when given,
+        for the caller to show; never stored: they may be phone numbers); duplicates are dropped.
+        A first line that matches nobody and looks like a column name (``one_id``, ``customer``) is a
+        header, not an id.
         """
         raw = [str(x).strip() for x in ids if str(x).strip()]
         if not raw:
@@ -136,6 +140,13 @@ class AudienceStore:
         mapped = resolve(raw) if resolve is not None else raw
         known_set = None if known is None else set(map(str, known))
         ok = [m is not None and (known_set is None or str(m) in known_set) for m in mapped]
+        confirmed = ok[0] and (resolve is not None or known_set is not None)  # unchecked ids prove nothing
+        if not confirmed and looks_like_header(raw[0]):
+            raw, mapped, ok = raw[1:], mapped[1:], ok[1:]
+            if not raw:
+                raise AudienceError("the id list has a header line and no ids")
+        if unresolved_out is not None:
+            unresolved_out.extend(r for r, good in zip(raw, ok) if not good)
         out = pd.Series([str(m) for m, good in zip(mapped, ok) if good], dtype=object).drop_duplicates()
         meta = Audience(name=name, kind="static", created_at=_now(), size=len(out), source="ids",
                         description=description, unresolved=len(raw) - sum(ok))
@@ -229,20 +240,36 @@ def check_export_path(path: Path | str, overwrite: bool = False) -> Path:
     return path
 
 
-def overlap(groups: dict[str, Iterable[str]]) -> pd.DataFrame:
-    """Pairwise sizes, intersections and Jaccard index of named member sets."""
-    sets = {k: set(map(str, v)) for k, v in groups.items()}
+def overlap(groups: dict[str, Iterable[str]] | Iterable[tuple[str, Iterable[str]]]) -> pd.DataFrame:
+    """Pairwise sizes, intersections and Jaccard index of named member sets.
+
+    ``groups`` may be (name, members) pairs, so an audience compared with itself (``overlap A A``)
+    is one row at 100% rather than nothing.
+    """
+    pairs = list(groups.items()) if isinstance(groups, dict) else list(groups)
+    names = [str(n) for n, _ in pairs]
+    sets = [set(map(str, v)) for _, v in pairs]
     rows = []
-    names = list(sets)
-    for i, a in enumerate(names):
-        for b in names[i + 1:]:
-            inter = len(sets[a] & sets[b])
-            union = len(sets[a] | sets[b])
-            rows.append({"a": a, "b": b, "size_a": len(sets[a]), "size_b": len(sets[b]), "intersection": inter,
-                         "share_of_a": inter / len(sets[a]) if sets[a] else 0.0,
-                         "share_of_b": inter / len(sets[b]) if sets[b] else 0.0,
+    for i in range(len(pairs)):
+        for j in range(i + 1, len(pairs)):
+            sa, sb = sets[i], sets[j]
+            inter = len(sa & sb)
+            union = len(sa | sb)
+            rows.append({"a": names[i], "b": names[j], "size_a": len(sa), "size_b": len(sb), "intersection": inter,
+                         "share_of_a": inter / len(sa) if sa else 0.0,
+                         "share_of_b": inter / len(sb) if sb else 0.0,
                          "jaccard": inter / union if union else 0.0})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["a", "b", "size_a", "size_b", "intersection", "share_of_a", "share_of_b",
+                                       "jaccard"])
+
+
+HEADER = re.compile(r"(?i)^[a-z _.-]*(id|ids|identifier|customer|user|member|phone|mobile|e-?mail|account|openid|"
+                    r"unionid)[a-z _.-]*$")  # column-name-like, no digit: "one_id", "Customer ID", "phone"
+
+
+def looks_like_header(line: str) -> bool:
+    """True for a first line that names a column rather than holding an id (no digits, id-like name)."""
+    return bool(HEADER.match(line.strip())) and not any(ch.isdigit() for ch in line)
 
 
 __all__ = ["Audience", "AudienceError", "AudienceStore", "RuleError", "latest_features", "latest_snapshot", "overlap"]

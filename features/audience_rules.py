@@ -56,7 +56,7 @@ from features.audience_rules_parse import (
 )
 
 __all__ = ["CMP_OPS", "KEYWORDS", "MAX_RULE_CHARS", "BoolOp", "Cmp", "Col", "In", "IsNull", "Lit", "Not",
-           "RuleError", "Token", "columns_of", "evaluate", "parse", "tokenize", "validate"]
+           "RuleError", "Token", "columns_of", "evaluate", "parse", "tokenize", "unknown_values", "validate"]
 
 
 def columns_of(node: Any) -> set[str]:
@@ -84,6 +84,49 @@ def validate(rule: str, columns: Any) -> Any:
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise RuleError(f"unknown tag or feature {name!r}{hint}")
     return tree
+
+
+def _string_tests(node: Any) -> list[tuple[str, str]]:
+    """(column, string literal) pairs a rule tests for equality/membership (``city == "x"``, ``in (...)``)."""
+    if isinstance(node, Cmp) and node.op in ("==", "!="):
+        pairs = [(node.left, node.right), (node.right, node.left)]
+        return [(c.name, v.value) for c, v in pairs if isinstance(c, Col) and isinstance(v, Lit)
+                and isinstance(v.value, str)] + _string_tests(node.left) + _string_tests(node.right)
+    if isinstance(node, In) and isinstance(node.operand, Col):
+        return [(node.operand.name, v) for v in node.values if isinstance(v, str)]
+    if isinstance(node, BoolOp):
+        return [p for a in node.args for p in _string_tests(a)]
+    if isinstance(node, Not):
+        return _string_tests(node.arg)
+    return []
+
+
+def unknown_values(rule: str | Any, frame: pd.DataFrame, limit: int = 5) -> list[str]:
+    """One message per string value the rule tests that no row holds (a typo, or a city not in the data).
+
+    Such a rule is valid but matches nobody (or everybody, with ``!=``) silently; callers warn with
+    these messages, which list close matches among the column's values (``"Atlantis"`` -> none,
+    ``"shanghai"`` -> ``Shanghai``).
+    """
+    tree = validate(rule, frame.columns) if isinstance(rule, str) else rule
+    out = []
+    for name, value in dict.fromkeys(_string_tests(tree)):
+        col = frame[name] if name in frame.columns else None
+        if col is None or _kind(col) != "str":
+            continue
+        present = [str(v) for v in pd.unique(col.dropna())]
+        if value in present:
+            continue
+        lower = {p.lower(): p for p in present}
+        near = ([lower[value.lower()]] if value.lower() in lower else []) or \
+            difflib.get_close_matches(value, present, n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(repr(v) for v in near)}?" if near else \
+            (f"; values: {', '.join(repr(v) for v in sorted(present)[:8])}" + (", ..." if len(present) > 8 else "")
+             if len(present) <= 50 else "")
+        out.append(f"no customer has {name} == {value!r}{hint}")
+        if len(out) >= limit:
+            break
+    return out
 
 
 def evaluate(rule: str | Any, frame: pd.DataFrame) -> np.ndarray:

@@ -42,6 +42,17 @@ def _resolver():
         return None
 
 
+def _masked(text: str) -> str:
+    """An id for a warning, a phone or email shown only in part (the terminal may be shared or logged)."""
+    import re
+
+    if "@" in text:
+        user, _, domain = text.partition("@")
+        return f"{user[:1]}***@{domain}"
+    digits = re.sub(r"\D", "", text)
+    return f"{digits[:3]}****{digits[-4:]}" if len(digits) >= 11 and not re.search(r"[A-Za-z]", text) else text
+
+
 @app.command("create")
 def create_cmd(
     name: str = typer.Argument(..., help="Audience name (letters, digits, '_', '-', '.')."),
@@ -62,10 +73,16 @@ def create_cmd(
         fail("give exactly one of --rule or --ids")
     if ids is not None and dynamic:
         fail("--dynamic needs --rule (an id list is static)")
+    warnings: list[str] = []
     try:
         if rule is not None:
-            meta = _store().create_rule(name, rule, _features(), dynamic=dynamic, description=description,
+            from features.audience import latest_snapshot
+            from features.audience_rules import unknown_values
+
+            feats = _features()
+            meta = _store().create_rule(name, rule, feats, dynamic=dynamic, description=description,
                                         overwrite=replace)
+            warnings = unknown_values(rule, latest_snapshot(feats))
         else:
             if not ids.exists():
                 fail(f"{ids}: no such file")
@@ -74,12 +91,20 @@ def create_cmd(
             feats = _features(required=False)
             resolve = _resolver()
             known = feats["one_id"].astype(str) if resolve is None and feats is not None else None
+            missing: list[str] = []
             meta = _store().create_ids(name, lines, resolve=resolve, known=known, description=description,
-                                       overwrite=replace)
+                                       overwrite=replace, unresolved_out=missing)
+            if missing:
+                shown = ", ".join(_masked(m) for m in missing[:5]) + (f" and {len(missing) - 5:,} more" if len(missing) > 5 else "")
+                warnings = [f"{len(missing):,} id(s) in {ids} match no customer: {shown}"]
     except (RuleError, AudienceError) as exc:
         fail(str(exc))
+    from rich.markup import escape
+
+    for w in warnings:  # valid input that silently matches nobody is almost always a typo
+        console.print(f"[yellow]warning:[/] {escape(w)}", soft_wrap=True)
     if as_json:
-        emit_json(asdict(meta))
+        emit_json({**asdict(meta), "warnings": warnings})
         return
     extra = f", {meta.unresolved} id(s) not found" if meta.unresolved else ""
     console.print(f"audience [bold]{meta.name}[/] ({meta.kind}): {meta.size:,} customers{extra}")
@@ -181,7 +206,7 @@ def overlap_cmd(
     try:
         if any(store.get(n).kind == "dynamic" for n in names):
             feats = _features()
-        table = overlap({n: store.members(n, feats) for n in names})
+        table = overlap([(n, store.members(n, feats)) for n in names])  # pairs: "A A" compares A with itself
     except AudienceError as exc:
         fail(str(exc))
     if as_json:
