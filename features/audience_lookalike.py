@@ -95,10 +95,12 @@ def expand(population: Any, seeds: Any, reach: int | str, features: pd.DataFrame
     base[rows] = False
     n_eligible = int(base.sum())
     if n_eligible == 0:  # before parsing the reach: "5%" of nobody would read "reach must be positive"
-        if filter_rule:
-            raise AudienceError(f"the filter {filter_rule!r} leaves no eligible customer (0 of {len(population):,} "
-                                "customers once the seeds are left out); loosen the filter")
-        raise AudienceError(f"no eligible customer: all {len(population):,} customers of the model are seeds")
+        others = len(population) - len(rows)
+        if filter_rule and others:
+            raise AudienceError(f"the expansion is empty: the filter leaves none of the {others:,} non-seed customers "
+                                f"eligible (filter {filter_rule!r}); loosen it")
+        raise AudienceError(f"the expansion is empty: no eligible customer, all {len(population):,} customers "
+                            "of the model are seeds")
     k = parse_reach(reach, n_eligible)
     warnings = []
     if k > n_eligible:

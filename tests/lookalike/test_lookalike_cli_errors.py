@@ -70,7 +70,7 @@ def test_expand_with_unknown_explain_column_saves_nothing(cli):
 def test_filter_leaving_no_one_eligible_names_the_filter(cli):
     invoke, root = cli
     _one_line_error(invoke("lookalike", "expand", "--seed", "b", "--name", "b_none", "--filter", "age > 1000"),
-                    "age > 1000", "no eligible customer")
+                    "filter 'age > 1000'", "leaves none of the 400 non-seed customers eligible")
     assert not (root / "audiences" / "b_none.json").exists()
 
 
