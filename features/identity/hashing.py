@@ -17,7 +17,8 @@ so inputs under :data:`SMALL` values (tests, the demo) take the hashlib path.
 The key comes from ``PORTRAIT_HMAC_KEY`` (read by the CLI, passed down here as
 text). :func:`require_key` refuses to run without one, unless the caller opts in
 to :data:`DEMO_HMAC_KEY` explicitly (``portrait demo`` does; it is public, so
-hashes made with it protect nothing).
+hashes made with it protect nothing), and refuses a key under :data:`MIN_KEY_BYTES` bytes
+(:func:`check_key`): whoever guesses the key can hash every mobile number and reverse them all.
 """
 
 from __future__ import annotations
