@@ -113,6 +113,8 @@ def fact_id_mapper(identity_dir: Path | str, hmac_key: str | None,
     entry = meta.get("record_ids") or {}
     if not entry.get("hashed"):
         return None
+    # a state made with the public demo key (`--demo-key`) protects nothing: its key needs no setting
+    demo_key = demo_key or (not hmac_key and meta.get("key_fingerprint") == key_fingerprint(require_key(None, True)))
     try:
         key = require_key(hmac_key, demo_key)
     except MissingKeyError as exc:

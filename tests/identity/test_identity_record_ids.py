@@ -125,3 +125,15 @@ def test_cli_refuses_a_weak_key_in_one_line(tmp_path, monkeypatch, records):
     assert res.exit_code == 2 and "Traceback" not in res.output
     assert "too weak" in res.output and "secrets.token_hex(32)" in res.output
     assert not (tmp_path / "data" / "identity").exists()  # nothing written
+
+
+def test_feature_build_without_the_key_is_a_one_line_error(data_dir, monkeypatch):
+    from portrait.cli import app
+
+    cli = CliRunner()
+    assert cli.invoke(app, ["identity", "resolve"]).exit_code == 0
+    monkeypatch.delenv("PORTRAIT_HMAC_KEY")
+    res = cli.invoke(app, ["features", "build"])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert "record ids are phone numbers or emails" in res.output and "PORTRAIT_HMAC_KEY" in res.output
+    assert not (data_dir / "features" / "customer_features.parquet").exists()
