@@ -120,8 +120,18 @@ def _seeds(req: Any, bundle: Any, data_dir: Path, feats: Any) -> tuple[list[str]
             raise BadRequest(f"rule: {exc}") from None
         return feats["one_id"].astype(str).to_numpy()[mask].tolist(), "rule"
     res = bundle.resources
-    resolved = [res.resolve(i) if res is not None else i for i in req.ids]
+    resolved = [_one_person(res, i) if res is not None else i for i in req.ids]
     return [o for o in dict.fromkeys(resolved) if o is not None], f"{len(req.ids)} ids"
+
+
+def _one_person(res: Any, identifier: str) -> str | None:
+    """The seed's one_id; None for an identifier several people share (a store device is no one's seed)."""
+    from features.identity.index import SharedIdentifier
+
+    try:
+        return res.resolve(identifier, personal=True)
+    except SharedIdentifier:
+        return None
 
 
 def lookalike(bundle: Any, req: Any, data_dir: Path) -> Any:

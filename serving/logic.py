@@ -132,18 +132,34 @@ def recommend(bundle: Bundle, req: RecommendRequest) -> RecommendResponse:
     served = bundle.model("recommender")
     rec = served.model  # models.recommenders.serving.RecommenderBundle
     res: Resources | None = bundle.resources
-    one_id = res.resolve(req.user_id) if res is not None and res.identity is not None else None
-    if one_id is None and _known(rec, req.user_id):  # identity not loaded: model ids work
+    one_id, why = _person(res, req.user_id)
+    if one_id is None and why is None and _known(rec, req.user_id):  # identity not loaded: model ids work
         one_id = req.user_id
     recent = [(i, "view", None) for i in req.recent_items]
     got = rec.recommend(one_id, k=req.k, filters=_filters(req.filters, req.exclude, rec.catalog), recent=recent,
                         profile=lambda: _profile_fields(res, one_id), exclude_seen=req.exclude_seen)
     source = rec.last_source
-    fallback = "unknown_user" if one_id is None else FALLBACK.get(source, "cold_start")
+    fallback = (why or "unknown_user") if one_id is None else FALLBACK.get(source, "cold_start")
     # one validation call over plain dicts (pydantic's core builds the nested items; measured the cheapest)
     return RecommendResponse.model_validate({
         "one_id": one_id, "items": [{"item_id": i, "score": s} for i, s in got], "model": served.name,
         "model_version": served.version, "fallback": fallback, "source": source})
+
+
+def _person(res: Resources | None, identifier: str) -> tuple[str | None, str | None]:
+    """(one_id, None) for an identifier of one person; (None, "shared_identifier") for one several share.
+
+    A kiosk's device id or a family phone names no one person: answering with its latest user would
+    hand that shopper's scores or history to whoever holds the device, so it is answered as nobody.
+    """
+    if res is None or res.identity is None:
+        return None, None
+    from features.identity.index import SharedIdentifier
+
+    try:
+        return res.resolve(identifier, personal=True), None
+    except SharedIdentifier:
+        return None, "shared_identifier"
 
 
 def _known(rec: Any, user_id: str) -> bool:
@@ -180,7 +196,8 @@ def score(bundle: Bundle, req: ScoreRequest) -> ScoreResponse:
     if res.store is not None or res.store_error is not None:
         return _score_online(res, req, models)
     feats = res.features
-    one_ids = [res.resolve(i) for i in req.ids]
+    people = [_person(res, i) for i in req.ids]
+    one_ids = [o for o, _ in people]
     rows = [feats.row.get(o) if o is not None else None for o in one_ids]
     have = [j for j, r in enumerate(rows) if r is not None]
     preds: list[dict[str, dict]] = [{} for _ in req.ids]
@@ -194,8 +211,15 @@ def score(bundle: Bundle, req: ScoreRequest) -> ScoreResponse:
                 preds[j][kind] = {"score": top[n], "tag": tags[n], "detail": detail[n]}
     # one validation call over plain dicts (pydantic's core builds the nested models; measured the cheapest)
     return ScoreResponse.model_validate({
-        "results": [{"one_id": o, "found": o is not None, "predictions": p} for o, p in zip(one_ids, preds)],
+        "results": [{"one_id": o, "found": r is not None, "predictions": p, "reason": _reason(o, why, r is not None)}
+                    for (o, why), r, p in zip(people, rows, preds)],
         "models": {k: m.version for k, m in models.items()}})
+
+
+def _reason(one_id: str | None, why: str | None, found: bool) -> str | None:
+    if found:
+        return None
+    return why or ("unknown_id" if one_id is None else "no_features")
 
 
 def _score_online(res: Resources, req: ScoreRequest, models: dict[str, ServedModel]) -> ScoreResponse:
@@ -204,7 +228,8 @@ def _score_online(res: Resources, req: ScoreRequest, models: dict[str, ServedMod
 
     if res.store is None:
         raise NotLoaded(f"Feast online store could not be opened for /score ({res.store_error})")
-    one_ids = [res.resolve(i) for i in req.ids]
+    people = [_person(res, i) for i in req.ids]
+    one_ids = [o for o, _ in people]
     known = list(dict.fromkeys(o for o in one_ids if o is not None))
     preds: dict[str, dict[str, dict]] = {o: {} for o in known}
     if known:
@@ -225,7 +250,8 @@ def _score_online(res: Resources, req: ScoreRequest, models: dict[str, ServedMod
                 preds[known[r]][kind] = {"score": top[n], "tag": tags[n], "detail": detail[n]}
     return ScoreResponse.model_validate({
         "results": [{"one_id": o, "found": bool(o is not None and preds.get(o)),
-                     "predictions": preds.get(o, {}) if o is not None else {}} for o in one_ids],
+                     "predictions": preds.get(o, {}) if o is not None else {},
+                     "reason": _reason(o, why, bool(o is not None and preds.get(o)))} for o, why in people],
         "models": {k: m.version for k, m in models.items()}})
 
 

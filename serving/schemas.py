@@ -80,7 +80,8 @@ class RecommendResponse(BaseModel):
     items: list[ScoredItem]
     model: str
     model_version: str
-    fallback: str | None = Field(None, description="null, 'cold_start' or 'unknown_user'")
+    fallback: str | None = Field(None, description="null, 'cold_start', 'unknown_user' or 'shared_identifier' "
+                                                   "(an identifier several people share: nobody's history is used)")
     source: str = Field("history", description="how the list was made: history, segment (cold start) or popular")
 
 
@@ -184,8 +185,11 @@ class Prediction(BaseModel):
 
 
 class ScoreRow(BaseModel):
-    one_id: str | None = Field(description="null when the id is unknown")
+    one_id: str | None = Field(description="null when the id is unknown or shared")
     found: bool
+    reason: Literal["unknown_id", "shared_identifier", "no_features"] | None = Field(
+        None, description="why nothing was scored: an unknown id, an identifier several people share "
+                          "(a family phone, a store device: it names no one person), or no feature row")
     predictions: dict[str, Prediction] = Field(description="per model; empty for unknown ids")
 
 

@@ -119,7 +119,7 @@ def test_index_resolves_every_form(run, key):
 
 
 def test_a_shared_identifier_names_no_one_where_a_person_is_shown(run, key):
-    """A kiosk device two shoppers used: recommendations may use its latest user, a 360 profile may not."""
+    """A kiosk device two shoppers used: the index may name its latest user, a 360 profile may not."""
     from features.identity.index import SharedIdentifier
     from serving.errors import Conflict
     from serving.loader import Bundle
@@ -141,3 +141,47 @@ def test_a_shared_identifier_names_no_one_where_a_person_is_shown(run, key):
         profile(bundle, "KIOSK-1")
     assert err.value.status == 409 and "KIOSK" not in err.value.message
     assert profile(bundle, people["pos:k2"]).one_id == people["pos:k2"]
+
+
+def test_a_shared_identifier_gets_no_ones_scores_history_or_seat_in_a_seed(run, key):
+    """/score, /recommend and lookalike seeds answer a kiosk's device id as nobody, not as its last shopper."""
+    import numpy as np
+    import pandas as pd
+
+    from models.recommenders import make
+    from serving.audiences import _one_person
+    from serving.errors import NotLoaded
+    from serving.loader import Bundle, ServedModel
+    from serving.logic import recommend, score
+    from serving.resources import Features, Identity, Resources
+    from serving.schemas import RecommendRequest, ScoreRequest
+    from training.recommender import RecommenderConfig, build_bundle
+
+    run([{"source": "pos", "record_id": "k1", "phone": "13912345678", "device_id": "KIOSK-1"},
+         {"source": "pos", "record_id": "k2", "phone": "15088887777", "device_id": "KIOSK-1"}])
+    people = run.record_map()
+    k1, k2 = people["pos:k1"], people["pos:k2"]
+    ident = Identity(one_ids=frozenset(people.values()), aliases={}, index=IdentityIndex.load(run.identity_dir, key))
+    t0 = pd.Timestamp("2024-01-01", tz="UTC")
+    events = pd.DataFrame([(u, f"s{i}", "view", t0 + pd.Timedelta(days=i), 1.0)
+                           for u, items in ((k1, range(4)), (k2, range(3, 8))) for i in items],
+                          columns=["user", "item", "event_type", "timestamp", "weight"])
+    rec = build_bundle(events, make("ease"), RecommenderConfig())
+    served = {kind: ServedModel(kind, kind, "1", None, model, "now")
+              for kind, model in (("recommender", rec), ("churn", None))}
+    bundle = Bundle(generation=1, models=served, resources=Resources(identity=ident))
+
+    got = recommend(bundle, RecommendRequest(user_id="KIOSK-1", k=3))
+    assert got.one_id is None and got.fallback == "shared_identifier" and len(got.items) == 3
+    assert recommend(bundle, RecommendRequest(user_id="139 1234 5678", k=3)).one_id == k1  # one person's phone
+
+    with pytest.raises(NotLoaded, match="customer features are not loaded"):
+        score(bundle, ScoreRequest(ids=["KIOSK-1"], models=["churn"]))
+    feats = Features(row={}, columns=(), matrix=np.zeros((0, 0)), tag_columns=(), tags={}, as_of=None)
+    bundle = Bundle(generation=1, models=served, resources=Resources(identity=ident, features=feats))
+    rows = score(bundle, ScoreRequest(ids=["KIOSK-1", "nobody@example.com", k2], models=["churn"])).results
+    assert [(r.one_id, r.found, r.reason) for r in rows] == [
+        (None, False, "shared_identifier"), (None, False, "unknown_id"), (k2, False, "no_features")]
+
+    res = Resources(identity=ident)
+    assert _one_person(res, "KIOSK-1") is None and _one_person(res, "150-8888-7777") == k2
