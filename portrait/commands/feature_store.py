@@ -31,13 +31,13 @@ def _open(redis: str | None):
 def _date(value: str | None, option: str) -> datetime | None:
     if value is None:
         return None
-    import pandas as pd
+    from features.build import parse_iso
+    from features.schema import SchemaError
 
     try:
-        ts = pd.Timestamp(value)
-    except ValueError:
-        fail(f"{option}: cannot read {value!r} as a date (use YYYY-MM-DD or an ISO timestamp)")
-    return (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).to_pydatetime()
+        return parse_iso(value, option).to_pydatetime()
+    except SchemaError as exc:
+        fail(str(exc))
 
 
 def apply(redis: str = typer.Option(None, "--redis", help=REDIS_HELP)) -> None:
