@@ -79,6 +79,11 @@ def online(
         got = _open(redis).online_dict(service, one_ids)
     except KeyError as exc:
         fail(str(exc.args[0]))
+    values = [v for name, col in got.items() if name != "one_id" for v in col]
+    if values and all(v is None for v in values):  # a table of "—" alone does not say why
+        console.print(f"[yellow]no online feature values for {'this customer' if len(one_ids) == 1 else 'these customers'}:"
+                      "[/] unknown one_id, or nothing materialized yet (run `portrait features materialize`)",
+                      soft_wrap=True)
     if as_json:
         emit_json(got)
         return
