@@ -36,8 +36,8 @@ def list_cmd(
         rows = registry.list_versions(name)
     except MlflowException as exc:
         fail(f"model {name!r}: {exc.message}")
-    if json_out:
-        emit_json(rows)
+    if json_out:  # versions as numbers in JSON (MLflow hands them out as text)
+        emit_json([{**r, "version": int(r["version"]) if str(r["version"]).isdigit() else r["version"]} for r in rows])
         return
     from rich.table import Table
 

@@ -46,7 +46,9 @@ def train_recommender_cmd(
 
     run = mlflow.get_run(run_id)
     metrics, tags = run.data.metrics, run.data.tags
-    gate = {"promoted": tags.get("gate.promoted"), "reason": tags.get("gate.reason"), "version": tags.get("model_version")}
+    version = tags.get("model_version")
+    gate = {"promoted": {"True": True, "False": False}.get(tags.get("gate.promoted") or ""),  # tags are text
+            "reason": tags.get("gate.reason"), "version": int(version) if str(version).isdigit() else version}
     if as_json:
         emit_json({"run_id": run_id, "metrics": metrics, "gate": gate})
     else:

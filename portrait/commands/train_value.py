@@ -123,6 +123,16 @@ def make_config(job: str, config_file: Path | None = None, as_of: str | None = N
     return cfg
 
 
+def _int(text: str | None) -> int | None:
+    """An MLflow tag (always text) holding a version number, as a number for --json."""
+    return int(text) if text is not None and str(text).isdigit() else None
+
+
+def _flag(text: str | None) -> bool | None:
+    """The gate's "True"/"False" tag as a bool (the string "False" is truthy)."""
+    return {"True": True, "False": False}.get(str(text)) if text is not None else None
+
+
 def run_job(job: str, config: Any) -> dict[str, Any]:
     """Train ``job`` with ``config``; returns run id, version, gate verdict and the main metrics."""
     import importlib
@@ -133,8 +143,9 @@ def run_job(job: str, config: Any) -> dict[str, Any]:
     run = mlflow.get_run(run_id)
     keep = ("auc", "gini", "spearman", "truth_auc", "truth_spearman", "baseline_recency_auc", "baseline_recency_gini",
             "truth_baseline_recency_auc", "truth_baseline_recency_spearman")
-    return {"model": config.model_name, "run_id": run_id, "version": run.data.tags.get("model_version"),
-            "promoted": run.data.tags.get("gate.promoted"), "gate": run.data.tags.get("gate.reason"),
+    tags = run.data.tags
+    return {"model": config.model_name, "run_id": run_id, "version": _int(tags.get("model_version")),
+            "promoted": _flag(tags.get("gate.promoted")), "gate": tags.get("gate.reason"),
             "metrics": {k: v for k, v in run.data.metrics.items() if k in keep}}
 
 
@@ -159,7 +170,7 @@ def register(app: typer.Typer) -> None:
                 emit_json(result)
                 return
             console.print(f"[bold]{job}[/]: run {result['run_id']}, version {result['version']} "
-                          f"({'champion' if result['promoted'] == 'True' else 'challenger'})")
+                          f"({'champion' if result['promoted'] else 'challenger'})")
             console.print(f"  gate: {result['gate']}")
             console.print("  " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(result["metrics"].items())))
 

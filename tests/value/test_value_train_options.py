@@ -115,7 +115,7 @@ def test_registry_commands_say_what_to_run_and_json_has_numbers(cli, tmp_setting
     assert r.exit_code == 2 and "no previous champion" in text and "portrait models promote churn VERSION" in text
     r = CliRunner().invoke(__import__("portrait.cli", fromlist=["app"]).app, ["models", "list", "--json"])
     rows = json.loads(r.stdout)
-    assert rows[0]["metrics"]["auc"] == 0.75 and rows[0]["aliases"] == ["challenger", "champion"]
+    assert rows[0]["metrics"]["auc"] == 0.75 and rows[0]["version"] == 1 and rows[0]["aliases"] == ["challenger", "champion"]
     r, text = cli("models", "list")
     assert "champion" in text and "challenger" in text and "…" not in text
     mlflow.end_run()
