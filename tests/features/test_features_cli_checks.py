@@ -86,3 +86,17 @@ def test_iso_dates_only():
         parse_iso("2026-06-01T00:00", "--date", date_only=True)
     with pytest.raises(SchemaError, match=r"--as-of: not an ISO 8601 date: '01/06/2026'"):
         parse_cutoffs("2026-06-01,01/06/2026")
+
+
+def test_tag_config_thresholds_out_of_range(tmp_path):
+    from features.tags import load_tag_config
+
+    cfg = tmp_path / "tags.yaml"
+    cfg.write_text("dormant_days: -5\n")
+    with pytest.raises(ValueError, match=r"tags\.yaml.*dormant_days.*0 or more"):
+        load_tag_config(cfg)
+    cfg.write_text("night_min_share: 30\n")
+    with pytest.raises(ValueError, match=r"tags\.yaml.*night_min_share.*between 0 and 1"):
+        load_tag_config(cfg)
+    cfg.write_text("night_min_share: 0.3\ndormant_days: 120\n")
+    assert load_tag_config(cfg).dormant_days == 120
