@@ -129,6 +129,9 @@ def customer_columns(categories: Sequence[str]) -> list[tuple[str, str, str]]:
     return [*CUSTOMER_COLUMNS[:cut], *aff, *CUSTOMER_COLUMNS[cut:]]
 
 
+_MEMORY = re.compile(r"\d+(?:\.\d+)?\s*(?:[KMGT]i?B)", re.IGNORECASE)  # what DuckDB's memory_limit takes
+
+
 @dataclass(frozen=True)
 class FeatureConfig:
     n_categories: int = 20  # affinity columns for the top categories by 365-day interactions (alphabetical order)
@@ -141,20 +144,52 @@ class FeatureConfig:
     temp_dir: str | None = None  # where DuckDB spills when over the limit (None: next to the output)
     hmac_key: str | None = field(default=None, repr=False)  # OneID's key, only for record ids that were phones/emails (stored hashed); never printed
 
+    def __post_init__(self) -> None:
+        # checked here, before DuckDB sees them: its own errors are tracebacks deep inside the build
+        if self.n_categories < 0:
+            raise SchemaError(f"--n-categories: must be 0 (no affinity columns) or more, got {self.n_categories}")
+        if self.threads is not None and self.threads < 1:
+            raise SchemaError(f"--threads: must be 1 or more, got {self.threads}")
+        if self.memory_limit is not None and not _MEMORY.fullmatch(str(self.memory_limit).strip()):
+            raise SchemaError(f"--memory-limit: {self.memory_limit!r} is not a size; use a number and a unit "
+                              "KB, MB, GB or TB (or KiB, MiB, GiB, TiB), e.g. 8GB or 512MB")
 
-def parse_cutoffs(text: str | Sequence[str]) -> list[pd.Timestamp]:
+
+# ISO 8601 as people type it: a date, optionally a time (minutes, seconds, fraction) and a UTC offset.
+# Nothing else: pandas reads 01/06/2026 month-first without a word, and a cutoff a month off is silent damage.
+_ISO = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?")
+
+
+def parse_iso(text: object, option: str, date_only: bool = False) -> pd.Timestamp:
+    """``text`` as a UTC timestamp (a date is midnight UTC); :class:`SchemaError` naming ``option`` otherwise.
+
+    The one parser of dates given on the command line (``--as-of``, ``--date``, ``--end``, config files).
+    ``date_only`` accepts ``YYYY-MM-DD`` alone.
+    """
+    value = str(text).strip()
+    want = "YYYY-MM-DD" if date_only else "YYYY-MM-DD, optionally with a time, e.g. 2026-06-01T12:00 or 2026-06-01T12:00Z"
+    if not _ISO.fullmatch(value) or (date_only and len(value) != 10):
+        raise SchemaError(f"{option}: not an ISO 8601 date: {text!r}; use {want}")
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise SchemaError(f"{option}: not a date or time: {text!r} ({exc}); use {want}") from exc
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def parse_cutoffs(text: str | Sequence[str], option: str = "--as-of") -> list[pd.Timestamp]:
     """``"2026-06-01,2026-07-01"`` -> sorted unique UTC timestamps; a date means midnight UTC."""
     parts = [p.strip() for p in (text.split(",") if isinstance(text, str) else text) if str(p).strip()]
-    out = []
-    for p in parts:
-        try:
-            ts = pd.Timestamp(p)
-        except (ValueError, TypeError) as exc:
-            raise SchemaError(f"--as-of: not a date or timestamp: {p!r}") from exc
-        out.append(ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC"))
+    out = [parse_iso(p, option) for p in parts]
     if not out:
-        raise SchemaError("--as-of: no cutoff given")
+        raise SchemaError(f"{option}: no cutoff given")
     return sorted(set(out))
+
+
+def _day(ts: pd.Timestamp) -> str:
+    """A cutoff as the user typed it: the date alone at midnight UTC, else the ISO timestamp."""
+    ts = pd.Timestamp(ts)
+    return ts.strftime("%Y-%m-%d") if ts == ts.normalize() else ts.isoformat()
 
 
 @dataclass
@@ -197,6 +232,14 @@ def build(
     con, staged = stage(Path(raw_dir), Path(identity_dir), config, record_map=record_map,
                         temp_dir=config.temp_dir or str(out_dir / ".duckdb_tmp"))
     cuts = list(cutoffs) if cutoffs else [staged.default_cutoff]
+    empty = [c for c in cuts if staged.data_start is not None and c <= staged.data_start]
+    if empty:  # a 0-row snapshot would replace good ones and train/score nobody: refuse before writing
+        con.close()
+        shown = ", ".join(_day(c) for c in empty)
+        raise SchemaError(f"--as-of {shown}: no customer has an event, order or first sighting before "
+                          f"{'this cutoff' if len(empty) == 1 else 'these cutoffs'}; the data runs from "
+                          f"{staged.data_start:%Y-%m-%d} to {staged.data_end:%Y-%m-%d} (give a cutoff after "
+                          f"{staged.data_start:%Y-%m-%d}, or leave --as-of out for {_day(staged.default_cutoff)})")
     customer.set_cutoffs(con, cuts)
     seconds["stage"] = time.perf_counter() - t0
     previous = read_meta(out_dir) if append and (out_dir / "meta.json").exists() else None

@@ -49,6 +49,7 @@ class Staged:
     default_cutoff: pd.Timestamp  # midnight UTC after the last event or order
     data_end: pd.Timestamp  # the last event or order
     unmapped: dict[str, int]  # fact rows dropped because OneID has no one_id for their record
+    data_start: pd.Timestamp | None = None  # the first event, order or golden first_seen: a cutoff at or before it has no customer
 
 
 def _fits(found: str, want: str) -> bool:
@@ -215,4 +216,8 @@ def stage(raw_dir: Path, identity_dir: Path, config: "FeatureConfig", record_map
     if last is None:
         raise SchemaError(f"{raw_dir}: no event or order belongs to a known one_id (check {rm_path})")
     default = pd.Timestamp(last).tz_convert("UTC").normalize() + pd.Timedelta(days=1)
-    return con, Staged(default, pd.Timestamp(last).tz_convert("UTC"), unmapped)
+    # the customer population of a cutoff is whoever has a fact or a first sighting before it (features.customer: pop)
+    first = n("SELECT min(ts) FROM (SELECT min(ts) ts FROM ev UNION ALL SELECT min(ts) FROM od "
+              "UNION ALL SELECT min(first_seen) FROM gold)")
+    return con, Staged(default, pd.Timestamp(last).tz_convert("UTC"), unmapped,
+                       pd.Timestamp(first).tz_convert("UTC") if first is not None else None)

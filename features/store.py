@@ -22,8 +22,11 @@ import atexit
 import gc
 import importlib.util
 import os
+import re
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -64,6 +67,34 @@ def _release_duckdb() -> None:
         pass
     ibis.options.default_backend = None
     gc.collect()
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+class _Plain:
+    """A text stream that drops ANSI colour codes (Feast prints them even into files and pipes)."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        self.stream.write(_ANSI.sub("", text))
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+
+@contextmanager
+def _feast_chatter() -> Iterator[None]:
+    """Feast's progress prints go to stderr (stdout stays for results), without colour unless it is a terminal."""
+    err = sys.stderr
+    with redirect_stdout(err if err.isatty() else _Plain(err)):
+        yield
 
 
 @dataclass(frozen=True)
@@ -201,7 +232,10 @@ class PortraitStore:
         if name not in self._services:
             known = {s.name: s for s in self.fs.list_feature_services()}
             if name not in known:
-                raise KeyError(f"unknown feature service {name!r}; registered: {sorted(known)} (run apply first?)")
+                if not known:
+                    raise KeyError(f"feature service {name!r}: no feature services are registered; "
+                                   "run `portrait features apply` first")
+                raise KeyError(f"unknown feature service {name!r}; registered: {sorted(known)}")
             self._services.update(known)
         return self._services[name]
 
@@ -214,11 +248,20 @@ class PortraitStore:
         with ``start`` every row from ``start`` on is reconsidered (after rebuilding a snapshot).
         """
         end = _aware(end or datetime.now(timezone.utc))
-        views = views or self.batch_views()
-        if start is None:
-            self.fs.materialize_incremental(end_date=end, feature_views=views)
-        else:
-            self.fs.materialize(start_date=_aware(start), end_date=end, feature_views=views)
+        known = self.batch_views()
+        if not known:  # Feast would "materialize" nothing and report success
+            raise ValueError("no feature views are registered in the Feast registry; "
+                             "run `portrait features apply` first")
+        unknown = [v for v in (views or []) if v not in known]
+        if unknown:
+            raise ValueError(f"--view: unknown feature view(s) {', '.join(map(repr, unknown))}; "
+                             f"the registered batch views are {', '.join(known)}")
+        views = list(dict.fromkeys(views)) if views else known
+        with _feast_chatter():
+            if start is None:
+                self.fs.materialize_incremental(end_date=end, feature_views=views)
+            else:
+                self.fs.materialize(start_date=_aware(start), end_date=end, feature_views=views)
         return views
 
     # -- reads -------------------------------------------------------------

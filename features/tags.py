@@ -132,6 +132,12 @@ def load_tag_config(path: Path) -> TagConfig:
     bad = [k for k, v in data.items() if v is not None and not isinstance(v, (int, float))]
     if bad:
         raise ValueError(f"{path}: threshold(s) {bad} must be numbers")
+    negative = [k for k, v in data.items() if v is not None and v < 0]
+    if negative:  # a negative day count or amount silently tags everyone (or no one)
+        raise ValueError(f"{path}: threshold(s) {negative} must be 0 or more")
+    over = [k for k, v in data.items() if v is not None and k.endswith(("_share", "_quantile")) and v > 1]
+    if over:
+        raise ValueError(f"{path}: threshold(s) {over} are shares: between 0 and 1")
     return TagConfig(**data)
 
 

@@ -2,7 +2,8 @@
 
 Used by ``POST /tags/writeback`` and ``portrait score --write-back``. For each
 champion predictor, every customer of the current feature snapshot is scored in
-one batch and tagged (``churn_risk``, ``ltv_tier``, ``propensity_level``); the batch
+one batch and tagged (``churn_tier``, ``ltv_tier``, ``propensity_decile``: percentile cohorts of the
+scored population, ``training.tags.Cohorts``); the batch
 is appended to ``<data>/tags/history.parquet`` (one_id, tag, value, score, model,
 version, date, scored_at) and pushed to Feast's ``predicted_tags`` (online and
 offline) when the feature store is there.
@@ -29,6 +30,7 @@ from serving.adapters import SCORE_NAMES, TAG_NAMES, PredictorAdapter
 from serving.errors import BadRequest, NotLoaded
 from serving.loader import Bundle
 from serving.schemas import WritebackBatch
+from training.tags import Cohorts
 
 log = logging.getLogger("portrait.serving")
 HISTORY_COLUMNS = ["one_id", "tag", "value", "score", "model", "version", "date", "scored_at"]
@@ -63,9 +65,12 @@ def score_all(bundle: Bundle, kind: str, scored_at: dt.datetime, date: dt.date) 
     for o, r in feats.row.items():
         one_ids[r] = o
     s = adapter.predict_rows(feats, np.arange(len(one_ids))) if len(one_ids) else np.zeros(0)
+    top = adapter.score_of(s).astype(np.float64) if len(one_ids) else np.zeros(0)
+    # percentile cohorts of the scored population (training/tags.py, the catalog's `cohorts`)
+    values = Cohorts.fit(kind, top).tag(top)
     return pd.DataFrame({
-        "one_id": one_ids, "tag": TAG_NAMES[kind], "value": pd.Series(adapter.tags(s), dtype="string"),
-        "score": adapter.score_of(s).astype(np.float64) if len(one_ids) else np.zeros(0), "model": served.name,
+        "one_id": one_ids, "tag": TAG_NAMES[kind], "value": pd.Series(values, dtype="string"),
+        "score": top, "model": served.name,
         "version": served.version, "date": date.isoformat(),
         "scored_at": pd.Timestamp(scored_at).as_unit("us"),
     }, columns=HISTORY_COLUMNS)
@@ -140,6 +145,14 @@ def write_back(bundle: Bundle, data_dir: Path, kinds: list[str], date: dt.date |
     kinds = list(dict.fromkeys(kinds))  # a model named twice is one batch, not its rows twice
     for kind in kinds:
         bundle.model(kind)  # 503 before anything is written when a champion is missing
+    feats = getattr(bundle.resources, "features", None)
+    if feats is None:
+        raise NotLoaded("customer features are not loaded (features/customer_features.parquet missing); "
+                        "run `portrait features build` first")
+    if not len(feats.row):  # 0 scored rows would replace a good batch (with force) by nothing
+        raise BadRequest("the feature snapshot has no customers: nothing to score, the tag history is left as it "
+                         "is (force only rewrites a batch with new scores); rebuild the features "
+                         "(`portrait features build`) with a cutoff inside the data")
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     date = date or now.date()
     check_date(date, now.date(), getattr(bundle.resources, "features", None))

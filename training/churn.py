@@ -31,6 +31,15 @@ class GBMConfig:
     num_threads: int = 1  # OpenMP threads; >1 only on an idle machine (spin-waits under contention)
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        # LightGBM takes most nonsense silently (num_leaves 0 becomes its default); refuse it at the config
+        for name, low in (("n_estimators", 1), ("num_leaves", 2), ("min_child_samples", 1),
+                          ("early_stopping_rounds", 1), ("num_threads", 1)):
+            if getattr(self, name) < low:
+                raise ValueError(f"{name} must be at least {low}, got {getattr(self, name)!r}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be above 0, got {self.learning_rate!r}")
+
 
 @dataclass(frozen=True)
 class ChurnConfig:
@@ -44,6 +53,13 @@ class ChurnConfig:
     exclude: tuple[str, ...] = ()  # feature columns not to use
     model_name: str = "churn"  # registered model and experiment name
     promote: bool = True  # run the promotion gate after registering
+
+    def __post_init__(self) -> None:  # nonsense stops before a model version is registered
+        if self.calibration not in ("platt", "isotonic"):
+            raise ValueError(f"calibration must be platt or isotonic, got {self.calibration!r}")
+        bad = [m for m in self.monotone if len(m) != 2 or m[1] not in (-1, 0, 1)]
+        if bad:
+            raise ValueError(f"monotone: each entry is [feature, -1|0|1], got {list(bad[0])!r}")
 
 
 def fit_binary(train: pd.DataFrame, val: pd.DataFrame, features: list[str], y_train: np.ndarray, y_val: np.ndarray,

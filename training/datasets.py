@@ -51,6 +51,18 @@ class DatasetConfig:
     max_rows_per_cutoff: int | None = None  # random sample per cutoff for speed; None keeps all
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        if self.as_of is not None:
+            from features.build import parse_iso
+
+            parse_iso(self.as_of, "as_of")  # ISO 8601 only, as on the command line
+        for name, low in (("horizon_days", 1), ("max_cutoffs", 3)):
+            if getattr(self, name) < low:
+                raise ValueError(f"{name} must be at least {low}, got {getattr(self, name)!r}")
+        for name in ("active_window_days", "max_rows_per_cutoff"):
+            if getattr(self, name) is not None and not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be above 0 (or null for none), got {getattr(self, name)!r}")
+
 
 @dataclass
 class TrainingSet:

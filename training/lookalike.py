@@ -47,6 +47,16 @@ class LookalikeConfig:
     seed: int = 0  # every random choice
     extra: dict = field(default_factory=dict)  # free-form tags logged with the run
 
+    def __post_init__(self) -> None:  # nonsense stops here, before any MLflow run or model version
+        if self.embedding not in ("als", "torch"):
+            raise ValueError(f"embedding (--embedding) must be als or torch, got {self.embedding!r}")
+        if self.index_kind not in ("auto", "flat", "ivf", "hnsw"):
+            raise ValueError(f"index_kind (--index) must be auto, flat, ivf or hnsw, got {self.index_kind!r}")
+        for name, opt in (("factors", "--factors"), ("als_iterations", None), ("torch_epochs", "--epochs"),
+                          ("min_seeds", "--min-seeds"), ("classifier_min_seeds", "--classifier-min-seeds")):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}{f' ({opt})' if opt else ''} must be at least 1, got {getattr(self, name)!r}")
+
 
 def load_population(features_dir: str | Path) -> tuple[pd.DataFrame, Any, pd.Index]:
     """Latest feature snapshot, the binary customers x items matrix aligned to it, and the items."""

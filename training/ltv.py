@@ -35,6 +35,15 @@ class LTVConfig:
     model_name: str = "ltv"
     promote: bool = True
 
+    def __post_init__(self) -> None:  # nonsense stops before a model version is registered
+        if not self.candidates or set(self.candidates) - {"lgbm", "ziln"}:
+            raise ValueError(f"candidates must be some of ['lgbm', 'ziln'], got {list(self.candidates)!r}")
+        if self.ziln_epochs < 1:
+            raise ValueError(f"ziln_epochs must be at least 1, got {self.ziln_epochs!r}")
+        bad = [m for m in self.monotone if len(m) != 2 or m[1] not in (-1, 0, 1)]
+        if bad:
+            raise ValueError(f"monotone: each entry is [feature, -1|0|1], got {list(bad[0])!r}")
+
 
 def _candidate(name: str, cfg: LTVConfig, feats: list[str]) -> Any:
     from models.gbm import GBMRegressor

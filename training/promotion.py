@@ -69,7 +69,9 @@ def rollback(name: str) -> str:
     client = mlflow.MlflowClient()
     hist = _history(client, name)
     if len(hist) < 2:
-        raise ValueError(f"model {name!r} has no previous champion to roll back to (history: {hist or 'empty'})")
+        raise ValueError(f"model {name!r} has no previous champion to roll back to (champion history: "
+                         f"{','.join(hist) or 'empty'}); see its versions with `portrait models list {name}` and "
+                         f"make one champion with `portrait models promote {name} VERSION`")
     hist.pop()
     previous = hist[-1]
     client.set_registered_model_alias(name, CHAMPION, previous)
@@ -130,6 +132,13 @@ def gate_and_tag(name: str, version: str | int, score: Callable[[Any], float], m
     return decision
 
 
+def _number(text: str) -> float | str:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return text
+
+
 def list_versions(name: str | None = None) -> list[dict[str, Any]]:
     """Every registered version (of ``name``, or of all models): name, version, aliases, run, metrics."""
     import mlflow
@@ -145,7 +154,9 @@ def list_versions(name: str | None = None) -> list[dict[str, Any]]:
             rows.append({
                 "name": n, "version": str(mv.version), "aliases": sorted(by_version.get(str(mv.version), [])),
                 "run_id": mv.run_id, "created": mv.creation_timestamp,
-                "metrics": {k.removeprefix("metric."): v for k, v in (mv.tags or {}).items() if k.startswith("metric.")},
+                # MLflow tags are text; the metrics are numbers (so --json prints numbers)
+                "metrics": {k.removeprefix("metric."): _number(v) for k, v in (mv.tags or {}).items()
+                            if k.startswith("metric.")},
             })
     return sorted(rows, key=lambda r: (r["name"], int(r["version"])))
 

@@ -37,6 +37,17 @@ class PropensityConfig:
     model_name: str = "propensity"
     promote: bool = True
 
+    def __post_init__(self) -> None:  # nonsense stops before a model version is registered
+        if self.calibration not in ("platt", "isotonic"):
+            raise ValueError(f"calibration must be platt or isotonic, got {self.calibration!r}")
+        if self.n_categories < 0:
+            raise ValueError(f"n_categories must be 0 or more, got {self.n_categories!r}")
+        if self.negatives_per_positive is not None and not self.negatives_per_positive > 0:
+            raise ValueError(f"negatives_per_positive must be above 0 (or null: keep all), got {self.negatives_per_positive!r}")
+        bad = [m for m in self.monotone if len(m) != 2 or m[1] not in (-1, 0, 1)]
+        if bad:
+            raise ValueError(f"monotone: each entry is [feature, -1|0|1], got {list(bad[0])!r}")
+
 
 def train(config: PropensityConfig) -> str:
     """Train overall and per-category models, evaluate, register and gate; returns the MLflow run id."""

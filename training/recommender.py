@@ -67,6 +67,15 @@ class RecommenderConfig:
     seed: int = 42
     promote: bool = True  # gate: champion only if its holdout nDCG beats the current champion's configuration
 
+    def __post_init__(self) -> None:  # nonsense stops here, before any MLflow run or model version
+        if not self.holdout_days > 0:
+            raise ValueError(f"holdout_days (--holdout-days) must be above 0, got {self.holdout_days!r}")
+        if self.half_life_days is not None and not self.half_life_days > 0:
+            raise ValueError(f"half_life_days (--half-life-days) must be above 0 (0/None: off), got {self.half_life_days!r}")
+        for name, low in (("optuna_trials (--trials)", 0), ("k", 1), ("segment_min_users", 1), ("ann_min_items", 1)):
+            if getattr(self, name.split()[0]) < low:
+                raise ValueError(f"{name} must be at least {low}, got {getattr(self, name.split()[0])!r}")
+
 
 SEGMENT_SOURCES = {"age_band": "tag_age_band", "gender": "gender", "city": "city", "lifecycle": "tag_lifecycle_stage"}
 
@@ -223,6 +232,11 @@ def train(config: RecommenderConfig, progress: Any = None) -> str:
         step("holdout metrics")
         metrics = {f"holdout_{k}": v for k, v in holdout_metrics(df, build, config).items()}
         metrics.update({f"holdout_popularity_{k}": v for k, v in holdout_metrics(df, lambda: make("popularity"), config).items()})
+        own = metrics.get(f"holdout_{GATE_METRIC}", float("nan"))
+        if not np.isfinite(own):  # a version measured on nobody would be registered, and gated, on a 0 or a nan
+            raise ValueError(f"holdout nDCG@{config.k} is {own}: no customer seen before the last "
+                             f"{config.holdout_days:g} days interacted with a new item in them; nothing registered "
+                             "(give a --holdout-days that covers recent events)")
         step("fit on all events")
         import time
 
@@ -239,7 +253,7 @@ def train(config: RecommenderConfig, progress: Any = None) -> str:
         version = registry.log_and_register("recommender", RecommenderPyfunc(bundle), metrics=metrics)
         if config.promote:
             step("promotion gate")
-            own = float(metrics.get(f"holdout_{GATE_METRIC}", 0.0))  # no holdout customers: 0 for everyone
+            own = float(own)
             registry.gate_and_tag("recommender", version, lambda m: gate_score(m, df, config, run.info.run_id, own),
                                   metric=f"holdout_{GATE_METRIC}")
         return run.info.run_id

@@ -7,6 +7,11 @@ meaningful whatever the score scale:
 - LTV: ``ltv_tier`` top = top 10%, high = next 20%, mid = next 30%, low = the rest;
 - propensity: ``propensity_decile`` 1 (highest) .. 10.
 
+The same cohorts tag the batch write-back (``serving.writeback.score_all``, the whole scored
+population) and can tag one customer later: :class:`Cohorts` keeps the population's scores,
+so a score is placed exactly where the batch put it (``Cohorts.fit(kind, s).tag(s)`` equals the
+batch tags). The catalog (``features/tag_catalog.yaml``, ``cohorts:``) declares the same shares.
+
 Each row carries ``model_name``, ``model_version`` and ``scored_at``. The serving batch
 scorer writes them back (Feast push + ``<data>/tags/history.parquet``); the wide frame of
 :func:`predicted_tags` has the columns of ``features.store.PREDICTED_COLUMNS``.
@@ -32,6 +37,70 @@ class TagConfig:
     n_deciles: int = 10
 
 
+TAG_OF = {"churn": "churn_tier", "ltv": "ltv_tier", "propensity": "propensity_decile"}  # model kind -> tag
+
+
+def cohort_shares(kind: str, config: TagConfig = TagConfig()) -> dict[str, float]:
+    """The tag values of ``kind`` in order (highest scores first) with their population shares."""
+    if kind == "churn":
+        return {n: p for n, p in config.churn_tiers}
+    if kind == "ltv":
+        return {n: p for n, p in config.ltv_tiers}
+    if kind == "propensity":
+        return {str(d): 1.0 / config.n_deciles for d in range(1, config.n_deciles + 1)}
+    raise ValueError(f"no predicted tag for model kind {kind!r}; choose from {sorted(TAG_OF)}")
+
+
+def _tier_of_share(share: np.ndarray, spec: tuple[tuple[str, float], ...]) -> np.ndarray:
+    edges = np.cumsum([p for _, p in spec])
+    if abs(edges[-1] - 1.0) > 1e-9:
+        raise ValueError(f"tier shares must add up to 1, got {edges[-1]:.3f}")
+    idx = np.searchsorted(edges, share - 1e-12, side="left")
+    names = np.array([n for n, _ in spec], dtype=object)
+    return names[np.minimum(idx, len(names) - 1)]
+
+
+def _decile_of_share(share: np.ndarray, n: int) -> np.ndarray:
+    return np.clip(np.ceil(share * n - 1e-9), 1, n).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class Cohorts:
+    """A model's percentile cohorts fitted on a scored population; tags any score, one or many.
+
+    A score's top share is the share of the population scoring at least as high, so a
+    population member gets exactly its batch tag and a new score the cohort it would join.
+    """
+
+    kind: str  # churn / ltv / propensity
+    population: np.ndarray  # the population's finite scores, sorted ascending
+    config: TagConfig = TagConfig()
+
+    @classmethod
+    def fit(cls, kind: str, scores: np.ndarray, config: TagConfig = TagConfig()) -> "Cohorts":
+        cohort_shares(kind, config)  # an unknown kind fails here
+        s = np.asarray(scores, dtype=np.float64)
+        return cls(kind, np.sort(s[np.isfinite(s)]), config)
+
+    def share(self, scores: np.ndarray) -> np.ndarray:
+        s = np.asarray(scores, dtype=np.float64)
+        n = len(self.population)
+        return (n - np.searchsorted(self.population, s, side="left")) / max(n, 1)
+
+    def tag(self, scores: np.ndarray) -> list[str | None]:
+        """The tag value per score (as text, deciles too); None for a non-finite score or no population."""
+        s = np.asarray(scores, dtype=np.float64)
+        if not len(self.population):
+            return [None] * len(s)
+        share = self.share(s)
+        if self.kind == "propensity":
+            values = [str(d) for d in _decile_of_share(share, self.config.n_deciles).tolist()]
+        else:
+            spec = self.config.churn_tiers if self.kind == "churn" else self.config.ltv_tiers
+            values = list(_tier_of_share(share, spec))
+        return [v if ok else None for v, ok in zip(values, np.isfinite(s).tolist())]
+
+
 def top_share(score: np.ndarray) -> np.ndarray:
     """Share of the population scoring at least as high as each row (0 < s <= 1; ties share the value)."""
     score = np.asarray(score, dtype=np.float64)
@@ -45,19 +114,12 @@ def top_share(score: np.ndarray) -> np.ndarray:
 
 def tiers(score: np.ndarray, spec: tuple[tuple[str, float], ...]) -> np.ndarray:
     """Tier name per row: the first tier whose cumulative top share covers the row's top share."""
-    share = top_share(score)
-    edges = np.cumsum([p for _, p in spec])
-    if abs(edges[-1] - 1.0) > 1e-9:
-        raise ValueError(f"tier shares must add up to 1, got {edges[-1]:.3f}")
-    idx = np.searchsorted(edges, share - 1e-12, side="left")
-    names = np.array([n for n, _ in spec], dtype=object)
-    return names[np.minimum(idx, len(names) - 1)]
+    return _tier_of_share(top_share(score), spec)
 
 
 def deciles(score: np.ndarray, n: int = 10) -> np.ndarray:
     """1 (highest scores) .. n, by top share."""
-    share = top_share(score)
-    return np.clip(np.ceil(share * n - 1e-9), 1, n).astype(np.int64)
+    return _decile_of_share(top_share(score), n)
 
 
 def predicted_tags(

@@ -31,13 +31,13 @@ def _open(redis: str | None):
 def _date(value: str | None, option: str) -> datetime | None:
     if value is None:
         return None
-    import pandas as pd
+    from features.build import parse_iso
+    from features.schema import SchemaError
 
     try:
-        ts = pd.Timestamp(value)
-    except ValueError:
-        fail(f"{option}: cannot read {value!r} as a date (use YYYY-MM-DD or an ISO timestamp)")
-    return (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).to_pydatetime()
+        return parse_iso(value, option).to_pydatetime()
+    except SchemaError as exc:
+        fail(str(exc))
 
 
 def apply(redis: str = typer.Option(None, "--redis", help=REDIS_HELP)) -> None:
@@ -79,6 +79,11 @@ def online(
         got = _open(redis).online_dict(service, one_ids)
     except KeyError as exc:
         fail(str(exc.args[0]))
+    values = [v for name, col in got.items() if name != "one_id" for v in col]
+    if values and all(v is None for v in values):  # a table of "—" alone does not say why
+        console.print(f"[yellow]no online feature values for {'this customer' if len(one_ids) == 1 else 'these customers'}:"
+                      "[/] unknown one_id, or nothing materialized yet (run `portrait features materialize`)",
+                      soft_wrap=True)
     if as_json:
         emit_json(got)
         return

@@ -18,9 +18,9 @@ def build_(
     raw: Path = typer.Option(None, help="Canonical tables folder (default: <data>/raw)."),
     identity: Path = typer.Option(None, help="OneID folder with record_map.parquet, golden.parquet (default: <data>/identity)."),
     out: Path = typer.Option(None, help="Output folder (default: <data>/features)."),
-    n_categories: int = typer.Option(20, help="Affinity columns for this many top categories."),
+    n_categories: int = typer.Option(20, help="Affinity columns for this many top categories (0: none)."),
     threads: int = typer.Option(None, help="DuckDB threads (default: all cores)."),
-    memory_limit: str = typer.Option(None, help="DuckDB memory limit, e.g. 8GB (default: DuckDB's)."),
+    memory_limit: str = typer.Option(None, help="DuckDB memory limit: a number and KB/MB/GB/TB, e.g. 8GB (default: DuckDB's)."),
     tag_config: Path = typer.Option(None, "--tag-config", help="YAML of rule-tag thresholds (TagConfig fields), "
                                     "e.g. 'dormant_days: 120'."),
     append: bool = typer.Option(False, "--append", help="Keep the snapshots of other cutoffs already built "
@@ -36,8 +36,9 @@ def build_(
     from features.tags import load_tag_config
 
     s = settings()
-    config = FeatureConfig(n_categories=n_categories, threads=threads, memory_limit=memory_limit, hmac_key=s.hmac_key)
     try:
+        config = FeatureConfig(n_categories=n_categories, threads=threads, memory_limit=memory_limit,
+                               hmac_key=s.hmac_key)
         cutoffs = parse_cutoffs(as_of) if as_of else None
         tags = load_tag_config(tag_config) if tag_config else None
         with progress("features", total=5) as advance:

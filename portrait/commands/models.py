@@ -36,16 +36,20 @@ def list_cmd(
         rows = registry.list_versions(name)
     except MlflowException as exc:
         fail(f"model {name!r}: {exc.message}")
-    if json_out:
-        emit_json(rows)
+    if json_out:  # versions as numbers in JSON (MLflow hands them out as text)
+        emit_json([{**r, "version": int(r["version"]) if str(r["version"]).isdigit() else r["version"]} for r in rows])
         return
     from rich.table import Table
 
     table = Table("model", "version", "aliases", "run", "metrics")
+    for col in table.columns:  # wrap, never cut: an alias or a run id shown as "champ…" is useless
+        col.overflow = "fold"
+    table.columns[2].min_width = max([len(a) for r in rows for a in r["aliases"]] + [7])  # one alias never splits
     for r in rows:
-        metrics = ", ".join(f"{k}={v}" for k, v in sorted(r["metrics"].items()))
-        table.add_row(r["name"], r["version"], ",".join(r["aliases"]), r["run_id"] or "", metrics)
-    console.print(table if rows else "no registered models")
+        metrics = "\n".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(r["metrics"].items()))
+        table.add_row(r["name"], r["version"], "\n".join(r["aliases"]), r["run_id"] or "", metrics)
+    console.print(table if rows else "no registered models: train one first (`portrait train churn`, "
+                  "`portrait train recommender`, ... or `portrait demo`)")
 
 
 @app.command()
@@ -77,8 +81,10 @@ def rollback(name: str = typer.Argument(..., help="Registered model name.")) -> 
     _setup()
     try:
         version = registry.rollback(name)
-    except (ValueError, MlflowException) as exc:
-        fail(str(getattr(exc, "message", exc)))
+    except ValueError as exc:
+        fail(str(exc))
+    except MlflowException as exc:  # e.g. a model never registered
+        fail(f"model {name!r}: {exc.message}; the registered models and versions: `portrait models list`")
     console.print(f"{name}: champion rolled back to version {version}")
 
 

@@ -22,7 +22,8 @@ def score(
     write_back: bool = typer.Option(False, "--write-back", help="Write predicted tags to the history and Feast."),
     models: list[str] = typer.Option(list(MODELS), "--model", "-m", help="Models to score (repeatable)."),
     date: str = typer.Option(None, help="Scoring date YYYY-MM-DD (default: today, UTC); one batch per version and date."),
-    force: bool = typer.Option(False, help="Rewrite a batch already written for this model version and date."),
+    force: bool = typer.Option(False, help="Rewrite a batch already written for this model version and date "
+                               "(re-scoring after a feature rebuild); an empty snapshot is refused even so."),
     push: bool = typer.Option(True, help="Push to Feast besides writing the tag history."),
     alias: str = typer.Option("champion", help="Registry alias of the models to use."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
@@ -32,22 +33,35 @@ def score(
     bad = [m for m in models if m not in MODELS]
     if bad:
         fail(f"unknown model(s) {bad}: choose from {list(MODELS)}")
+    from features.build import parse_iso
+    from features.schema import SchemaError
+
     try:
-        day = dt.date.fromisoformat(date) if date else None
-    except ValueError:
-        fail(f"--date must be YYYY-MM-DD, got {date!r}")
+        day = parse_iso(date, "--date", date_only=True).date() if date else None
+    except SchemaError as exc:
+        fail(str(exc))
     from serving import logic
     from serving.config import ServeConfig
     from serving.errors import ServingError
     from serving.loader import Loader
     from serving.writeback import score_all, write_back as do_write_back
+    from training.tags import cohort_shares
 
     s = settings()
     cfg = ServeConfig(data_dir=s.data_dir, mlflow_uri=s.mlflow_uri, hmac_key=s.hmac_key, alias=alias,
                       model_names={m: m for m in models}, poll_seconds=0)
-    with console.status("loading champion models and features"):
-        loader = Loader(cfg, load_model=logic.load_model, load_resources=logic.load_resources, prepare=logic.prepare)
-        loader.refresh()
+    import logging
+
+    quiet = logging.getLogger("portrait.serving")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)  # the loader's own error log would repeat what _check_loaded says in one line
+    try:
+        with console.status("loading champion models and features"):
+            loader = Loader(cfg, load_model=logic.load_model, load_resources=logic.load_resources, prepare=_prepare)
+            loader.refresh()
+    finally:
+        quiet.setLevel(level)
+    _check_loaded(loader.bundle, models, s.features_dir / "customer_features.parquet")
     try:
         if write_back:
             with console.status("scoring and writing predicted tags"):
@@ -58,15 +72,69 @@ def score(
             result = []
             for m in models:
                 df = score_all(loader.bundle, m, now, day or now.date())
-                result.append({"model": m, "version": loader.bundle.model(m).version, "rows": len(df),
-                               "tags": df["value"].value_counts(dropna=False).astype(int).to_dict()})
+                counts = df["value"].value_counts(dropna=False).astype(int).to_dict()
+                order = [v for v in cohort_shares(m) if v in counts]  # highest cohort first, as the catalog lists them
+                counts = {**{v: counts.pop(v) for v in order}, **{str(k): n for k, n in counts.items()}}
+                result.append({"model": m, "version": loader.bundle.model(m).version, "rows": len(df), "tags": counts})
     except ServingError as exc:
         fail(exc.message)
     if as_json:
         emit_json(result)
         return
+    _print_table(result, write_back)
+
+
+def _prepare(models: dict, resources) -> None:
+    """serving.logic.prepare one model at a time, so a failure names the model (the loader keeps only the text)."""
+    from serving import logic
+
+    for kind, served in models.items():
+        try:
+            logic.prepare({kind: served}, resources)
+        except Exception as exc:  # noqa: BLE001 - re-raised with the model's name for the one-line error
+            raise RuntimeError(f"{served.name} v{served.version}: {type(exc).__name__}: {exc}") from exc
+
+
+def _check_loaded(bundle, models: list[str], features_path) -> None:
+    """Fail (one line, naming the model and the cause, and what to run) unless every model and the data loaded.
+
+    The loader is built for a server that keeps serving what it has; a batch command must not
+    report success on models it could not prepare.
+    """
+    errors = dict(bundle.errors)
+    for kind in models:
+        if kind not in bundle.models:
+            why = errors.get(kind, "not loaded")
+            hint = (f"; train one first (`portrait train {kind}`, then promote it or pass --alias challenger)"
+                    if "registry" in why else "")
+            fail(f"model {kind}: {why}{hint}")
+    if "resources" in errors:
+        fail(f"loading the customer features failed: {errors['resources']}")
+    feats = getattr(bundle.resources, "features", None)
+    if feats is None:
+        fail(f"{features_path}: no customer features; run `portrait features build` first")
+    if not len(feats.row):  # scoring nobody is no result; with --write-back (even --force) it would erase tags
+        fail(f"{features_path}: the latest feature snapshot has no customers; nothing scored, the tag history is "
+             "left as it is; rebuild it with `portrait features build` (a cutoff inside the data)")
+    if "prepare" in errors:
+        fail(f"preparing model {errors['prepare'].removeprefix('RuntimeError: ')} (nothing scored or written)")
+
+
+def _print_table(result: list[dict], write_back: bool) -> None:
+    from rich.table import Table
+
+    table = Table(title="predicted tags written" if write_back else "scores (not written; --write-back writes them)")
+    cols = ("model", "version", "date", "rows", "status", "feast") if write_back else ("model", "version", "rows", "tags")
+    for col in cols:
+        table.add_column(col, overflow="fold", justify="right" if col == "rows" else "left")
     for r in result:
-        console.print(r)
+        cells = []
+        for col in cols:
+            v = r.get(col)
+            cells.append(", ".join(f"{k}: {n:,}" for k, n in v.items()) if isinstance(v, dict)
+                         else f"{v:,}" if isinstance(v, int) else str(v))
+        table.add_row(*cells)
+    console.print(table)
 
 
 def register(root: typer.Typer) -> None:

@@ -25,9 +25,12 @@ def train_lookalike_cmd(
     if index not in ("auto", "flat", "ivf", "hnsw"):
         fail(f"--index must be auto, flat, ivf or hnsw, got {index!r}")
     s = settings()
-    config = LookalikeConfig(features_dir=str(s.features_dir), embedding=embedding, factors=factors,
-                             torch_epochs=epochs, min_seeds=min_seeds, classifier_min_seeds=classifier_min_seeds,
-                             index_kind=index, seed=seed)
+    try:
+        config = LookalikeConfig(features_dir=str(s.features_dir), embedding=embedding, factors=factors,
+                                 torch_epochs=epochs, min_seeds=min_seeds, classifier_min_seeds=classifier_min_seeds,
+                                 index_kind=index, seed=seed)
+    except ValueError as exc:
+        fail(str(exc))
     with console.status("training the lookalike model"):
         try:
             run_id = train(config, s.mlflow_uri, s.mlflow_artifacts)

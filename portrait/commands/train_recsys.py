@@ -28,11 +28,14 @@ def train_recommender_cmd(
     if model not in NAMES:
         fail(f"--model must be one of {', '.join(NAMES)}, got {model!r}")
     s = settings()
-    config = RecommenderConfig(
-        data_dir=str(s.data_dir), mlflow_uri=s.mlflow_uri, mlflow_artifacts=str(s.mlflow_artifacts), model=model,
-        half_life_days=half_life_days or None, holdout_days=holdout_days, optuna_trials=trials,
-        exclude_event_types=tuple(e.strip() for e in exclude.split(",") if e.strip()), promote=promote,
-    )
+    try:
+        config = RecommenderConfig(
+            data_dir=str(s.data_dir), mlflow_uri=s.mlflow_uri, mlflow_artifacts=str(s.mlflow_artifacts), model=model,
+            half_life_days=half_life_days or None, holdout_days=holdout_days, optuna_trials=trials,
+            exclude_event_types=tuple(e.strip() for e in exclude.split(",") if e.strip()), promote=promote,
+        )
+    except ValueError as exc:
+        fail(str(exc))
     steps = ["load interactions", "holdout metrics", "fit on all events", "register"] + (["promotion gate"] if promote else [])
     with progress("training recommender", total=len(steps) + (1 if trials else 0)) as advance:
         try:
@@ -43,7 +46,9 @@ def train_recommender_cmd(
 
     run = mlflow.get_run(run_id)
     metrics, tags = run.data.metrics, run.data.tags
-    gate = {"promoted": tags.get("gate.promoted"), "reason": tags.get("gate.reason"), "version": tags.get("model_version")}
+    version = tags.get("model_version")
+    gate = {"promoted": {"True": True, "False": False}.get(tags.get("gate.promoted") or ""),  # tags are text
+            "reason": tags.get("gate.reason"), "version": int(version) if str(version).isdigit() else version}
     if as_json:
         emit_json({"run_id": run_id, "metrics": metrics, "gate": gate})
     else:

@@ -43,3 +43,36 @@ def test_malformed_catalog_names_file_and_tag(tmp_path):
     bad.write_text("tags:\n  - {name: y, type: mood, definition: d, source: rule, owner: o, version: 1}\n")
     with pytest.raises(ValueError, match=r"cat\.yaml.*'y'.*mood"):
         load_catalog(bad)
+
+
+@pytest.mark.parametrize("tag, kind", [("churn_tier", "churn"), ("ltv_tier", "ltv"), ("propensity_decile", "propensity")])
+def test_catalog_cohorts_are_what_the_tag_functions_write(tag, kind):
+    """The catalog's values and cohort shares (highest scores first) are what training/tags.py and the
+    batch write-back (Cohorts over the scored population) produce; 1,000 distinct scores give exact shares."""
+    import numpy as np
+
+    from training.tags import Cohorts, TagConfig, cohort_shares, deciles, predicted_tags, tiers
+
+    entry = {e["name"]: e for e in load_catalog()}[tag]
+    declared = {str(k): float(v) for k, v in entry["cohorts"].items()}
+    assert list(declared) == [str(v) for v in entry["values"]]  # values listed highest cohort first
+    assert declared == pytest.approx(cohort_shares(kind))
+    assert sum(declared.values()) == pytest.approx(1.0)
+    scores = np.random.default_rng(0).permutation(np.linspace(0.001, 0.999, 1000))
+    wide = predicted_tags([f"c{i}" for i in range(1000)], **{kind: scores})
+    written = wide[tag].astype(str).to_numpy()
+    batch = np.array(Cohorts.fit(kind, scores).tag(scores), dtype=object)
+    assert (written == batch).all()  # the write-back and training/tags.py agree row by row
+    order = np.argsort(-scores)
+    start = 0
+    for value, share in declared.items():  # each cohort is the next slice of the ranking, of its declared size
+        n = round(share * 1000)
+        assert set(written[order[start:start + n]]) == {value}, (value, start, n)
+        start += n
+    assert start == 1000
+    one = Cohorts.fit(kind, scores)  # a single new score falls where the batch would put it
+    assert one.tag(np.array([2.0]))[0] == next(iter(declared))
+    assert one.tag(np.array([-1.0]))[0] == list(declared)[-1]
+    spec = TagConfig().churn_tiers if kind == "churn" else TagConfig().ltv_tiers
+    ref = deciles(scores).astype(str) if kind == "propensity" else tiers(scores, spec)
+    assert (ref == batch).all()

@@ -101,7 +101,7 @@ def test_models_cli_list_promote_rollback(store, monkeypatch) -> None:
     assert run(app, ["models", "promote", "unit_value_cli", v1]).exit_code == 0
     assert run(app, ["models", "promote", "unit_value_cli", v2, "--reason", "test"]).exit_code == 0
     rows = json.loads(run(app, ["models", "list", "unit_value_cli", "--json"]).stdout)
-    assert {r["version"]: r["aliases"] for r in rows}[v2] == ["challenger", "champion"]
+    assert {r["version"]: r["aliases"] for r in rows}[int(v2)] == ["challenger", "champion"]  # --json: versions are numbers
     res = run(app, ["models", "rollback", "unit_value_cli"])
     assert res.exit_code == 0 and f"version {v1}" in res.output
     bad = run(app, ["models", "promote", "unit_value_cli", "99"])

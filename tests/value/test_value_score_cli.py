@@ -1,0 +1,105 @@
+"""``portrait score`` from the CLI audit: an empty snapshot never erases the tag history (even with --force),
+a model that cannot be prepared fails the command naming it, missing models say what to run, output is a
+table or JSON with numbers, and the written tags are the catalog's percentile cohorts."""
+
+from __future__ import annotations
+
+import shutil
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from benchmarks._serving_world import build_world
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    return build_world(tmp_path_factory.mktemp("score_world"))
+
+
+@pytest.fixture()
+def env(world, monkeypatch, tmp_path):
+    """The CLI on the world's registry and a private copy of its data folder (tests damage it)."""
+    data = tmp_path / "data"
+    shutil.copytree(world.data_dir, data)
+    monkeypatch.setenv("PORTRAIT_DATA_DIR", str(data))
+    monkeypatch.setenv("PORTRAIT_MLFLOW_URI", world.uri)
+    monkeypatch.setenv("PORTRAIT_HMAC_KEY", "test-key")
+    return data
+
+
+def run(*args):
+    from portrait.cli import app
+
+    r = CliRunner().invoke(app, ["score", *args])
+    return r, " ".join(r.output.split())
+
+
+def test_empty_snapshot_refuses_write_back_even_with_force(env):
+    r, _ = run("--write-back", "--no-push", "--date", "2024-09-02")
+    assert r.exit_code == 0, r.output
+    history = env / "tags" / "history.parquet"
+    good = history.read_bytes()
+    assert len(pd.read_parquet(history)) == 3 * 80
+    feats = env / "features" / "customer_features.parquet"
+    pd.read_parquet(feats).iloc[:0].to_parquet(feats)
+    r, text = run("--write-back", "--force", "--no-push", "--date", "2024-09-02")
+    assert r.exit_code == 2 and "no customers" in text and "customer_features.parquet" in text
+    assert "Traceback" not in r.output and history.read_bytes() == good
+
+
+def test_a_model_that_cannot_be_prepared_fails_the_command(env):
+    feats = env / "features" / "customer_features.parquet"
+    pd.read_parquet(feats).drop(columns=["tenure_days"]).to_parquet(feats)
+    r, text = run("--write-back", "--no-push", "--date", "2024-09-02")
+    assert r.exit_code != 0 and "Traceback" not in r.output
+    assert "preparing model churn v1" in text and "tenure_days" in text
+    assert not (env / "tags" / "history.parquet").exists()
+    assert len([ln for ln in r.output.splitlines() if "error" in ln.lower()]) == 1  # one line, not a log + an error
+
+
+def test_missing_models_and_bad_dates_say_what_to_do(env, tmp_path, monkeypatch):
+    r, text = run("--date", "01/06/2026")
+    assert r.exit_code == 2 and "--date" in text and "'01/06/2026'" in text and "YYYY-MM-DD" in text
+    monkeypatch.setenv("PORTRAIT_MLFLOW_URI", f"sqlite:///{tmp_path / 'empty.db'}")
+    r, text = run("-m", "ltv")
+    assert r.exit_code == 2 and "portrait train ltv" in text and "Traceback" not in r.output
+
+
+def test_output_is_a_table_or_json_with_numbers_and_catalog_cohorts(env):
+    import json
+
+    from features.tags import load_catalog
+
+    r, text = run("--json")
+    assert r.exit_code == 0, r.output
+    got = {b["model"]: b for b in json.loads(r.stdout)}
+    assert all(isinstance(b["rows"], int) and all(isinstance(n, int) for n in b["tags"].values()) for b in got.values())
+    catalog = {e["name"]: e for e in load_catalog()}
+    assert set(got["churn"]["tags"]) <= {str(v) for v in catalog["churn_tier"]["values"]}
+    assert set(got["ltv"]["tags"]) == {str(v) for v in catalog["ltv_tier"]["values"]}
+    assert got["ltv"]["tags"]["top"] == 8  # top 10% of 80 scored customers
+    r, text = run()
+    assert r.exit_code == 0 and "{" not in r.output and "churn" in text and "top: 8" in text
+
+
+def test_write_back_function_refuses_an_empty_snapshot(env, world):
+    """The same guard for POST /tags/writeback, which calls serving.writeback.write_back directly."""
+    import datetime as dt
+
+    from serving import logic
+    from serving.config import ServeConfig
+    from serving.errors import BadRequest
+    from serving.loader import Loader
+    from serving.writeback import write_back
+
+    feats = env / "features" / "customer_features.parquet"
+    pd.read_parquet(feats).iloc[:0].to_parquet(feats)
+    cfg = ServeConfig(data_dir=env, mlflow_uri=world.uri, hmac_key="test-key", model_names={"ltv": "ltv"},
+                      poll_seconds=0)
+    loader = Loader(cfg, load_model=logic.load_model, load_resources=logic.load_resources, prepare=None)
+    loader.refresh()
+    with pytest.raises(BadRequest, match="no customers"):
+        write_back(loader.bundle, env, ["ltv"], dt.date(2024, 9, 2), force=True, push=False)
+    assert not (env / "tags").exists() or not (env / "tags" / "history.parquet").exists()
