@@ -53,6 +53,7 @@ def future_labels(
     categories: Sequence[str] | None = None,
     n_categories: int = 5,
     record_map: Path | None = None,
+    hmac_key: str | None = None,
 ) -> pd.DataFrame:
     """Labels after each cutoff; see the module docstring. Sorted by (event_timestamp, one_id)."""
     from features.customer import set_cutoffs, stage_aggregates
@@ -61,7 +62,8 @@ def future_labels(
     if not cuts:
         raise SchemaError("future_labels: no cutoff given")
     # an entity frame needs orders only; cutoffs alone need events too (the population is everyone active before)
-    con, staged = stage(Path(raw_dir), Path(identity_dir), FeatureConfig(), record_map=record_map, events=ent is None)
+    con, staged = stage(Path(raw_dir), Path(identity_dir), FeatureConfig(hmac_key=hmac_key),
+                         record_map=record_map, events=ent is None)
     try:
         set_cutoffs(con, cuts)
         if ent is None:

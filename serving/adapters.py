@@ -43,7 +43,7 @@ class PredictorAdapter:
         self.predictor = predictor  # has predict(DataFrame) -> array or DataFrame
         self.feature_names = list(feature_names)
         self.outputs: list[str] | None = None  # column names when the model returns several scores
-        self.cuts: np.ndarray | None = None  # population quantile cut points for the tag
+        self.cohorts: Any = None  # training.tags.Cohorts over the snapshot's scores: the batch write-back's tags
         self.X_: np.ndarray | None = None  # encoded inputs of every customer (rows of the snapshot)
         self._fast: Any = None  # array call used with X_
         self._one: Any = None  # one-row call (row index of X_ -> scores), LightGBM's single-row C API
@@ -103,10 +103,9 @@ class PredictorAdapter:
                 self._one = one if one_ok else None
                 if self._one is not None and enc[3] is not None:
                     self.scratch = enc[3][-1]  # a row the one-row call reads at index len(X_): online features
-        top = self.score_of(s)
-        finite = top[np.isfinite(top)]
-        qs = np.linspace(0.1, 0.9, 9) if self.kind == "propensity" else [0.5, 0.9]  # deciles / ltv tiers
-        self.cuts = np.quantile(finite, qs) if len(finite) else None
+        from training.tags import Cohorts
+
+        self.cohorts = Cohorts.fit(self.kind, self.score_of(s))  # one sorted float array: 8 bytes per customer
         self._prepared_on = snapshot
 
     # ---- request time -------------------------------------------------------------------------
@@ -142,17 +141,13 @@ class PredictorAdapter:
         return out[:, 0] if out.ndim == 2 and out.shape[1] == 1 else out
 
     def tags(self, scores: np.ndarray) -> list[str | None]:
-        """The predicted tag for each row of ``scores``: churn tier (fixed thresholds on the probability),
-        LTV tier (population median / 90th percentile), propensity decile (population deciles)."""
+        """The predicted tag for each row of ``scores``, exactly as the batch write-back tags it: the
+        percentile cohort the score joins in the snapshot's scored population (``training.tags.Cohorts``:
+        churn tier top 20/30/50 %, LTV tier top 10/20/30/40 %, propensity decile 1 = most likely)."""
         scores = self.score_of(scores)  # several outputs: the headline one is tagged, the rest is detail
-        if self.kind == "churn":  # a probability: fixed, documented thresholds
-            return ["high" if s >= 0.5 else "medium" if s >= 0.2 else "low" for s in scores.tolist()]
-        if self.cuts is None:
+        if self.cohorts is None:
             return [None] * len(scores)
-        if self.kind == "propensity":  # decile of the population, 10 = most likely
-            return [str(d) for d in (np.searchsorted(self.cuts, scores, side="right") + 1).tolist()]
-        lo, hi = self.cuts.tolist()
-        return ["high" if s >= hi else "medium" if s >= lo else "low" for s in scores.tolist()]
+        return self.cohorts.tag(scores)
 
     def score_of(self, scores: np.ndarray) -> np.ndarray:
         """The headline score: the output named like the model (e.g. overall propensity), else the best one."""

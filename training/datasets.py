@@ -16,7 +16,7 @@ a model against the true future (majority person of each OneID's records).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +31,13 @@ class Paths:
     data_dir: str  # Settings.data_dir
     mlflow_uri: str  # Settings.mlflow_uri
     mlflow_artifacts: str  # Settings.mlflow_artifacts
+    # OneID's HMAC key: labels join raw orders to record ids that were phones/emails (stored hashed);
+    # never printed nor logged (registry.SECRET_FIELDS)
+    hmac_key: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_settings(cls, s: Any) -> "Paths":
-        return cls(str(s.data_dir), s.mlflow_uri, str(s.mlflow_artifacts))
+        return cls(str(s.data_dir), s.mlflow_uri, str(s.mlflow_artifacts), getattr(s, "hmac_key", None))
 
     @property
     def features_dir(self) -> Path:
@@ -143,7 +146,7 @@ def build(paths: Paths, cfg: DatasetConfig, categories: list[str] | None = None)
     cuts = training_cutoffs(feature_cutoffs(paths.features_dir), cfg.horizon_days, as_of, cfg.max_cutoffs)
     ents = entities(paths.features_dir, cuts, cfg)
     labels = future_labels(data / "raw", data / "identity", ents, horizons=(cfg.horizon_days,),
-                           categories=categories)
+                           categories=categories, hmac_key=paths.hmac_key)
     label_cols = [c for c in labels.columns if c not in KEYS and not c.startswith(("observed_days", "complete_"))]
     store = store_for(paths)
     frame = historical(paths, cfg.service, labels[KEYS + label_cols], store)

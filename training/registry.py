@@ -111,9 +111,20 @@ def start_run(experiment_name: str, run_name: str | None = None, tags: dict[str,
         yield run
 
 
-def _flat(obj: Any, prefix: str = "") -> dict[str, Any]:
+SECRET_FIELDS = frozenset({"hmac_key"})  # carried by configs (training.datasets.Paths), never logged
+
+
+def _public(obj: Any) -> Any:
+    """``obj`` (a dataclass, dict or value) as plain data without the :data:`SECRET_FIELDS`, at any depth."""
     if is_dataclass(obj) and not isinstance(obj, type):
         obj = asdict(obj)
+    if isinstance(obj, dict):
+        return {k: _public(v) for k, v in obj.items() if k not in SECRET_FIELDS}
+    return obj
+
+
+def _flat(obj: Any, prefix: str = "") -> dict[str, Any]:
+    obj = _public(obj)
     out: dict[str, Any] = {}
     for k, v in dict(obj).items():
         key = f"{prefix}{k}"
@@ -132,7 +143,7 @@ def log_config(config: Any, params: dict[str, Any] | None = None) -> None:
     flat.update(params or {})
     mlflow.log_params({k: str(v)[:6000] for k, v in flat.items()})
     if config is not None:
-        body = asdict(config) if is_dataclass(config) else dict(config)
+        body = _public(config)
         mlflow.log_text(json.dumps(body, indent=2, default=str), "config.json")
 
 

@@ -137,3 +137,32 @@ def test_feature_build_without_the_key_is_a_one_line_error(data_dir, monkeypatch
     assert res.exit_code == 2 and "Traceback" not in res.output
     assert "record ids are phone numbers or emails" in res.output and "PORTRAIT_HMAC_KEY" in res.output
     assert not (data_dir / "features" / "customer_features.parquet").exists()
+
+
+def test_training_labels_join_orders_of_phone_keyed_records_and_never_log_the_key(data_dir, tmp_path):
+    """Labels (features.labels, via training.datasets.Paths) count the orders of phone/email record ids."""
+    import mlflow
+
+    from features.labels import future_labels
+    from training import registry
+    from training.datasets import Paths
+
+    assert CliRunner().invoke(__import__("portrait.cli").cli.app, ["identity", "resolve"]).exit_code == 0
+    from features.identity.tables import read_identity_table
+
+    people = read_identity_table(data_dir / "identity", "golden", columns=["one_id"]).to_pandas()
+    ents = people.assign(event_timestamp=pd.Timestamp("2026-01-01", tz="UTC"))
+    with pytest.raises(Exception, match="(?i)key"):  # without the key the join cannot hash the raw ids
+        future_labels(data_dir / "raw", data_dir / "identity", ents, horizons=(30,))
+    paths = Paths(str(data_dir), f"sqlite:///{tmp_path}/m.db", str(tmp_path / "art"), hmac_key=KEY)
+    labels = future_labels(data_dir / "raw", data_dir / "identity", ents, horizons=(30,), hmac_key=paths.hmac_key)
+    spent = labels.filter(like="spend").sum(numeric_only=True).sum()
+    assert spent == pytest.approx(10.0 + 20.0 + 30.0 + 40.0)  # every order, whatever its record id
+    assert KEY not in repr(paths)
+    mlflow.set_tracking_uri(paths.mlflow_uri)
+    with mlflow.start_run() as run:
+        registry.log_config({"paths": paths, "horizon": 30})
+    logged = mlflow.get_run(run.info.run_id).data.params
+    body = mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/config.json")
+    assert logged["paths.data_dir"] == str(data_dir) and not any(KEY in str(v) for v in logged.values())
+    assert "hmac_key" not in body and KEY not in body

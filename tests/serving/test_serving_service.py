@@ -75,7 +75,7 @@ def test_score_known_and_unknown(svc, world) -> None:  # noqa: ANN001
     assert r.results[1].one_id == world.one_ids[3]
     assert 0 <= r.results[0].predictions["churn"].score <= 1
     assert r.results[0].predictions["churn"].tag in ("low", "medium", "high")
-    assert r.results[0].predictions["ltv"].tag in ("low", "medium", "high")
+    assert r.results[0].predictions["ltv"].tag in ("top", "high", "mid", "low")
     prop = r.results[0].predictions["propensity"]
     assert prop.tag in [str(d) for d in range(1, 11)] and set(prop.detail) == {"propensity", "propensity_c0"}
     assert prop.score == prop.detail["propensity"]

@@ -24,3 +24,23 @@ def test_feast_frame_matches_the_push_contract(world, client) -> None:  # noqa: 
     assert wide["propensity_decile"].between(1, 10).all()
     assert set(wide["churn_tier"]) <= {"low", "medium", "high"}
     assert pd.to_datetime(wide["scored_at"], utc=True).max() <= pd.Timestamp(dt.datetime.now(dt.timezone.utc))
+
+
+def test_score_tags_a_customer_as_the_batch_write_back_did(world, client) -> None:  # noqa: ANN001
+    """/score's tag of one customer is the cohort the write-back put them in (not a second rule)."""
+    from serving.writeback import feast_frame, history_path
+
+    r = client.post("/tags/writeback", json={"models": ["churn", "ltv", "propensity"], "date": "2024-09-05",
+                                             "force": True}, headers={"X-API-Key": "test-key-123"})
+    assert r.status_code == 200, r.text
+    wide = feast_frame(pd.read_parquet(history_path(world.data_dir))).set_index("one_id")
+    ids = list(world.one_ids)
+    got = client.post("/score", json={"ids": ids, "models": ["churn", "ltv", "propensity"]}).json()["results"]
+    names = {"churn": "churn_tier", "ltv": "ltv_tier", "propensity": "propensity_decile"}
+    compared = 0
+    for row in got:
+        for kind, pred in row["predictions"].items():
+            assert str(pred["tag"]) == str(wide.at[row["one_id"], names[kind]]), (row["one_id"], kind)
+            compared += 1
+    assert compared == 3 * len(ids)  # every customer of the world is scored by all three
+    assert len({p["predictions"]["ltv"]["tag"] for p in got}) >= 3  # cohorts, not one value for everyone
