@@ -80,8 +80,6 @@ def sniff_delimiter(path: Path, candidates: str = ",;\t|", encoding: str = "utf-
         lines = [ln for ln in fh.read(64 * 1024).splitlines() if ln.strip()]
     if not lines:
         return None
-    if _EXCEL_SEP.match(lines[0]):
-        return lines[0].strip()[4]
     try:
         return csv.Sniffer().sniff("\n".join(lines[:50]), delimiters=candidates).delimiter
     except csv.Error:
@@ -110,7 +108,7 @@ def _check_headers(path: Path, names: list[str], origin: str) -> None:
     """A header given twice is an error: pandas would rename the second ``phone`` to ``phone.1`` silently."""
     seen: dict[str, int] = {}
     for i, name in enumerate(names, 1):
-        if name in seen:
+        if name in seen and str(name).strip():  # empty trailing headers (a spreadsheet's ",,") are not names
             raise SchemaError(f"{origin}: column header {name!r} appears twice (columns {seen[name]} and {i}); "
                               "rename or remove one")
         seen[name] = i

@@ -189,7 +189,7 @@ def _as_text(s: pd.Series) -> pd.Series:
         text = s.astype("string")
         text[whole] = s[whole].astype("int64").astype("string")
         return text
-    if s.dtype == object:
+    if s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) != "string":  # CSV text: nothing to do
         return s.map(lambda v: str(int(v)) if isinstance(v, float) and v.is_integer() else v)
     return s
 
@@ -261,10 +261,12 @@ def validate(df: pd.DataFrame, schema: TableSchema, origin: str = "<frame>",
     reason = pd.Series(pd.NA, index=df.index, dtype="string")
     latest = (when.now or pd.Timestamp.now(tz="UTC")) + pd.Timedelta(days=1)
 
-    def flag(mask: pd.Series, text: str | pd.Series) -> None:
+    def flag(mask: pd.Series, text: str | pd.Series, values: pd.Series | None = None) -> None:
+        """Give the rows of ``mask`` not yet rejected the reason ``text`` (+ ": value", rendered for them only)."""
         new = mask & reason.isna()
         if new.any():
-            reason.loc[new] = text if isinstance(text, str) else text[new]
+            text = text if isinstance(text, str) else text[new]
+            reason.loc[new] = text if values is None else text + ": " + values[new].astype("string").fillna("")
 
     out: dict[str, pd.Series] = {}
     for col in schema.columns:
@@ -273,7 +275,7 @@ def validate(df: pd.DataFrame, schema: TableSchema, origin: str = "<frame>",
             continue
         raw = df[col.name]
         typed, bad, why = _coerce(col, raw, when)
-        flag(bad, f"{col.name}: " + why + ": " + raw.astype("string").fillna(""))
+        flag(bad, f"{col.name}: " + why, raw)
         if not col.nullable:
             flag(typed.isna() & ~bad, f"{col.name}: missing value")
         if col.min is not None:
@@ -282,12 +284,10 @@ def validate(df: pd.DataFrame, schema: TableSchema, origin: str = "<frame>",
             flag(typed.notna() & (typed > col.max), f"{col.name}: above maximum {col.max}")
         if col.allowed is not None:
             outside = typed.notna() & ~typed.isin(col.allowed)
-            flag(outside, f"{col.name}: not one of {list(col.allowed)}: " + typed.fillna(""))
+            flag(outside, f"{col.name}: not one of {list(col.allowed)}", typed)
         if col.happened:  # one order dated 2099 would move every default cutoff past it
-            text = typed.astype("string").fillna("")
-            flag(typed.notna() & (typed > latest),
-                 f"{col.name}: time_in_future (after {latest:%Y-%m-%d %H:%M} UTC): " + text)
-            flag(typed.notna() & (typed < OLDEST), f"{col.name}: time_too_old (before 1970-01-02): " + text)
+            flag(typed > latest, f"{col.name}: time_in_future (after {latest:%Y-%m-%d %H:%M} UTC)", typed)
+            flag(typed < OLDEST, f"{col.name}: time_too_old (before 1970-01-02)", typed)
         out[col.name] = typed
     typed_df = pd.DataFrame(out, index=df.index)
     if schema.key:

@@ -200,7 +200,10 @@ def import_file(path: Path, spec: ImportSpec, out_dir: Path, rejects_dir: Path,
         if replace:
             merge = "replaced the whole table (--replace)"
         else:
-            old = read_table(target, schema)
+            try:
+                old = read_table(target, schema)
+            except SchemaError as exc:
+                raise SchemaError(f"{exc}; cannot merge into it: pass --replace to replace the table") from None
             table, merge = _merge(old, result.accepted, schema)
     ready_dirs(out_dir, rejects_dir)
     write_outputs(table, result.rejects, schema.name, out_dir, rejects_dir)

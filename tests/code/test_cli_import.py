@@ -81,12 +81,14 @@ def test_header_only_and_all_rejected_files_change_nothing(data, tmp_path):
 
 
 def test_rejects_path_that_is_a_file_fails_before_the_table_is_written(data, tmp_path):
-    src = tmp_path / "crm.csv"
+    first, src = tmp_path / "first.csv", tmp_path / "crm.csv"
+    first.write_text(HEAD + "crm,0,13900000000,,2026-01-01\n")
     src.write_text(HEAD + "crm,1,13900000001,,2026-01-01\ncrm,2,x,,someday\n")
-    data.mkdir()
+    assert run(first, "-t", "identity_records").exit_code == 0
+    (data / "rejects").rmdir()  # empty: the first import had no rejects
     (data / "rejects").write_text("not a folder")
     one_line_error(run(src, "-t", "identity_records"), "rejects", "cannot create")
-    assert not (data / "raw" / "identity_records.parquet").exists()
+    assert ids(data) == [("crm", "0")]
 
 
 def test_mapping_columns_as_a_list_is_one_line(data, tmp_path):
