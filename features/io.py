@@ -20,7 +20,13 @@ from features.schema import SchemaError, TableSchema, Validated, validate
 
 
 def _umask() -> int:
-    """The process umask (read by setting and restoring it: Python has no getter)."""
+    """The process umask: from /proc on Linux, else by setting and restoring it (racy with other threads)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
@@ -166,6 +172,18 @@ def read_frame(path: Path, sep: str | None = None, encoding: str = "utf-8") -> p
         raise SchemaError(f"{path}: cannot be read ({type(exc).__name__}: {text[:300]})") from exc
 
 
+def _first_long_row(path: Path, sep: str, encoding: str = "utf-8", skip: int = 0) -> int:
+    """The first data row (1-based) with more fields than the header line (after ``skip`` lines)."""
+    import csv
+
+    with open_text(path, encoding) as fh:
+        for _ in range(skip):
+            fh.readline()
+        rows = csv.reader(fh, delimiter=sep)
+        width = len(next(rows, []))
+        return next((n for n, row in enumerate(rows, 1) if len(row) > width), 1)
+
+
 def read_table(path: Path, schema: TableSchema) -> pd.DataFrame:
     """Read a canonical table written by portrait and check it still fits ``schema``."""
     df = read_frame(path)
@@ -193,8 +211,11 @@ def ready_dirs(*folders: Path) -> None:
 def write_outputs(table: pd.DataFrame, rejects: pd.DataFrame, name: str, out_dir: Path, rejects_dir: Path) -> None:
     """Write ``out_dir/<name>.parquet`` and ``rejects_dir/<name>.csv`` (removed when no rejects), atomically."""
     ready_dirs(out_dir, rejects_dir)
-    write_parquet(table, Path(out_dir) / f"{name}.parquet")
     rej_path = Path(rejects_dir) / f"{name}.csv"
+    for path in (Path(out_dir) / f"{name}.parquet", rej_path):
+        if path.is_dir():  # found now, not after the table was replaced
+            raise SchemaError(f"{path}: is a folder; remove or rename it")
+    write_parquet(table, Path(out_dir) / f"{name}.parquet")
     if len(rejects):
         write_csv(rejects, rej_path)
     else:
