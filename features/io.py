@@ -8,6 +8,7 @@ intact. Reads name the file in every error.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +19,19 @@ import pandas as pd
 from features.schema import SchemaError, TableSchema, Validated, validate
 
 
+def _umask() -> int:
+    """The process umask: from /proc on Linux, else by setting and restoring it (racy with other threads)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp)`` then rename ``tmp`` onto ``path``; remove ``tmp`` on failure."""
     path = Path(path)
@@ -26,6 +40,8 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     os.close(fd)
     try:
         write(Path(tmp))
+        # mkstemp's 0600 would make tables unreadable to the group a plain open() lets read them
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -43,17 +59,22 @@ def write_csv(df: pd.DataFrame, path: Path) -> Path:
     return atomic_write(path, lambda tmp: df.to_csv(tmp, index=False))
 
 
-def open_text(path: Path) -> Any:
+def _codec(encoding: str) -> str:
+    """utf-8 read as utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is not part of the first header."""
+    return "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+
+
+def open_text(path: Path, encoding: str = "utf-8", errors: str = "replace") -> Any:
     """``path`` opened for reading text: gzip/bz2/xz by suffix, a UTF-8 byte-order mark dropped."""
     import bz2
     import gzip
     import lzma
 
     opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(Path(path).suffix.lower(), open)
-    return opener(path, "rt", newline="", encoding="utf-8-sig", errors="replace")
+    return opener(path, "rt", newline="", encoding=_codec(encoding), errors=errors)
 
 
-def sniff_delimiter(path: Path, candidates: str = ",;\t|") -> str | None:
+def sniff_delimiter(path: Path, candidates: str = ",;\t|", encoding: str = "utf-8") -> str | None:
     """The delimiter of a text table among ``candidates`` (Excel in many locales writes ``;``); None if empty.
 
     Python's ``csv.Sniffer`` over the first lines; when it cannot tell, the header line's most
@@ -61,7 +82,7 @@ def sniff_delimiter(path: Path, candidates: str = ",;\t|") -> str | None:
     """
     import csv
 
-    with open_text(path) as fh:
+    with open_text(path, encoding) as fh:
         lines = [ln for ln in fh.read(64 * 1024).splitlines() if ln.strip()]
     if not lines:
         return None
@@ -73,38 +94,91 @@ def sniff_delimiter(path: Path, candidates: str = ",;\t|") -> str | None:
         return best if counts[best] else ","
 
 
-def read_frame(path: Path, sep: str | None = None) -> pd.DataFrame:
-    """Read a Parquet, CSV or TSV file into a DataFrame of its raw values.
+_EXCEL_SEP = re.compile(r"^sep=.\s*$")  # Excel's first line naming the delimiter: "sep=;"
 
-    Raises :class:`SchemaError` naming the file when it is missing or unreadable.
+
+def _decode_offset(path: Path, encoding: str) -> tuple[int, str]:
+    """The byte offset of the first byte ``encoding`` cannot decode, and the bytes there (hex).
+
+    Only on the error path, so reading the whole file once more is affordable.
     """
+    data = Path(path).read_bytes()
+    try:
+        data.decode(_codec(encoding))
+    except UnicodeDecodeError as exc:
+        return exc.start, data[exc.start:exc.start + 2].hex(" ")
+    return len(data), ""
+
+
+def _check_headers(path: Path, names: list[str], origin: str) -> None:
+    """A header given twice is an error: pandas would rename the second ``phone`` to ``phone.1`` silently."""
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names, 1):
+        if name in seen and str(name).strip():  # empty trailing headers (a spreadsheet's ",,") are not names
+            raise SchemaError(f"{origin}: column header {name!r} appears twice (columns {seen[name]} and {i}); "
+                              "rename or remove one")
+        seen[name] = i
+
+
+def read_frame(path: Path, sep: str | None = None, encoding: str = "utf-8") -> pd.DataFrame:
+    """Read a Parquet, CSV or TSV file (suffix in any case) into a DataFrame of its raw values.
+
+    CSV values stay text (a phone is never a float). Raises :class:`SchemaError` naming the file when
+    it is missing or unreadable, not in ``encoding`` (with the byte offset), or repeats a header.
+    """
+    import csv
+
     path = Path(path)
     if not path.exists():
         raise SchemaError(f"{path}: no such file")
+    if path.is_dir():
+        raise SchemaError(f"{path}: is a folder, not a file")
+    suffix = path.suffix.lower()
     try:
-        if path.suffix == ".parquet":
+        if suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            _check_headers(path, pq.read_schema(path).names, str(path))
             return pd.read_parquet(path)
+        with open_text(path, encoding, errors="strict") as fh:
+            first = fh.readline()
+            header_at = 1 if _EXCEL_SEP.match(first) else 0
+            if header_at:
+                sep = sep or first.strip()[4]
+                first = fh.readline()
         if sep is None:
-            sep = "\t" if path.suffix in (".tsv", ".tab") else (sniff_delimiter(path) or ",")
-        df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig")
+            sep = "\t" if suffix in (".tsv", ".tab") else (sniff_delimiter(path, encoding=encoding) or ",")
+        _check_headers(path, next(csv.reader([first], delimiter=sep), []), str(path))
+        df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
+                         encoding=_codec(encoding), skiprows=header_at)
         if not isinstance(df.index, pd.RangeIndex):  # pandas makes an index of the extra first field
-            raise SchemaError(f"{path}: data row {_first_long_row(path, sep)} has more fields than the header "
+            raise SchemaError(f"{path}: data row {_first_long_row(path, sep, encoding, header_at)} has more fields than the header "
                               f"{list(df.columns)}; a delimiter {sep!r} inside a value (a decimal comma?) needs "
                               "quotes or another delimiter")
         return df
     except SchemaError:
         raise
+    except UnicodeDecodeError:
+        at, seen = _decode_offset(path, encoding)
+        other = "gbk" if encoding.lower().replace("-", "") in ("utf8", "utf8sig") else "utf-8"
+        raise SchemaError(f"{path}: not valid {encoding} text at byte offset {at} (bytes {seen}); pass the file's "
+                          f"encoding, e.g. --encoding {other} (Chinese Windows) or --encoding latin-1") from None
+    except LookupError:
+        raise SchemaError(f"{path}: unknown encoding {encoding!r} (e.g. utf-8, gbk, latin-1)") from None
     except pd.errors.EmptyDataError:
         raise SchemaError(f"{path}: the file is empty (no header, no rows)") from None
     except Exception as exc:  # pyarrow/pandas raise many types; the user needs the file name
-        raise SchemaError(f"{path}: cannot be read ({type(exc).__name__}: {str(exc).strip()})") from exc
+        text = " ".join(str(exc).split())  # one line: Arrow's messages span many
+        raise SchemaError(f"{path}: cannot be read ({type(exc).__name__}: {text[:300]})") from exc
 
 
-def _first_long_row(path: Path, sep: str) -> int:
-    """The first data row (1-based) with more fields than the header line."""
+def _first_long_row(path: Path, sep: str, encoding: str = "utf-8", skip: int = 0) -> int:
+    """The first data row (1-based) with more fields than the header line (after ``skip`` lines)."""
     import csv
 
-    with open_text(path) as fh:
+    with open_text(path, encoding) as fh:
+        for _ in range(skip):
+            fh.readline()
         rows = csv.reader(fh, delimiter=sep)
         width = len(next(rows, []))
         return next((n for n, row in enumerate(rows, 1) if len(row) > width), 1)
@@ -119,6 +193,35 @@ def read_table(path: Path, schema: TableSchema) -> pd.DataFrame:
     return df
 
 
+def ready_dirs(*folders: Path) -> None:
+    """Create ``folders`` (or check they are writable folders) before anything is written.
+
+    Raises :class:`SchemaError` naming the folder, so a rejects path that is a file fails the
+    import before the table is replaced, not after.
+    """
+    for folder in map(Path, folders):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SchemaError(f"{folder}: cannot create the folder ({exc.strerror or exc})") from None
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise SchemaError(f"{folder}: the folder is not writable")
+
+
+def write_outputs(table: pd.DataFrame, rejects: pd.DataFrame, name: str, out_dir: Path, rejects_dir: Path) -> None:
+    """Write ``out_dir/<name>.parquet`` and ``rejects_dir/<name>.csv`` (removed when no rejects), atomically."""
+    ready_dirs(out_dir, rejects_dir)
+    rej_path = Path(rejects_dir) / f"{name}.csv"
+    for path in (Path(out_dir) / f"{name}.parquet", rej_path):
+        if path.is_dir():  # found now, not after the table was replaced
+            raise SchemaError(f"{path}: is a folder; remove or rename it")
+    write_parquet(table, Path(out_dir) / f"{name}.parquet")
+    if len(rejects):
+        write_csv(rejects, rej_path)
+    else:
+        rej_path.unlink(missing_ok=True)
+
+
 def load_validated(
     df: pd.DataFrame, schema: TableSchema, out_dir: Path, rejects_dir: Path, origin: str
 ) -> Validated:
@@ -126,15 +229,10 @@ def load_validated(
 
     The table lands at ``out_dir/<table>.parquet``; rejects, when any, at
     ``rejects_dir/<table>.csv`` (an old rejects file is removed when there are none).
-    Raises before writing anything if a required column is missing.
+    Raises before writing anything if a required column is missing or a folder cannot be made.
     """
     result = validate(df, schema, origin)
-    write_parquet(result.accepted, Path(out_dir) / f"{schema.name}.parquet")
-    rej_path = Path(rejects_dir) / f"{schema.name}.csv"
-    if len(result.rejects):
-        write_csv(result.rejects, rej_path)
-    else:
-        rej_path.unlink(missing_ok=True)
+    write_outputs(result.accepted, result.rejects, schema.name, out_dir, rejects_dir)
     return result
 
 

@@ -36,7 +36,9 @@ class Column:
     nullable: bool = False  # may hold nulls
     min: float | None = None  # inclusive bounds for numbers
     max: float | None = None
-    allowed: tuple[str, ...] | None = None  # closed vocabulary for strings
+    allowed: tuple[str, ...] | None = None  # closed vocabulary for strings (matched case-insensitively)
+    identifier: bool = False  # an id or contact: NFKC-folded (full-width １３９/＠), whole floats as integers
+    happened: bool = False  # a time something happened: not after now + 1 day, not before 1970-01-02
     doc: str = ""
 
 
@@ -54,8 +56,8 @@ class TableSchema:
 
 def _ids(*extra: Column) -> tuple[Column, ...]:
     return (
-        Column("source", "str", doc="source system, e.g. crm, app, miniprogram, pos, web"),
-        Column("record_id", "str", doc="the record's id within its source"),
+        Column("source", "str", identifier=True, doc="source system, e.g. crm, app, miniprogram, pos, web"),
+        Column("record_id", "str", identifier=True, doc="the record's id within its source"),
         *extra,
     )
 
@@ -63,8 +65,8 @@ def _ids(*extra: Column) -> tuple[Column, ...]:
 IDENTITY_RECORDS = TableSchema(
     "identity_records",
     _ids(
-        *(Column(t, "str", required=False, nullable=True, doc=f"raw {t} as the source gave it") for t in IDENTIFIER_TYPES),
-        Column("observed_at", "timestamp", doc="when the source last saw this record"),
+        *(Column(t, "str", required=False, nullable=True, identifier=True, doc=f"raw {t} as the source gave it") for t in IDENTIFIER_TYPES),
+        Column("observed_at", "timestamp", happened=True, doc="when the source last saw this record"),
     ),
     key=("source", "record_id"),
     doc="One row per source record with the identifiers that source holds.",
@@ -78,7 +80,7 @@ PROFILES = TableSchema(
         Column("city", "str", required=False, nullable=True),
         Column("reg_channel", "str", required=False, nullable=True, doc="registration channel"),
         Column("occupation", "str", required=False, nullable=True),
-        Column("observed_at", "timestamp"),
+        Column("observed_at", "timestamp", happened=True),
     ),
     key=("source", "record_id"),
     doc="Profile attributes per source record; merged into golden records by OneID.",
@@ -88,10 +90,10 @@ EVENTS = TableSchema(
     "events",
     _ids(
         Column("event_type", "str", allowed=EVENT_TYPES),
-        Column("item_id", "str", nullable=True, doc="null for searches"),
+        Column("item_id", "str", nullable=True, identifier=True, doc="null for searches"),
         Column("channel", "str", required=False, nullable=True),
-        Column("ts", "timestamp"),
-        Column("session_id", "str", required=False, nullable=True),
+        Column("ts", "timestamp", happened=True),
+        Column("session_id", "str", required=False, nullable=True, identifier=True),
         Column("value", "float", required=False, nullable=True, doc="e.g. a rating"),
     ),
     doc="Behaviour events.",
@@ -100,14 +102,14 @@ EVENTS = TableSchema(
 ORDERS = TableSchema(
     "orders",
     (
-        Column("order_id", "str"),
+        Column("order_id", "str", identifier=True),
         *_ids(),
-        Column("ts", "timestamp"),
+        Column("ts", "timestamp", happened=True),
         Column("amount", "money", min=0, doc="paid amount after discount"),
         Column("discount", "money", required=False, nullable=True, min=0),
         Column("coupon_used", "bool", required=False, nullable=True),
         Column("channel", "str", required=False, nullable=True),
-        Column("store_id", "str", required=False, nullable=True),
+        Column("store_id", "str", required=False, nullable=True, identifier=True),
     ),
     key=("order_id",),
     doc="Orders (one row per order).",
@@ -116,8 +118,8 @@ ORDERS = TableSchema(
 ORDER_LINES = TableSchema(
     "order_lines",
     (
-        Column("order_id", "str"),
-        Column("item_id", "str"),
+        Column("order_id", "str", identifier=True),
+        Column("item_id", "str", identifier=True),
         Column("quantity", "int", min=1),
         Column("unit_price", "money", required=False, nullable=True, min=0),
     ),
@@ -128,7 +130,7 @@ ORDER_LINES = TableSchema(
 ITEMS = TableSchema(
     "items",
     (
-        Column("item_id", "str"),
+        Column("item_id", "str", identifier=True),
         Column("category", "str"),
         Column("brand", "str", required=False, nullable=True),
         Column("price", "money", required=False, nullable=True, min=0),
@@ -143,11 +145,11 @@ ITEMS = TableSchema(
 CAMPAIGN_CONTACTS = TableSchema(
     "campaign_contacts",
     (
-        Column("campaign_id", "str"),
+        Column("campaign_id", "str", identifier=True),
         *_ids(),
         Column("channel", "str", required=False, nullable=True),
-        Column("sent_at", "timestamp"),
-        Column("responded_at", "timestamp", required=False, nullable=True),
+        Column("sent_at", "timestamp", happened=True),
+        Column("responded_at", "timestamp", required=False, nullable=True, happened=True),
         Column("converted", "bool", required=False, nullable=True),
     ),
     key=("campaign_id", "source", "record_id"),
@@ -163,18 +165,48 @@ TABLES: dict[str, TableSchema] = {
 @dataclass
 class Validated:
     accepted: pd.DataFrame
-    rejects: pd.DataFrame  # the input columns as text, plus _row and _reason
+    rejects: pd.DataFrame  # the input columns as text, plus _data_row (1-based, header excluded) and _reason
     n_input: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
 
 
-def _coerce(col: Column, s: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Return (typed series, mask of values that failed to parse)."""
+@dataclass(frozen=True)
+class TimeOptions:
+    """How text and naive times are read (``portrait data import --dayfirst --tz``)."""
+
+    dayfirst: bool = False  # 03/04/2026 is 3 April, not March 4 (ISO and unambiguous dates are unaffected)
+    tz: str = "UTC"  # naive times are wall-clock times of this zone, stored as UTC
+    now: pd.Timestamp | None = None  # "now" for the future-time check; None: the wall clock at validation
+
+
+OLDEST = pd.Timestamp("1970-01-02", tz="UTC")  # earlier times are epoch-zero placeholders, not events
+
+
+def _as_text(s: pd.Series) -> pd.Series:
+    """Whole floats as integer text: a Parquet phone 13912345678.0 or record id 101.0 is not "…0" / "101.0"."""
+    if pd.api.types.is_float_dtype(s.dtype):
+        whole = s.notna() & (s == np.floor(s)) & (s.abs() < 2**63)
+        text = s.astype("string")
+        text[whole] = s[whole].astype("int64").astype("string")
+        return text
+    if s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) != "string":  # CSV text: nothing to do
+        return s.map(lambda v: str(int(v)) if isinstance(v, float) and v.is_integer() else v)
+    return s
+
+
+def _coerce(col: Column, s: pd.Series, when: TimeOptions) -> tuple[pd.Series, pd.Series, str | pd.Series]:
+    """Return (typed series, mask of values that failed to parse, why they failed)."""
     present = s.notna()
+    what = f"not a valid {'amount' if col.kind == 'money' else col.kind}"
     if col.kind == "str":
-        out = s.astype("string").str.strip()
+        out = (_as_text(s) if col.identifier else s).astype("string").str.strip()
+        if col.identifier:  # full-width digits and ＠ from CJK input methods are the same identifier
+            out = out.str.normalize("NFKC").str.strip()
+        if col.allowed is not None:  # "View", "f": the vocabulary is closed, its case is not information
+            canon = out.str.lower().map({a.lower(): a for a in col.allowed})
+            out = canon.where(canon.notna(), out).astype("string")
         out = out.mask(out == "")
-        return out, pd.Series(False, index=s.index)
+        return out, pd.Series(False, index=s.index), what
     if col.kind in ("int", "float"):
         num = pd.to_numeric(s, errors="coerce")
         bad = present & num.isna()
@@ -184,39 +216,40 @@ def _coerce(col: Column, s: pd.Series) -> tuple[pd.Series, pd.Series]:
             num = num.mask(frac).astype("Int64")
         else:
             num = num.astype("float64")
-        return num, bad
+        return num, bad, what
     if col.kind == "money":  # $1,234.50, 12,50 EUR: the column's decimal mark wins, rows showing the other are bad
         from features.amounts import read_amounts
 
         num, bad, _ = read_amounts(s)
-        return num.set_axis(s.index), bad.set_axis(s.index)
+        return num.set_axis(s.index), bad.set_axis(s.index), what
     if col.kind == "bool":
         if s.dtype == bool:
-            return s.astype("boolean"), pd.Series(False, index=s.index)
+            return s.astype("boolean"), pd.Series(False, index=s.index), what
         txt = s.astype("string").str.strip().str.lower()
         mapped = txt.map({"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False})
         bad = present & mapped.isna()
-        return mapped.astype("boolean"), bad
+        return mapped.astype("boolean"), bad, what
     if col.kind == "timestamp":
-        if isinstance(s.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(s):
-            ts = s if isinstance(s.dtype, pd.DatetimeTZDtype) else s.dt.tz_localize("UTC")
-        else:
-            from features.timeparse import to_times
+        from features.timeparse import read_times
 
-            ts = to_times(s)  # one format for the column: 04/12 and 27/11 never read two ways
+        # one format for the column: 04/12 and 27/11 never read two ways; epochs in one unit
+        ts, note = read_times(s, dayfirst=when.dayfirst, tz=when.tz)
         # microseconds: Feast's DuckDB store fails on nanosecond tz-aware timestamps
         ts = ts.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
-        return ts, present & ts.isna()
+        return ts, present & ts.isna(), note.fillna(what)
     raise ValueError(f"unknown column kind {col.kind!r}")
 
 
-def validate(df: pd.DataFrame, schema: TableSchema, origin: str = "<frame>") -> Validated:
+def validate(df: pd.DataFrame, schema: TableSchema, origin: str = "<frame>",
+             when: TimeOptions | None = None) -> Validated:
     """Validate and type ``df`` against ``schema``.
 
     Raises :class:`SchemaError` naming ``origin`` and the column when a required
     column is missing. Returns typed accepted rows (schema column order, absent
     optional columns added as nulls) and rejected rows with one reason each.
+    Key duplicates are judged among otherwise accepted rows: a rejected row shadows nothing.
     """
+    when = when or TimeOptions()
     missing = [c.name for c in schema.columns if c.required and c.name not in df.columns]
     if missing:
         raise SchemaError(
@@ -226,21 +259,23 @@ def validate(df: pd.DataFrame, schema: TableSchema, origin: str = "<frame>") -> 
     df = df.reset_index(drop=True)
     n = len(df)
     reason = pd.Series(pd.NA, index=df.index, dtype="string")
+    latest = (when.now or pd.Timestamp.now(tz="UTC")) + pd.Timedelta(days=1)
 
-    def flag(mask: pd.Series, text: str | pd.Series) -> None:
+    def flag(mask: pd.Series, text: str | pd.Series, values: pd.Series | None = None) -> None:
+        """Give the rows of ``mask`` not yet rejected the reason ``text`` (+ ": value", rendered for them only)."""
         new = mask & reason.isna()
         if new.any():
-            reason.loc[new] = text if isinstance(text, str) else text[new]
+            text = text if isinstance(text, str) else text[new]
+            reason.loc[new] = text if values is None else text + ": " + values[new].astype("string").fillna("")
 
     out: dict[str, pd.Series] = {}
     for col in schema.columns:
         if col.name not in df.columns:
-            out[col.name] = _coerce(col, pd.Series([None] * n, index=df.index, dtype="object"))[0]
+            out[col.name] = _coerce(col, pd.Series([None] * n, index=df.index, dtype="object"), when)[0]
             continue
         raw = df[col.name]
-        typed, bad = _coerce(col, raw)
-        what = "amount" if col.kind == "money" else col.kind
-        flag(bad, f"{col.name}: not a valid {what}: " + raw.astype("string").fillna(""))
+        typed, bad, why = _coerce(col, raw, when)
+        flag(bad, f"{col.name}: " + why, raw)
         if not col.nullable:
             flag(typed.isna() & ~bad, f"{col.name}: missing value")
         if col.min is not None:
@@ -249,16 +284,20 @@ def validate(df: pd.DataFrame, schema: TableSchema, origin: str = "<frame>") -> 
             flag(typed.notna() & (typed > col.max), f"{col.name}: above maximum {col.max}")
         if col.allowed is not None:
             outside = typed.notna() & ~typed.isin(col.allowed)
-            flag(outside, f"{col.name}: not one of {list(col.allowed)}: " + typed.fillna(""))
+            flag(outside, f"{col.name}: not one of {list(col.allowed)}", typed)
+        if col.happened:  # one order dated 2099 would move every default cutoff past it
+            flag(typed > latest, f"{col.name}: time_in_future (after {latest:%Y-%m-%d %H:%M} UTC)", typed)
+            flag(typed < OLDEST, f"{col.name}: time_too_old (before 1970-01-02)", typed)
         out[col.name] = typed
     typed_df = pd.DataFrame(out, index=df.index)
     if schema.key:
-        dup = typed_df.duplicated(list(schema.key), keep="first") & reason.isna()
+        ok = reason.isna()
+        dup = typed_df.loc[ok].duplicated(list(schema.key), keep="first").reindex(df.index, fill_value=False)
         flag(dup, f"duplicate key {list(schema.key)}")
     bad_rows = reason.notna()
     rejects = df.loc[bad_rows].astype("string")
     rejects.insert(0, "_reason", reason[bad_rows])
-    rejects.insert(0, "_row", rejects.index.astype("int64"))
+    rejects.insert(0, "_data_row", rejects.index.astype("int64") + 1)  # as a spreadsheet counts below the header
     accepted = typed_df.loc[~bad_rows].reset_index(drop=True)
     counts = reason[bad_rows].str.split(":").str[0].value_counts().to_dict()
     return Validated(accepted, rejects.reset_index(drop=True), n, {str(k): int(v) for k, v in counts.items()})

@@ -14,12 +14,16 @@ Errors name the file, the column, the first bad value and its data row.
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
 import pandas as pd
 
 _EPOCH_UNITS = ((1e17, "ns"), (1e14, "us"), (1e11, "ms"), (0.0, "s"))  # size of "now" in each unit
+_UNIT_NAMES = {"s": "seconds", "ms": "milliseconds", "us": "microseconds", "ns": "nanoseconds"}
+# a clock time followed by a zone: such text is not naive, --tz does not apply to it
+_AWARE = re.compile(r"\d:\d\d(?::\d\d(?:[.,]\d+)?)?\s*(?:Z|UTC|GMT|[+-]\d\d(?::?\d\d)?)$", re.IGNORECASE)
 
 
 def _yyyymmdd(num: pd.Series) -> bool:
@@ -27,47 +31,86 @@ def _yyyymmdd(num: pd.Series) -> bool:
     return bool(whole and len(num) and num.min() >= 1_900_01_01 and num.max() <= 2_100_12_31)
 
 
-def to_times(col: pd.Series) -> pd.Series:
-    """``col`` as UTC timestamps, NaT where a value cannot be read under the column's one format.
+def _epoch_unit(size: pd.Series) -> pd.Series:
+    """The unit each absolute epoch value's size says it is in."""
+    unit = pd.Series("s", index=size.index, dtype=object)
+    for bound, name in reversed(_EPOCH_UNITS[:-1]):
+        unit[size >= bound] = name
+    return unit
 
-    Of the candidate readings (numbers; ISO 8601; one inferred format, month-first, then day-first)
-    the one that reads the most values wins, so one bad row is that row's problem only.
+
+def _localize(ts: pd.Series, naive: pd.Series, tz: str) -> pd.Series:
+    """``ts`` (read as UTC) with its ``naive`` rows taken as wall-clock times of ``tz`` instead."""
+    if tz in ("UTC", "utc") or not naive.any():
+        return ts
+    ts = ts.copy()
+    local = ts[naive].dt.tz_localize(None).dt.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
+    ts[naive] = local.dt.tz_convert("UTC")
+    return ts
+
+
+def read_times(col: pd.Series, dayfirst: bool = False, tz: str = "UTC") -> tuple[pd.Series, pd.Series]:
+    """``col`` as UTC timestamps, and per row why it is NaT when the reason is not just "unreadable".
+
+    Of the candidate readings (numbers; ISO 8601; one inferred format, month-first then day-first,
+    or day-first first with ``dayfirst``) the one that reads the most values wins, so one bad row is
+    that row's problem only. Epochs take the unit most values fit; a value of another size (seconds
+    among milliseconds) is NaT with a note naming the column's unit, never a date in 1970.
+    Naive times (text without a zone, YYYYMMDD, naive datetimes) are wall-clock times of ``tz``.
     """
+    note = pd.Series(pd.NA, index=col.index, dtype="string")
     if isinstance(col.dtype, pd.DatetimeTZDtype):
-        return col.dt.tz_convert("UTC")
+        return col.dt.tz_convert("UTC"), note
     if pd.api.types.is_datetime64_any_dtype(col):
-        return col.dt.tz_localize("UTC")
+        return _localize(col.dt.tz_localize("UTC"), pd.Series(True, index=col.index), tz), note
     num = pd.to_numeric(col, errors="coerce")
     readings = []
     if num.notna().any():  # numbers: YYYYMMDD or epochs, judged on the numeric values only
         n = num[num.notna()]
         if _yyyymmdd(n):
             digits = num.round().astype("Int64").astype("string")  # <NA> where not a number: NaT below
-            readings.append(pd.to_datetime(digits, format="%Y%m%d", utc=True, errors="coerce"))
+            day = pd.to_datetime(digits, format="%Y%m%d", utc=True, errors="coerce")
+            readings.append((_localize(day, num.notna(), tz), note))
         else:
-            unit = next(u for bound, u in _EPOCH_UNITS if float(np.abs(n).max()) >= bound)
-            readings.append(pd.to_datetime(num, unit=unit, utc=True, errors="coerce"))
-    if num.isna().any():  # text: ISO 8601, then one inferred format, month-first then day-first
-        for kwargs in ({"format": "ISO8601"}, {}, {"dayfirst": True}):
+            units = _epoch_unit(n.abs())
+            counts = units.value_counts()  # the unit most values are in (ties: the finer one)
+            unit = max(counts.index, key=lambda u: (counts[u], list(_UNIT_NAMES).index(u)))
+            other = units[units != unit]
+            mismatch = note.copy()
+            mismatch[other.index] = (f"not an epoch in {_UNIT_NAMES[unit]} (the column's unit; this looks like "
+                                     + other.map(_UNIT_NAMES) + ")")
+            readings.append((pd.to_datetime(num.drop(other.index).reindex(col.index), unit=unit, utc=True,
+                                            errors="coerce"), mismatch))
+    if num.isna().any():  # text: ISO 8601, then one inferred format (month-first unless dayfirst)
+        naive = ~col.astype("string").str.strip().str.contains(_AWARE, na=False)
+        orders = ({}, {"dayfirst": True}) if not dayfirst else ({"dayfirst": True}, {})
+        for kwargs in ({"format": "ISO8601"}, *orders):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # pandas' "could not infer format" chatter
-                readings.append(pd.to_datetime(col, utc=True, errors="coerce", **kwargs))
-            if readings[-1].notna().all():
+                ts = pd.to_datetime(col, utc=True, errors="coerce", **kwargs)
+            readings.append((_localize(ts, naive & ts.notna(), tz), note))
+            if ts.notna().all():
                 break
     if not readings:
-        return pd.Series(pd.NaT, index=col.index, dtype="datetime64[ns, UTC]")
-    return max(readings, key=lambda r: int(r.notna().sum()))  # the first of the best: numbers, then ISO
+        return pd.Series(pd.NaT, index=col.index, dtype="datetime64[ns, UTC]"), note
+    return max(readings, key=lambda r: int(r[0].notna().sum()))  # the first of the best: numbers, then ISO
+
+
+def to_times(col: pd.Series, dayfirst: bool = False, tz: str = "UTC") -> pd.Series:
+    """``col`` as UTC timestamps, NaT where a value cannot be read under the column's one format."""
+    return read_times(col, dayfirst, tz)[0]
 
 
 def parse_times(col: pd.Series, origin: str, name: str) -> pd.Series:
     """``col`` as UTC timestamps; ``ValueError`` naming ``origin``, ``name``, the value and row if any fails."""
-    ts = to_times(col)
+    ts, note = read_times(col)
     if ts.isna().any():  # only now: the reading above stays the one pass over a good column
         num = (pd.Series(np.nan, index=col.index) if pd.api.types.is_datetime64_any_dtype(col)
                else pd.to_numeric(col, errors="coerce"))
         unreadable = ts.isna() & num.isna()  # neither a date nor a number
         row = int(np.flatnonzero((unreadable if unreadable.any() else ts.isna()).to_numpy())[0])
         what = ("a missing time" if pd.isna(col.iloc[row]) else "an unreadable time" if unreadable.any()
+                else f"a number that is {note.iloc[row]}" if pd.notna(note.iloc[row])
                 else "a number among dates (one format per column)" if num.isna().any() else "an out-of-range time")
         raise ValueError(f"{origin}: column {name!r} holds {what}: {col.iloc[row]!r} at data row {row + 1} "
                          "(expected ISO 8601 dates/times, YYYYMMDD, or Unix epochs in one unit); "

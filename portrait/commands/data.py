@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace as replace_spec
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from portrait.commands._common import console, fail, progress, settings
@@ -12,8 +14,8 @@ from portrait.commands._common import console, fail, progress, settings
 app = typer.Typer(help="Canonical customer data: generate, import, validate.", no_args_is_help=True)
 
 
-def _report(title: str, rows: list[tuple[str, int, int, int, dict[str, int]]]) -> None:
-    table = Table(title=title)
+def _report(title: str, rows: list[tuple[str, int, int, int, dict[str, int]]], merge: str | None = None) -> None:
+    table = Table(title=title, caption=f"existing rows: {escape(merge)}" if merge else None, caption_justify="left")
     for col in ("table", "input", "accepted", "rejected", "reasons"):
         table.add_column(col, justify="right" if col in ("input", "accepted", "rejected") else "left")
     for name, n_in, n_ok, n_bad, reasons in rows:
@@ -39,9 +41,17 @@ def generate(
     except ValueError as exc:
         fail(str(exc))
     data_dir = out or settings().data_dir
+    try:  # before any work: an --out that cannot hold files fails in one line, not after the first block
+        (data_dir / "raw" / "_truth").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(f"--out {data_dir}: cannot create {data_dir / 'raw' / '_truth'} ({exc.strerror or exc}); "
+             "pass a writable folder")
     n_blocks = -(-people // config.block_size)
-    with progress(f"generating {people:,} people", total=n_blocks) as advance:
-        summary = run(config, data_dir, on_block=lambda done, total: advance(1))
+    try:
+        with progress(f"generating {people:,} people", total=n_blocks) as advance:
+            summary = run(config, data_dir, on_block=lambda done, total: advance(1))
+    except OSError as exc:  # disk full, permissions changed mid-run: the generator removed its partial files
+        fail(f"--out {data_dir}: cannot write the generated data ({exc.strerror or exc})")
     table = Table(title=f"generated {people:,} people (seed {seed}) in {summary['seconds']:.1f} s -> {summary['raw_dir']}")
     table.add_column("table")
     table.add_column("rows", justify="right")
@@ -55,14 +65,31 @@ def generate(
 
 @app.command("import")
 def import_(
-    path: Path = typer.Argument(..., help="CSV, TSV or Parquet file to import."),
+    path: Path = typer.Argument(..., help="CSV, TSV or Parquet file to import (suffix in any case)."),
     table: str = typer.Option(None, "--table", "-t", help="Canonical table (identity_records, events, orders, ...)."),
-    mapping: Path = typer.Option(None, "--mapping", "-m", help="YAML mapping file (table, columns, constants)."),
+    mapping: Path = typer.Option(None, "--mapping", "-m", help="YAML mapping file (table, columns, constants, "
+                                 "sep, dayfirst, tz, encoding)."),
     map_: list[str] = typer.Option([], "--map", help="canonical=input column, repeatable."),
     set_: list[str] = typer.Option([], "--set", help="canonical=constant value, repeatable (e.g. source=pos)."),
+    replace: bool = typer.Option(False, "--replace", help="Replace the whole table instead of merging into it."),
+    dayfirst: bool = typer.Option(None, "--dayfirst/--monthfirst", help="Read ambiguous text dates such as "
+                                  "03/04/2026 day-first (3 April); the default is month-first (March 4)."),
+    tz: str = typer.Option(None, "--tz", help="Time zone of times without one, e.g. Asia/Shanghai; stored as "
+                           "UTC. Default UTC. Epochs and times with an offset are unaffected."),
+    encoding: str = typer.Option(None, "--encoding", help="Text encoding of a CSV/TSV file, e.g. gbk, latin-1. "
+                                 "Default utf-8 (a byte-order mark is fine)."),
     out: Path = typer.Option(None, help="Output folder for the table (default: <data>/raw)."),
 ) -> None:
-    """Import a file as a canonical table. Bad rows go to <data>/rejects/<table>.csv with a reason."""
+    """Import a file as a canonical table, merged into the table already there.
+
+    The file's rows replace the rows of the same source (its source column) and the rows of
+    other sources are kept: a POS export after the CRM one keeps the CRM records. Tables without
+    a source column (items, order_lines) keep their rows and take the file's rows by key. Use
+    --replace to replace the whole table. A file without data rows, or with no acceptable row,
+    changes nothing. Bad rows go to <data>/rejects/<table>.csv with their data row and a reason;
+    event times after tomorrow or before 1970-01-02 are rejected. Columns named like a canonical
+    column up to case and punctuation (E-mail, Phone) are read as it.
+    """
     from features.schema import SchemaError
     from features.sources.generic import ImportSpec, import_file, load_spec
 
@@ -75,14 +102,19 @@ def import_(
     s = settings()
     try:
         spec = load_spec(mapping) if mapping else ImportSpec(table=table or "")
-        if table:
-            spec = ImportSpec(table, spec.columns, spec.constants, spec.sep)
-        spec = ImportSpec(spec.table, {**spec.columns, **pairs(map_, "--map")},
-                          {**spec.constants, **pairs(set_, "--set")}, spec.sep)
-        result = import_file(path, spec, out or s.raw_dir, s.rejects_dir)
+        options = {k: v for k, v in {"dayfirst": dayfirst, "tz": tz, "encoding": encoding}.items() if v is not None}
+        spec = replace_spec(spec, table=table or spec.table, columns={**spec.columns, **pairs(map_, "--map")},
+                            constants={**spec.constants, **pairs(set_, "--set")}, **options)
+        result = import_file(path, spec, out or s.raw_dir, s.rejects_dir, replace=replace)
     except SchemaError as exc:
         fail(str(exc))
-    _report(f"import {path.name}", [(spec.table, result.n_input, len(result.accepted), len(result.rejects), result.reasons)])
+    for text in result.warnings:
+        console.print(f"[yellow]warning:[/] {escape(text)}", soft_wrap=True)
+    for text in result.notes:
+        console.print(f"note: {escape(text)}", soft_wrap=True)
+    res = result.validated
+    _report(f"import {path.name}", [(spec.table, res.n_input, len(res.accepted), len(res.rejects), res.reasons)],
+            merge=result.merge)
 
 
 @app.command("validate")

@@ -47,3 +47,10 @@ def test_read_frame_errors_name_the_file(tmp_path):
     broken.write_bytes(b"not parquet")
     with pytest.raises(SchemaError, match="broken.parquet: cannot be read"):
         read_frame(broken)
+
+
+def test_a_shifted_row_is_named_also_after_an_excel_sep_line(tmp_path):
+    path = tmp_path / "shifted.csv"
+    path.write_text("sep=,\na,b\n1,2,3\n4,5\n")
+    with pytest.raises(SchemaError, match="data row 1 has more fields than the header"):
+        read_frame(path)

@@ -34,12 +34,12 @@ def test_bad_rows_rejected_with_reasons_and_counts_reconcile():
     })
     res = validate(df, EVENTS, "events.csv")
     assert res.n_input == len(res.accepted) + len(res.rejects) == 6
-    reasons = dict(zip(res.rejects["_row"], res.rejects["_reason"]))
-    assert set(reasons) == {1, 2, 3, 4}
-    assert reasons[1].startswith("event_type: not one of")
-    assert reasons[2].startswith("ts: not a valid timestamp")
-    assert reasons[3].startswith("value: not a valid float")
-    assert reasons[4] == "ts: missing value"
+    reasons = dict(zip(res.rejects["_data_row"], res.rejects["_reason"]))  # 1-based, below the header
+    assert set(reasons) == {2, 3, 4, 5}
+    assert reasons[2].startswith("event_type: not one of")
+    assert reasons[3].startswith("ts: not a valid timestamp")
+    assert reasons[4].startswith("value: not a valid float")
+    assert reasons[5] == "ts: missing value"
     assert res.reasons == {"event_type": 1, "ts": 2, "value": 1}
 
 
@@ -85,7 +85,7 @@ def test_money_columns_read_shop_exports_and_reject_what_they_cannot():
     res = validate(df, ORDERS, "orders.csv")
     assert res.accepted["amount"].tolist() == [1234.5, 88.0, 7.0]
     assert res.accepted["discount"].tolist()[::2] == [1.5, 2.0] and pd.isna(res.accepted["discount"][1])
-    reasons = dict(zip(res.rejects["_row"], res.rejects["_reason"]))
+    reasons = dict(zip(res.rejects["_data_row"] - 1, res.rejects["_reason"]))
     assert reasons[2] == "amount: not a valid amount: 12,50"  # a decimal comma in a column of decimal points
     assert reasons[3] == "amount: not a valid amount: abc"
     assert reasons[4] == "amount: below minimum 0"  # a refund is not an order
