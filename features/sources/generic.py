@@ -22,7 +22,9 @@ case and punctuation (``E-mail`` is ``email``) when exactly one input column fit
 An import adds to what is there: the rows of the sources in the file replace that
 source's rows of the table and other sources' rows are kept (a POS export after the
 CRM one keeps the CRM records); a table without a ``source`` column is updated by key
-(the file's rows win). ``replace=True`` replaces the whole table. Validation and
+(the file's rows win). ``append=True`` adds an increment (this month's events) to every
+earlier row, the file's rows winning on a key, identical rows not added twice.
+``replace=True`` replaces the whole table. Validation and
 rejects are the same as for every other reader; nothing is written unless the file
 has rows, some are accepted and both output folders can be written.
 """
@@ -145,9 +147,27 @@ def apply_mapping(df: pd.DataFrame, spec: ImportSpec, origin: str,
     return out
 
 
-def _merge(old: pd.DataFrame, new: pd.DataFrame, schema: TableSchema) -> tuple[pd.DataFrame, str]:
-    """``old`` updated by ``new``: per source where the table has one, else per key; the words for it."""
-    if "source" in schema.names:
+def _merge(old: pd.DataFrame, new: pd.DataFrame, schema: TableSchema,
+           append: bool = False) -> tuple[pd.DataFrame, str]:
+    """``old`` updated by ``new``: per source where the table has one, else per key; the words for it.
+
+    ``append`` (an increment: this month's events) keeps every earlier row of the file's sources too;
+    a key the file brings again still takes the file's row, and in a table without a key a row equal
+    in every column to an earlier one is not added twice (importing the same file again adds nothing).
+    """
+    if append and not schema.key:
+        cols = list(schema.names)
+        seen = pd.MultiIndex.from_frame(old[cols].astype("string").fillna("\x00"))
+        dup = pd.MultiIndex.from_frame(new[cols].astype("string").fillna("\x00")).isin(seen)
+        new = new[~dup]
+        rest, how, kept = old, f"appended {len(new):,} rows, skipped {int(dup.sum()):,} already in the table", "earlier rows"
+        rest = rest[schema.names].copy()
+        for col in schema.names:
+            rest[col] = rest[col].astype(new[col].dtype)
+        return pd.concat([rest, new], ignore_index=True), f"{how}; kept {len(rest):,} {kept}"
+    if append:
+        rest, how, kept = old, "", "earlier rows"
+    elif "source" in schema.names:
         sources = sorted(new["source"].dropna().unique())
         mine = old["source"].isin(sources)
         rest, how = old[~mine], f"replaced {int(mine.sum()):,} earlier rows of source {', '.join(sources)}"
@@ -169,7 +189,7 @@ def _merge(old: pd.DataFrame, new: pd.DataFrame, schema: TableSchema) -> tuple[p
 
 
 def import_file(path: Path, spec: ImportSpec, out_dir: Path, rejects_dir: Path,
-                replace: bool = False, now: pd.Timestamp | None = None) -> ImportResult:
+                replace: bool = False, now: pd.Timestamp | None = None, append: bool = False) -> ImportResult:
     """Read ``path``, map it to ``spec.table``, validate, merge into the table; write table and rejects atomically.
 
     Everything is checked before anything is written: a file without data rows, without one accepted
@@ -178,6 +198,8 @@ def import_file(path: Path, spec: ImportSpec, out_dir: Path, rejects_dir: Path,
     """
     path = Path(path)
     schema = spec.schema
+    if replace and append:
+        raise SchemaError("--replace and --append contradict each other: pick one")
     try:
         ZoneInfo(spec.tz)
     except (ValueError, ZoneInfoNotFoundError):
@@ -204,7 +226,7 @@ def import_file(path: Path, spec: ImportSpec, out_dir: Path, rejects_dir: Path,
                 old = read_table(target, schema)
             except SchemaError as exc:
                 raise SchemaError(f"{exc}; cannot merge into it: pass --replace to replace the table") from None
-            table, merge = _merge(old, result.accepted, schema)
+            table, merge = _merge(old, result.accepted, schema, append=append)
     ready_dirs(out_dir, rejects_dir)
     write_outputs(table, result.rejects, schema.name, out_dir, rejects_dir)
     return ImportResult(result, merge, notes, warnings)

@@ -72,6 +72,9 @@ def import_(
     map_: list[str] = typer.Option([], "--map", help="canonical=input column, repeatable."),
     set_: list[str] = typer.Option([], "--set", help="canonical=constant value, repeatable (e.g. source=pos)."),
     replace: bool = typer.Option(False, "--replace", help="Replace the whole table instead of merging into it."),
+    append: bool = typer.Option(False, "--append", help="The file is an increment (e.g. this month's events): keep "
+                                "every earlier row, its own sources' too; a key it brings again takes its row; a row "
+                                "identical to one already there is not added twice."),
     dayfirst: bool = typer.Option(None, "--dayfirst/--monthfirst", help="Read ambiguous text dates such as "
                                   "03/04/2026 day-first (3 April); the default is month-first (March 4)."),
     tz: str = typer.Option(None, "--tz", help="Time zone of times without one, e.g. Asia/Shanghai; stored as "
@@ -85,7 +88,7 @@ def import_(
     The file's rows replace the rows of the same source (its source column) and the rows of
     other sources are kept: a POS export after the CRM one keeps the CRM records. Tables without
     a source column (items, order_lines) keep their rows and take the file's rows by key. Use
-    --replace to replace the whole table. A file without data rows, or with no acceptable row,
+    --append for increments (monthly event exports), --replace to replace the whole table. A file without data rows, or with no acceptable row,
     changes nothing. Bad rows go to <data>/rejects/<table>.csv with their data row and a reason;
     event times after tomorrow or before 1970-01-02 are rejected. Columns named like a canonical
     column up to case and punctuation (E-mail, Phone) are read as it.
@@ -105,7 +108,8 @@ def import_(
         options = {k: v for k, v in {"dayfirst": dayfirst, "tz": tz, "encoding": encoding}.items() if v is not None}
         spec = replace_spec(spec, table=table or spec.table, columns={**spec.columns, **pairs(map_, "--map")},
                             constants={**spec.constants, **pairs(set_, "--set")}, **options)
-        result = import_file(path, spec, out or s.raw_dir, s.rejects_dir, replace=replace)
+        result = import_file(path, spec, out or s.raw_dir, s.rejects_dir, replace=replace,
+                             append=append)
     except SchemaError as exc:
         fail(str(exc))
     for text in result.warnings:

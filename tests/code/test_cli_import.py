@@ -69,6 +69,33 @@ def test_a_table_without_source_is_updated_by_key(data, tmp_path):
     assert items == {"k1": 10.0, "k2": 25.0, "k3": 5.0}
 
 
+def test_monthly_event_exports_append_and_a_reimport_adds_nothing(data, tmp_path):
+    head = "source,record_id,event_type,item_id,ts\n"
+    jan, feb = tmp_path / "jan.csv", tmp_path / "feb.csv"
+    jan.write_text(head + "app,1,view,k1,2026-01-05T10:00:00\napp,1,purchase,k1,2026-01-05T10:05:00\n")
+    feb.write_text(head + "app,1,view,k2,2026-02-03T09:00:00\napp,2,view,k2,2026-02-04T09:00:00\n")
+    assert run(jan, "-t", "events").exit_code == 0
+    res = run(feb, "-t", "events", "--append")
+    assert res.exit_code == 0 and "appended 2 rows, skipped 0" in " ".join(res.output.split()), res.output
+    again = run(feb, "-t", "events", "--append")
+    assert again.exit_code == 0 and "appended 0 rows, skipped 2" in " ".join(again.output.split()), again.output
+    events = pd.read_parquet(data / "raw" / "events.parquet")
+    assert sorted(events["item_id"]) == ["k1", "k1", "k2", "k2"]
+    assert run(feb, "-t", "events").exit_code == 0  # without --append the file is the app source's new whole
+    assert sorted(pd.read_parquet(data / "raw" / "events.parquet")["item_id"]) == ["k2", "k2"]
+    one_line_error(run(feb, "-t", "events", "--append", "--replace"), "--replace", "--append")
+
+
+def test_an_appended_key_takes_the_files_row(data, tmp_path):
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    a.write_text(HEAD + "crm,1,13900000001,,2026-01-01\ncrm,2,13900000002,,2026-01-02\n")
+    b.write_text(HEAD + "crm,2,13900000022,,2026-02-02\ncrm,3,13900000003,,2026-02-03\n")
+    assert run(a, "-t", "identity_records").exit_code == 0
+    assert run(b, "-t", "identity_records", "--append").exit_code == 0
+    df = pd.read_parquet(data / "raw" / "identity_records.parquet").set_index("record_id")["phone"].to_dict()
+    assert df == {"1": "13900000001", "2": "13900000022", "3": "13900000003"}
+
+
 def test_header_only_and_all_rejected_files_change_nothing(data, tmp_path):
     good, empty, bad = tmp_path / "good.csv", tmp_path / "empty.csv", tmp_path / "bad.csv"
     good.write_text(HEAD + "crm,1,13900000001,,2026-01-01\n")
