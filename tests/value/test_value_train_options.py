@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 def cli(tmp_settings, monkeypatch):
     monkeypatch.setenv("PORTRAIT_DATA_DIR", str(tmp_settings.data_dir))
     monkeypatch.setenv("PORTRAIT_MLRUNS_DIR", str(tmp_settings.data_dir.parent / "mlruns"))
+    monkeypatch.delenv("PORTRAIT_MLFLOW_URI", raising=False)  # the serving tests' session client sets it
     from portrait.cli import app
 
     def run(*args):
