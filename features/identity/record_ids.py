@@ -62,15 +62,15 @@ def protect(record_id: pa.Array | pa.ChunkedArray, rules: Rules, key: bytes) -> 
     if not len(record_id):
         return record_id, 0
     rr = rid_rules(rules)
-    enc = pc.dictionary_encode(record_id)
-    dic = enc.dictionary.cast(pa.string())  # each distinct id normalized and hashed once
-    # one cheap pass first: only ids of digits and phone punctuation, or with an '@', can normalize as a
-    # phone or an email; the normalizers' several regexes then run on those few (1M member-style ids: 0.1 s)
-    maybe = pc.fill_null(pc.match_substring_regex(dic, CANDIDATE), False)
+    # one cheap pass over the raw ids first: only ids of digits and phone punctuation, or with an '@',
+    # can normalize as a phone or an email (10M member-style ids: 0.7 s; dictionary-encoding them all
+    # first cost 2.9 s); the normalizers' several regexes then run once per distinct candidate
+    maybe = pc.fill_null(pc.match_substring_regex(record_id, CANDIDATE), False)
     if not pc.any(maybe).as_py():
         return record_id, 0
-    where = np.flatnonzero(maybe.to_numpy(zero_copy_only=False))
-    cand = dic.take(pa.array(where))
+    rows = np.flatnonzero(maybe.to_numpy(zero_copy_only=False))
+    enc = pc.dictionary_encode(record_id.take(pa.array(rows)))
+    cand = enc.dictionary.cast(pa.string())
     hashed = pa.nulls(len(cand), pa.string())  # per candidate: its hashed form, null while not a phone/email
     for t in TYPES:
         norm, _ = normalize_values(cand, t, rr)
@@ -83,10 +83,12 @@ def protect(record_id: pa.Array | pa.ChunkedArray, rules: Rules, key: bytes) -> 
     done = pc.is_valid(hashed).to_numpy(zero_copy_only=False)
     if not done.any():
         return record_id, 0
-    mask = np.zeros(len(dic), bool)
-    mask[where[done]] = True
-    out = pc.replace_with_mask(dic, pa.array(mask), hashed.filter(pa.array(done)))
-    return out.take(enc.indices), int(done.sum())
+    idx = enc.indices.to_numpy(zero_copy_only=False)
+    changed = done[idx]  # per candidate row: its id was a phone/email
+    mask = np.zeros(len(record_id), bool)
+    mask[rows[changed]] = True
+    values = hashed.take(pa.array(idx[changed])).cast(record_id.type)
+    return pc.replace_with_mask(record_id, pa.array(mask), values), int(done.sum())
 
 
 def protect_one(record_id: str, rules: Rules, key: bytes) -> str:
