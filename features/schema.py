@@ -22,6 +22,9 @@ SOURCES = ("crm", "app", "miniprogram", "pos", "web")  # the synthetic sources; 
 IDENTIFIER_TYPES = ("member_id", "phone", "email", "unionid", "openid", "device_id", "cookie_id")
 EVENT_TYPES = ("view", "click", "search", "add_to_cart", "purchase", "coupon_use", "favorite", "rate")
 GENDERS = ("F", "M", "U")
+# what CRM exports write instead (matched case-insensitively): a Chinese CRM's 男/女 rejected whole profiles
+GENDER_ALIASES = (("女", "F"), ("女性", "F"), ("female", "F"), ("woman", "F"), ("男", "M"), ("男性", "M"),
+                  ("male", "M"), ("man", "M"), ("未知", "U"), ("保密", "U"), ("unknown", "U"))
 
 
 class SchemaError(ValueError):
@@ -37,6 +40,7 @@ class Column:
     min: float | None = None  # inclusive bounds for numbers
     max: float | None = None
     allowed: tuple[str, ...] | None = None  # closed vocabulary for strings (matched case-insensitively)
+    aliases: tuple[tuple[str, str], ...] = ()  # other spellings of allowed values: (lower case, allowed value)
     identifier: bool = False  # an id or contact: NFKC-folded (full-width １３９/＠), whole floats as integers
     happened: bool = False  # a time something happened: not after now + 1 day, not before 1970-01-02
     doc: str = ""
@@ -76,7 +80,7 @@ PROFILES = TableSchema(
     "profiles",
     _ids(
         Column("birth_year", "int", required=False, nullable=True, min=1900, max=2030),
-        Column("gender", "str", required=False, nullable=True, allowed=GENDERS),
+        Column("gender", "str", required=False, nullable=True, allowed=GENDERS, aliases=GENDER_ALIASES),
         Column("city", "str", required=False, nullable=True),
         Column("reg_channel", "str", required=False, nullable=True, doc="registration channel"),
         Column("occupation", "str", required=False, nullable=True),
@@ -203,7 +207,7 @@ def _coerce(col: Column, s: pd.Series, when: TimeOptions) -> tuple[pd.Series, pd
         if col.identifier:  # full-width digits and ＠ from CJK input methods are the same identifier
             out = out.str.normalize("NFKC").str.strip()
         if col.allowed is not None:  # "View", "f": the vocabulary is closed, its case is not information
-            canon = out.str.lower().map({a.lower(): a for a in col.allowed})
+            canon = out.str.lower().map({**dict(col.aliases), **{a.lower(): a for a in col.allowed}})
             out = canon.where(canon.notna(), out).astype("string")
         out = out.mask(out == "")
         return out, pd.Series(False, index=s.index), what
