@@ -46,7 +46,8 @@ class HashedRecords:
         ix = pa.array(idx)
         codes = {t: (c[idx], u) for t, (c, u) in self.codes.items()} if self.codes is not None else None
         return HashedRecords(self.rkey[idx], self.source.take(ix), self.record_id.take(ix), self.observed_at[idx],
-                             {t: k[idx] for t, k in self.keys.items()}, self.dropped, None, codes)
+                             {t: k[idx] for t, k in self.keys.items()}, self.dropped, None, codes,
+                             hashed_ids=self.hashed_ids)  # lost, a dedupe made the feature build drop every order
 
 
 def read_identity_records(path: Path) -> pa.Table:

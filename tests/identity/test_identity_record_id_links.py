@@ -53,3 +53,29 @@ def test_pos_orders_keyed_by_phone_count_for_the_crm_customer(tmp_path, monkeypa
     feats = pd.read_parquet(tmp_path / "data" / "features" / "customer_features.parquet")
     assert len(feats) == 1  # one person, not a CRM one without orders and a POS one with them
     assert feats["orders_total"].iloc[0] == 2 and feats["monetary_total"].iloc[0] == 40.0
+
+
+def test_one_pos_customer_exported_twice_in_two_phone_forms_keeps_the_orders(tmp_path, monkeypatch, records):
+    """The same POS phone as "+86 139-…" and "139 …" is one record after hashing; the dedupe of
+    that record lost the count of hashed record ids, so the feature build stopped hashing the orders' ids
+    and dropped every POS order as unmapped."""
+    from portrait.cli import app
+
+    raw = tmp_path / "data" / "raw"
+    raw.mkdir(parents=True)
+    pq.write_table(records([{"source": "pos", "record_id": "+86 139-1234-5678"},
+                            {"source": "pos", "record_id": "139 1234 5678", "observed_at": "2026-01-05"}]),
+                   raw / "identity_records.parquet")
+    pq.write_table(pa.Table.from_pandas(pd.DataFrame({
+        "order_id": ["o1"], "source": ["pos"], "record_id": ["13912345678"],
+        "ts": pd.to_datetime(["2026-01-02"], utc=True).as_unit("us"), "amount": [25.0]}),
+        preserve_index=False), raw / "orders.parquet")
+    monkeypatch.setenv("PORTRAIT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("PORTRAIT_HMAC_KEY", KEY)
+    cli = CliRunner()
+    done = cli.invoke(app, ["identity", "resolve", "--json"])
+    assert done.exit_code == 0, done.output
+    built = cli.invoke(app, ["features", "build", "--json"])
+    assert built.exit_code == 0, built.output
+    feats = pd.read_parquet(tmp_path / "data" / "features" / "customer_features.parquet")
+    assert feats["orders_total"].tolist() == [1] and feats["monetary_total"].tolist() == [25.0]
