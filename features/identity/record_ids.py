@@ -31,7 +31,8 @@ from features.identity.normalize import normalize_one, normalize_values
 
 TYPES = ("phone", "email")  # identifier types a record id is checked against, in this order
 PREFIX = "hashed-"  # "hashed-phone-<32 hex>": recognisable in record_map and explain output
-CANDIDATE = r"^[\s0-9+\-().]+$|@"  # what a phone (digits, + and separators) or an email ('@') can look like
+# what a phone (digits, + and separators) or an email ('@') can look like, full-width forms included
+CANDIDATE = r"^[\s0-9+\-().０-９＋－（）．]+$|[@＠]"
 
 
 def rid_rules(rules: Rules) -> Rules:
