@@ -28,3 +28,15 @@ def test_chinese_crm_genders_are_read_not_rejected(tmp_path, monkeypatch):
     assert got["gender"].tolist() == ["M", "F", "F", "U"]  # a profile is not lost over 男/女
     rejects = pd.read_csv(tmp_path / "data" / "rejects" / "profiles.csv")
     assert rejects["_reason"].tolist() == ["gender: not one of ['F', 'M', 'U']: 其他"]
+
+
+def test_chinese_dates_are_read(tmp_path, monkeypatch):
+    pos = tmp_path / "pos.csv"
+    pos.write_text("会员号,更新时间\nM1,2026年3月4日 13:45\nM2,2025年12月5日\nM3,2026年1月2号\n", encoding="utf-8")
+    done = _import(tmp_path, monkeypatch, str(pos), "-t", "identity_records", "--map", "record_id=会员号",
+                   "--map", "member_id=会员号", "--map", "observed_at=更新时间", "--set", "source=pos",
+                   "--tz", "Asia/Shanghai")
+    assert done.exit_code == 0, done.output
+    got = pd.read_parquet(tmp_path / "data" / "raw" / "identity_records.parquet")
+    assert got["observed_at"].dt.strftime("%Y-%m-%d %H:%M").tolist() == [
+        "2026-03-04 05:45", "2025-12-04 16:00", "2026-01-01 16:00"]  # Shanghai wall clock, stored as UTC
