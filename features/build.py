@@ -200,6 +200,8 @@ class BuildResult:
     rows: dict[str, int]
     seconds: dict[str, float]
     unmapped: dict[str, int]  # fact rows whose (source, record_id) has no one_id
+    unmapped_sources: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)  # table -> source -> (lost, rows)
+    known_sources: list[str] = field(default_factory=list)  # sources OneID knows
 
 
 def build(
@@ -291,7 +293,8 @@ def build(
         "item_columns": [c[0] for c in ITEM_COLUMNS],
     }
     paths["meta"] = atomic_write(out_dir / "meta.json", lambda p: p.write_text(json.dumps(meta, indent=2)))
-    return BuildResult(cuts, categories, paths, rows, seconds, staged.unmapped)
+    return BuildResult(cuts, categories, paths, rows, seconds, staged.unmapped, staged.unmapped_sources,
+                       staged.known_sources)
 
 
 def read_meta(features_dir: Path) -> dict:

@@ -9,7 +9,7 @@ integers, so the aggregations in :mod:`features.customer`, :mod:`features.items`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,6 +50,10 @@ class Staged:
     data_end: pd.Timestamp  # the last event or order
     unmapped: dict[str, int]  # fact rows dropped because OneID has no one_id for their record
     data_start: pd.Timestamp | None = None  # the first event, order or golden first_seen: a cutoff at or before it has no customer
+    # per table, source -> (rows dropped, rows of that source): a whole source not matching (orders imported
+    # with --set source=POS, identity records with pos) is named, not one total among others
+    unmapped_sources: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
+    known_sources: list[str] = field(default_factory=list)  # the sources of the record map
 
 
 def _fits(found: str, want: str) -> bool:
@@ -211,6 +215,14 @@ def stage(raw_dir: Path, identity_dir: Path, config: "FeatureConfig", record_map
     unmapped = {"events": n(f"SELECT count(*) FROM {s['events']}") - n("SELECT count(*) FROM ev"),
                 "orders": n(f"SELECT count(*) FROM {s['orders']}") - n("SELECT count(*) FROM od"),
                 "event_items_not_in_catalog": n("SELECT count(*) FROM ev WHERE unknown_item")}
+    by_source: dict[str, dict[str, tuple[int, int]]] = {}
+    for name in ("events", "orders"):
+        if unmapped[name]:
+            rows = con.sql(f"SELECT source, count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM rec r WHERE "
+                           f"r.source = t.source AND r.record_id = t.record_id)) lost, count(*) n FROM {s[name]} t "
+                           "GROUP BY source HAVING lost > 0 ORDER BY lost DESC").fetchall()
+            by_source[name] = {str(src): (int(lost), int(total)) for src, lost, total in rows}
+    known = [r[0] for r in con.sql("SELECT DISTINCT source FROM rec ORDER BY 1").fetchall()] if by_source else []
     last = n("SELECT max(ts) FROM (SELECT max(ts) ts FROM ev UNION ALL SELECT max(ts) FROM od"
              + (f" UNION ALL SELECT {events_last}" if events_last else "") + ")")
     if last is None:
@@ -220,4 +232,4 @@ def stage(raw_dir: Path, identity_dir: Path, config: "FeatureConfig", record_map
     first = n("SELECT min(ts) FROM (SELECT min(ts) ts FROM ev UNION ALL SELECT min(ts) FROM od "
               "UNION ALL SELECT min(first_seen) FROM gold)")
     return con, Staged(default, pd.Timestamp(last).tz_convert("UTC"), unmapped,
-                       pd.Timestamp(first).tz_convert("UTC") if first is not None else None)
+                       pd.Timestamp(first).tz_convert("UTC") if first is not None else None, by_source, known)

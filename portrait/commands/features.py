@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from portrait.commands._common import console, emit_json, fail, progress, settings
 
@@ -50,6 +51,8 @@ def build_(
     summary = {
         "cutoffs": [c.isoformat() for c in result.cutoffs], "rows": result.rows,
         "seconds": {k: round(v, 2) for k, v in result.seconds.items()}, "unmapped": result.unmapped,
+        "unmapped_sources": {t: {src: {"rows": n, "unmapped": lost} for src, (lost, n) in per.items()}
+                             for t, per in result.unmapped_sources.items()},
         "paths": {k: str(v) for k, v in result.paths.items()}, "categories": result.categories,
     }
     if json_:
@@ -60,6 +63,14 @@ def build_(
     if any(result.unmapped.values()):
         console.print(f"[yellow]rows not mapped (no one_id: dropped; item not in catalog: customer features only):[/] "
                       f"{result.unmapped}")
+    for table, per_source in result.unmapped_sources.items():
+        for source, (lost, total) in per_source.items():
+            why = ("no identity record has this source" if source not in result.known_sources
+                   else "their record ids are not in identity_records")
+            console.print(f"[yellow]warning:[/] {table} of source {escape(repr(source))}: {lost:,} of {total:,} rows "
+                          f"belong to no customer and count in no feature ({why}; OneID knows sources "
+                          f"{escape(', '.join(result.known_sources))}). Import the identity records of that source "
+                          "(same --set source=...) and rerun `portrait identity resolve`", soft_wrap=True)
 
 
 @app.command("tags")
