@@ -40,3 +40,20 @@ def test_chinese_dates_are_read(tmp_path, monkeypatch):
     got = pd.read_parquet(tmp_path / "data" / "raw" / "identity_records.parquet")
     assert got["observed_at"].dt.strftime("%Y-%m-%d %H:%M").tolist() == [
         "2026-03-04 05:45", "2025-12-04 16:00", "2026-01-01 16:00"]  # Shanghai wall clock, stored as UTC
+
+
+def test_an_excel_workbook_is_refused_saying_to_save_it_as_csv(tmp_path, monkeypatch):
+    import zipfile
+
+    book = tmp_path / "members.xlsx"
+    with zipfile.ZipFile(book, "w") as z:  # what Excel writes: a zip of XML parts
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("xl/worksheets/sheet1.xml", "<worksheet>" + "<row/>" * 2000 + "</worksheet>")
+    renamed = tmp_path / "members_export.csv"  # the same bytes under a .csv name
+    renamed.write_bytes(book.read_bytes())
+    for path in (book, renamed):
+        done = _import(tmp_path, monkeypatch, str(path), "-t", "items")
+        assert done.exit_code == 2, done.output
+        assert "spreadsheet workbook" in done.output and "CSV" in done.output
+        assert "Traceback" not in done.output and "no data rows" not in done.output and "--encoding" not in done.output
+    assert not (tmp_path / "data" / "raw").exists() or not any((tmp_path / "data" / "raw").iterdir())
