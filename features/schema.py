@@ -183,6 +183,7 @@ class TimeOptions:
     now: pd.Timestamp | None = None  # "now" for the future-time check; None: the wall clock at validation
 
 
+_EXCEL_ROUNDED = r"[0-9]\.[0-9]+[eE]\+[0-9]{1,3}"  # how Excel writes 13912345678 in a General cell: 1.39123E+10
 OLDEST = pd.Timestamp("1970-01-02", tz="UTC")  # earlier times are epoch-zero placeholders, not events
 
 
@@ -210,6 +211,11 @@ def _coerce(col: Column, s: pd.Series, when: TimeOptions) -> tuple[pd.Series, pd
             canon = out.str.lower().map({**dict(col.aliases), **{a.lower(): a for a in col.allowed}})
             out = canon.where(canon.notna(), out).astype("string")
         out = out.mask(out == "")
+        if col.identifier:  # 1.39123E+10: Excel showed a long number column in scientific notation and rounded it
+            mangled = out.str.fullmatch(_EXCEL_ROUNDED).fillna(False).astype(bool)
+            if mangled.any():
+                return out, mangled, ("a number Excel rounded (scientific notation); format the column as text "
+                                      "in the spreadsheet and export again")
         return out, pd.Series(False, index=s.index), what
     if col.kind in ("int", "float"):
         num = pd.to_numeric(s, errors="coerce")

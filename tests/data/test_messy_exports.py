@@ -57,3 +57,19 @@ def test_an_excel_workbook_is_refused_saying_to_save_it_as_csv(tmp_path, monkeyp
         assert "spreadsheet workbook" in done.output and "CSV" in done.output
         assert "Traceback" not in done.output and "no data rows" not in done.output and "--encoding" not in done.output
     assert not (tmp_path / "data" / "raw").exists() or not any((tmp_path / "data" / "raw").iterdir())
+
+
+def test_phones_and_ids_rounded_by_excel_are_rejected_naming_the_fix(tmp_path, monkeypatch):
+    """1.39123E+10 is what Excel leaves of 13912345678 in a General cell: as a record id, every shopper
+    whose phone rounds the same way would be one customer; as a phone it silently links nobody."""
+    pos = tmp_path / "pos.csv"
+    pos.write_text("OrderNo,Phone,PaidAt,Total\nP1,1.39123E+10,2026-01-02,10\nP2,1.39123E+10,2026-01-03,20\n"
+                   "P3,13912345678,2026-01-04,30\nP4,2E10,2026-01-05,40\n", encoding="utf-8")
+    done = _import(tmp_path, monkeypatch, str(pos), "-t", "orders", "--map", "order_id=OrderNo", "--map",
+                   "record_id=Phone", "--map", "ts=PaidAt", "--map", "amount=Total", "--set", "source=pos")
+    assert done.exit_code == 0, done.output
+    got = pd.read_parquet(tmp_path / "data" / "raw" / "orders.parquet")
+    assert got["order_id"].tolist() == ["P3", "P4"]  # 2E10 is no Excel rounding (no decimals, no '+')
+    rejects = pd.read_csv(tmp_path / "data" / "rejects" / "orders.csv")
+    assert rejects["_data_row"].tolist() == [1, 2]
+    assert all("Excel rounded" in r and "format the column as text" in r for r in rejects["_reason"])
