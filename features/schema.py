@@ -22,6 +22,13 @@ SOURCES = ("crm", "app", "miniprogram", "pos", "web")  # the synthetic sources; 
 IDENTIFIER_TYPES = ("member_id", "phone", "email", "unionid", "openid", "device_id", "cookie_id")
 EVENT_TYPES = ("view", "click", "search", "add_to_cart", "purchase", "coupon_use", "favorite", "rate")
 GENDERS = ("F", "M", "U")
+# what app and mini-program exports call the event types (GA4 names, Chinese labels), matched case-insensitively
+EVENT_ALIASES = (("浏览", "view"), ("查看", "view"), ("view_item", "view"), ("page_view", "view"), ("pageview", "view"),
+                 ("点击", "click"), ("select_item", "click"), ("搜索", "search"), ("加购", "add_to_cart"),
+                 ("加入购物车", "add_to_cart"), ("add-to-cart", "add_to_cart"), ("addtocart", "add_to_cart"),
+                 ("购买", "purchase"), ("支付", "purchase"), ("用券", "coupon_use"), ("使用优惠券", "coupon_use"),
+                 ("收藏", "favorite"), ("add_to_wishlist", "favorite"), ("favourite", "favorite"), ("评分", "rate"),
+                 ("rating", "rate"))
 # what CRM exports write instead (matched case-insensitively): a Chinese CRM's 男/女 rejected whole profiles
 GENDER_ALIASES = (("女", "F"), ("女性", "F"), ("female", "F"), ("woman", "F"), ("男", "M"), ("男性", "M"),
                   ("male", "M"), ("man", "M"), ("未知", "U"), ("保密", "U"), ("unknown", "U"))
@@ -93,7 +100,7 @@ PROFILES = TableSchema(
 EVENTS = TableSchema(
     "events",
     _ids(
-        Column("event_type", "str", allowed=EVENT_TYPES),
+        Column("event_type", "str", allowed=EVENT_TYPES, aliases=EVENT_ALIASES),
         Column("item_id", "str", nullable=True, identifier=True, doc="null for searches"),
         Column("channel", "str", required=False, nullable=True),
         Column("ts", "timestamp", happened=True),
@@ -236,7 +243,8 @@ def _coerce(col: Column, s: pd.Series, when: TimeOptions) -> tuple[pd.Series, pd
         if s.dtype == bool:
             return s.astype("boolean"), pd.Series(False, index=s.index), what
         txt = s.astype("string").str.strip().str.lower()
-        mapped = txt.map({"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False})
+        mapped = txt.map({"true": True, "1": True, "yes": True, "y": True, "t": True, "是": True, "有": True,
+                          "false": False, "0": False, "no": False, "n": False, "f": False, "否": False, "无": False})
         bad = present & mapped.isna()
         return mapped.astype("boolean"), bad, what
     if col.kind == "timestamp":

@@ -73,3 +73,21 @@ def test_phones_and_ids_rounded_by_excel_are_rejected_naming_the_fix(tmp_path, m
     rejects = pd.read_csv(tmp_path / "data" / "rejects" / "orders.csv")
     assert rejects["_data_row"].tolist() == [1, 2]
     assert all("Excel rounded" in r and "format the column as text" in r for r in rejects["_reason"])
+
+
+def test_chinese_and_ga4_event_names_and_yes_no_flags_are_read(tmp_path, monkeypatch):
+    ev = tmp_path / "events.csv"
+    ev.write_text("uid,行为,sku,时间\nu1,浏览,S1,2026-01-02\nu1,加购,S1,2026-01-02 10:00\nu1,View_Item,S1,2026-01-03\n"
+                  "u1,add-to-cart,S1,2026-01-03\nu1,收藏,S1,2026-01-04\nu1,分享,S1,2026-01-04\n", encoding="utf-8")
+    done = _import(tmp_path, monkeypatch, str(ev), "-t", "events", "--map", "record_id=uid", "--map", "event_type=行为",
+                   "--map", "item_id=sku", "--map", "ts=时间", "--set", "source=app")
+    assert done.exit_code == 0, done.output
+    got = pd.read_parquet(tmp_path / "data" / "raw" / "events.parquet")
+    assert got["event_type"].tolist() == ["view", "add_to_cart", "view", "add_to_cart", "favorite"]
+    rejects = pd.read_csv(tmp_path / "data" / "rejects" / "events.csv")
+    assert rejects["_data_row"].tolist() == [6] and "分享" in rejects["_reason"][0]  # no such type: still named
+    items = tmp_path / "items.csv"
+    items.write_text("item_id,category,in_stock\nS1,a,是\nS2,b,否\nS3,c,Y\nS4,d,n\n", encoding="utf-8")
+    done = _import(tmp_path, monkeypatch, str(items), "-t", "items")
+    assert done.exit_code == 0, done.output
+    assert pd.read_parquet(tmp_path / "data" / "raw" / "items.parquet")["in_stock"].tolist() == [True, False, True, False]
