@@ -137,6 +137,18 @@ _HR = "((epoch_us({0}) // 3600000000) % 24)::UTINYINT"
 _DOW = "((epoch_us({0}) // 86400000000 + 3) % 7 + 1)::UTINYINT"
 
 
+def _clock(col: str, tz: str) -> tuple[str, str]:
+    """SQL for the hour and ISO weekday of ``col`` on the wall clock of ``tz`` (UTC: integer arithmetic).
+
+    A brand in Shanghai sells at 20:00 local, 12:00 UTC: UTC hours made its evening shoppers
+    "afternoon" and its 05:00-14:00 shoppers night owls.
+    """
+    if tz in ("UTC", "Etc/UTC"):
+        return _HR.format(col), _DOW.format(col)
+    local = f"timezone('{tz}', {col})"
+    return f"hour({local})::UTINYINT", f"isodow({local})::UTINYINT"
+
+
 def _ch(col: str) -> str:
     whens = " ".join(f"WHEN '{c}' THEN {i + 1}" for i, c in enumerate(CHANNELS))
     return f"(CASE {col} {whens} ELSE 0 END)::UTINYINT"
@@ -154,7 +166,7 @@ def stage(raw_dir: Path, identity_dir: Path, config: "FeatureConfig", record_map
     import duckdb
 
     con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")  # hour/weekday features are UTC by definition
+    con.execute("SET TimeZone = 'UTC'")  # cutoffs are UTC; hour/weekday features use config.tz (_clock)
     con.execute("SET preserve_insertion_order = false")
     con.execute("SET enable_progress_bar = false")
     if config.threads:
@@ -198,10 +210,10 @@ def stage(raw_dir: Path, identity_dir: Path, config: "FeatureConfig", record_map
         f"LEFT JOIN {s['items']} i USING (item_id) LEFT JOIN cats c USING (category)",
         f"CREATE TABLE ev AS SELECT r.cid, (CASE e.event_type {et} ELSE 0 END)::UTINYINT et, i.iid, i.cat, "
         f"{_ch('e.channel')} ch, e.item_id IS NOT NULL AND i.iid IS NULL unknown_item, e.ts, CASE WHEN e.session_id IS NULL THEN NULL ELSE hash(e.session_id) END sess, "
-        f"e.value, {_HR.format('e.ts')} hr, {_DOW.format('e.ts')} dow "
+        f"e.value, {_clock('e.ts', config.tz)[0]} hr, {_clock('e.ts', config.tz)[1]} dow "
         f"FROM {s['events']} e JOIN rec r USING (source, record_id) LEFT JOIN item i USING (item_id)",
         f"CREATE TABLE od AS SELECT r.cid, o.order_id, o.ts, o.amount, coalesce(o.discount, 0) discount, "
-        f"coalesce(o.coupon_used, false) coupon, {_ch('o.channel')} ch, {_HR.format('o.ts')} hr, {_DOW.format('o.ts')} dow "
+        f"coalesce(o.coupon_used, false) coupon, {_ch('o.channel')} ch, {_clock('o.ts', config.tz)[0]} hr, {_clock('o.ts', config.tz)[1]} dow "
         f"FROM {s['orders']} o JOIN rec r USING (source, record_id)",
         f"CREATE TABLE oli AS SELECT o.cid, i.iid, o.ts, l.quantity, l.unit_price "
         f"FROM {s['order_lines']} l JOIN od o USING (order_id) JOIN item i USING (item_id)",

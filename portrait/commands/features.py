@@ -24,6 +24,8 @@ def build_(
     memory_limit: str = typer.Option(None, help="DuckDB memory limit: a number and KB/MB/GB/TB, e.g. 8GB (default: DuckDB's)."),
     tag_config: Path = typer.Option(None, "--tag-config", help="YAML of rule-tag thresholds (TagConfig fields), "
                                     "e.g. 'dormant_days: 120'."),
+    tz: str = typer.Option("UTC", "--tz", help="Time zone of the hour-of-day and weekend features (e.g. "
+                           "Asia/Shanghai: night_share counts 21-24 h Shanghai time). Cutoffs stay UTC."),
     append: bool = typer.Option(False, "--append", help="Keep the snapshots of other cutoffs already built "
                                 "(replace only these cutoffs); interactions are always rebuilt."),
     json_: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
@@ -39,7 +41,7 @@ def build_(
     s = settings()
     try:
         config = FeatureConfig(n_categories=n_categories, threads=threads, memory_limit=memory_limit,
-                               hmac_key=s.hmac_key)
+                               hmac_key=s.hmac_key, tz=tz)
         cutoffs = parse_cutoffs(as_of) if as_of else None
         tags = load_tag_config(tag_config) if tag_config else None
         with progress("features", total=5) as advance:
