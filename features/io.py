@@ -152,6 +152,9 @@ def read_frame(path: Path, sep: str | None = None, encoding: str = "utf-8") -> p
         _check_headers(path, next(csv.reader([first], delimiter=sep), []), str(path))
         df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
                          encoding=_codec(encoding), skiprows=header_at)
+        filled = (~df.isna().all(axis=1)).to_numpy().nonzero()[0]
+        # a spreadsheet's trailing ",,," rows are no data rows: not rejects, not in the counts
+        df = df.iloc[:filled[-1] + 1 if len(filled) else 0]
         if not isinstance(df.index, pd.RangeIndex):  # pandas makes an index of the extra first field
             raise SchemaError(f"{path}: data row {_first_long_row(path, sep, encoding, header_at)} has more fields than the header "
                               f"{list(df.columns)}; a delimiter {sep!r} inside a value (a decimal comma?) needs "

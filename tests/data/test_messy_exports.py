@@ -91,3 +91,14 @@ def test_chinese_and_ga4_event_names_and_yes_no_flags_are_read(tmp_path, monkeyp
     done = _import(tmp_path, monkeypatch, str(items), "-t", "items")
     assert done.exit_code == 0, done.output
     assert pd.read_parquet(tmp_path / "data" / "raw" / "items.parquet")["in_stock"].tolist() == [True, False, True, False]
+
+
+def test_trailing_empty_spreadsheet_rows_are_not_rejects(tmp_path, monkeypatch):
+    crm = tmp_path / "crm.csv"
+    crm.write_text("record_id,source,phone,observed_at\r\nC1,crm,13912345678,2026-01-01\r\n,,,\r\n"
+                   "C2,crm,13912345679,2026-01-01\r\n,,,\r\n,,,\r\n", encoding="utf-8")
+    done = _import(tmp_path, monkeypatch, str(crm), "-t", "identity_records")
+    assert done.exit_code == 0, done.output
+    assert len(pd.read_parquet(tmp_path / "data" / "raw" / "identity_records.parquet")) == 2
+    rejects = pd.read_csv(tmp_path / "data" / "rejects" / "identity_records.csv")
+    assert rejects["_data_row"].tolist() == [2]  # a blank row between data rows is still named, by its row
