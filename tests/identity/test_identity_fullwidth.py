@@ -44,3 +44,15 @@ def test_explain_and_record_map_with_full_width_identifiers(tmp_path, monkeypatc
     res = cli.invoke(app, ["identity", "explain", "１３９ １２３４ ５６７８"])
     assert res.exit_code == 0, res.output
     assert "crm" in res.output and "C001" in res.output
+
+
+def test_source_names_match_in_any_case(run):
+    from features.identity.index import IdentityIndex
+
+    run([{"source": "crm", "record_id": "C001", "phone": "13912345678"},
+         {"source": "pos", "record_id": "139 1234 5678"}])
+    index = IdentityIndex.load(run.identity_dir, "test-key-not-secret")
+    want = index.resolve("crm:C001")
+    assert want is not None
+    assert index.resolve("CRM:C001") == want and index.resolve("Pos:+86 139-1234-5678") == want
+    assert index.resolve("CRM:C002") is None
