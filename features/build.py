@@ -143,6 +143,7 @@ class FeatureConfig:
     memory_limit: str | None = None  # DuckDB memory limit, e.g. "8GB" (None: DuckDB's default, 80% of RAM)
     temp_dir: str | None = None  # where DuckDB spills when over the limit (None: next to the output)
     hmac_key: str | None = field(default=None, repr=False)  # OneID's key, only for record ids that were phones/emails (stored hashed); never printed
+    tz: str = "UTC"  # wall clock of the hour-of-day and weekend features (the brand's zone, e.g. Asia/Shanghai)
 
     def __post_init__(self) -> None:
         # checked here, before DuckDB sees them: its own errors are tracebacks deep inside the build
@@ -150,6 +151,13 @@ class FeatureConfig:
             raise SchemaError(f"--n-categories: must be 0 (no affinity columns) or more, got {self.n_categories}")
         if self.threads is not None and self.threads < 1:
             raise SchemaError(f"--threads: must be 1 or more, got {self.threads}")
+        try:
+            from zoneinfo import ZoneInfo
+
+            ZoneInfo(self.tz)
+        except (ValueError, KeyError, OSError):  # ZoneInfoNotFoundError is a KeyError
+            raise SchemaError(f"--tz: unknown time zone {self.tz!r}; use an IANA name such as Asia/Shanghai or UTC"
+                              ) from None
         if self.memory_limit is not None and not _MEMORY.fullmatch(str(self.memory_limit).strip()):
             raise SchemaError(f"--memory-limit: {self.memory_limit!r} is not a size; use a number and a unit "
                               "KB, MB, GB or TB (or KiB, MiB, GiB, TiB), e.g. 8GB or 512MB")
@@ -200,6 +208,8 @@ class BuildResult:
     rows: dict[str, int]
     seconds: dict[str, float]
     unmapped: dict[str, int]  # fact rows whose (source, record_id) has no one_id
+    unmapped_sources: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)  # table -> source -> (lost, rows)
+    known_sources: list[str] = field(default_factory=list)  # sources OneID knows
 
 
 def build(
@@ -243,6 +253,10 @@ def build(
     customer.set_cutoffs(con, cuts)
     seconds["stage"] = time.perf_counter() - t0
     previous = read_meta(out_dir) if append and (out_dir / "meta.json").exists() else None
+    before = ((previous or {}).get("config") or {}).get("tz", "UTC")
+    if previous is not None and before != config.tz:  # two clocks in one table: hour shares would not compare
+        raise SchemaError(f"--tz {config.tz}: the snapshots already in {out_dir} use --tz {before}; pass --tz {before} "
+                          "with --append, or rebuild every cutoff without --append")
     if config.categories:
         categories = list(config.categories)
     elif previous:
@@ -291,7 +305,8 @@ def build(
         "item_columns": [c[0] for c in ITEM_COLUMNS],
     }
     paths["meta"] = atomic_write(out_dir / "meta.json", lambda p: p.write_text(json.dumps(meta, indent=2)))
-    return BuildResult(cuts, categories, paths, rows, seconds, staged.unmapped)
+    return BuildResult(cuts, categories, paths, rows, seconds, staged.unmapped, staged.unmapped_sources,
+                       staged.known_sources)
 
 
 def read_meta(features_dir: Path) -> dict:

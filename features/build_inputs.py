@@ -9,7 +9,7 @@ integers, so the aggregations in :mod:`features.customer`, :mod:`features.items`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,6 +50,10 @@ class Staged:
     data_end: pd.Timestamp  # the last event or order
     unmapped: dict[str, int]  # fact rows dropped because OneID has no one_id for their record
     data_start: pd.Timestamp | None = None  # the first event, order or golden first_seen: a cutoff at or before it has no customer
+    # per table, source -> (rows dropped, rows of that source): a whole source not matching (orders imported
+    # with --set source=POS, identity records with pos) is named, not one total among others
+    unmapped_sources: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
+    known_sources: list[str] = field(default_factory=list)  # the sources of the record map
 
 
 def _fits(found: str, want: str) -> bool:
@@ -133,6 +137,18 @@ _HR = "((epoch_us({0}) // 3600000000) % 24)::UTINYINT"
 _DOW = "((epoch_us({0}) // 86400000000 + 3) % 7 + 1)::UTINYINT"
 
 
+def _clock(col: str, tz: str) -> tuple[str, str]:
+    """SQL for the hour and ISO weekday of ``col`` on the wall clock of ``tz`` (UTC: integer arithmetic).
+
+    A brand in Shanghai sells at 20:00 local, 12:00 UTC: UTC hours made its evening shoppers
+    "afternoon" and its 05:00-14:00 shoppers night owls.
+    """
+    if tz in ("UTC", "Etc/UTC"):
+        return _HR.format(col), _DOW.format(col)
+    local = f"timezone('{tz}', {col})"
+    return f"hour({local})::UTINYINT", f"isodow({local})::UTINYINT"
+
+
 def _ch(col: str) -> str:
     whens = " ".join(f"WHEN '{c}' THEN {i + 1}" for i, c in enumerate(CHANNELS))
     return f"(CASE {col} {whens} ELSE 0 END)::UTINYINT"
@@ -150,7 +166,7 @@ def stage(raw_dir: Path, identity_dir: Path, config: "FeatureConfig", record_map
     import duckdb
 
     con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")  # hour/weekday features are UTC by definition
+    con.execute("SET TimeZone = 'UTC'")  # cutoffs are UTC; hour/weekday features use config.tz (_clock)
     con.execute("SET preserve_insertion_order = false")
     con.execute("SET enable_progress_bar = false")
     if config.threads:
@@ -194,10 +210,10 @@ def stage(raw_dir: Path, identity_dir: Path, config: "FeatureConfig", record_map
         f"LEFT JOIN {s['items']} i USING (item_id) LEFT JOIN cats c USING (category)",
         f"CREATE TABLE ev AS SELECT r.cid, (CASE e.event_type {et} ELSE 0 END)::UTINYINT et, i.iid, i.cat, "
         f"{_ch('e.channel')} ch, e.item_id IS NOT NULL AND i.iid IS NULL unknown_item, e.ts, CASE WHEN e.session_id IS NULL THEN NULL ELSE hash(e.session_id) END sess, "
-        f"e.value, {_HR.format('e.ts')} hr, {_DOW.format('e.ts')} dow "
+        f"e.value, {_clock('e.ts', config.tz)[0]} hr, {_clock('e.ts', config.tz)[1]} dow "
         f"FROM {s['events']} e JOIN rec r USING (source, record_id) LEFT JOIN item i USING (item_id)",
         f"CREATE TABLE od AS SELECT r.cid, o.order_id, o.ts, o.amount, coalesce(o.discount, 0) discount, "
-        f"coalesce(o.coupon_used, false) coupon, {_ch('o.channel')} ch, {_HR.format('o.ts')} hr, {_DOW.format('o.ts')} dow "
+        f"coalesce(o.coupon_used, false) coupon, {_ch('o.channel')} ch, {_clock('o.ts', config.tz)[0]} hr, {_clock('o.ts', config.tz)[1]} dow "
         f"FROM {s['orders']} o JOIN rec r USING (source, record_id)",
         f"CREATE TABLE oli AS SELECT o.cid, i.iid, o.ts, l.quantity, l.unit_price "
         f"FROM {s['order_lines']} l JOIN od o USING (order_id) JOIN item i USING (item_id)",
@@ -211,6 +227,14 @@ def stage(raw_dir: Path, identity_dir: Path, config: "FeatureConfig", record_map
     unmapped = {"events": n(f"SELECT count(*) FROM {s['events']}") - n("SELECT count(*) FROM ev"),
                 "orders": n(f"SELECT count(*) FROM {s['orders']}") - n("SELECT count(*) FROM od"),
                 "event_items_not_in_catalog": n("SELECT count(*) FROM ev WHERE unknown_item")}
+    by_source: dict[str, dict[str, tuple[int, int]]] = {}
+    for name in ("events", "orders"):
+        if unmapped[name]:
+            rows = con.sql(f"SELECT source, count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM rec r WHERE "
+                           f"r.source = t.source AND r.record_id = t.record_id)) lost, count(*) n FROM {s[name]} t "
+                           "GROUP BY source HAVING lost > 0 ORDER BY lost DESC").fetchall()
+            by_source[name] = {str(src): (int(lost), int(total)) for src, lost, total in rows}
+    known = [r[0] for r in con.sql("SELECT DISTINCT source FROM rec ORDER BY 1").fetchall()] if by_source else []
     last = n("SELECT max(ts) FROM (SELECT max(ts) ts FROM ev UNION ALL SELECT max(ts) FROM od"
              + (f" UNION ALL SELECT {events_last}" if events_last else "") + ")")
     if last is None:
@@ -220,4 +244,4 @@ def stage(raw_dir: Path, identity_dir: Path, config: "FeatureConfig", record_map
     first = n("SELECT min(ts) FROM (SELECT min(ts) ts FROM ev UNION ALL SELECT min(ts) FROM od "
               "UNION ALL SELECT min(first_seen) FROM gold)")
     return con, Staged(default, pd.Timestamp(last).tz_convert("UTC"), unmapped,
-                       pd.Timestamp(first).tz_convert("UTC") if first is not None else None)
+                       pd.Timestamp(first).tz_convert("UTC") if first is not None else None, by_source, known)

@@ -134,6 +134,7 @@ def read_frame(path: Path, sep: str | None = None, encoding: str = "utf-8") -> p
     if path.is_dir():
         raise SchemaError(f"{path}: is a folder, not a file")
     suffix = path.suffix.lower()
+    _refuse_workbook(path, suffix)
     try:
         if suffix == ".parquet":
             import pyarrow.parquet as pq
@@ -151,6 +152,9 @@ def read_frame(path: Path, sep: str | None = None, encoding: str = "utf-8") -> p
         _check_headers(path, next(csv.reader([first], delimiter=sep), []), str(path))
         df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
                          encoding=_codec(encoding), skiprows=header_at)
+        filled = (~df.isna().all(axis=1)).to_numpy().nonzero()[0]
+        # a spreadsheet's trailing ",,," rows are no data rows: not rejects, not in the counts
+        df = df.iloc[:filled[-1] + 1 if len(filled) else 0]
         if not isinstance(df.index, pd.RangeIndex):  # pandas makes an index of the extra first field
             raise SchemaError(f"{path}: data row {_first_long_row(path, sep, encoding, header_at)} has more fields than the header "
                               f"{list(df.columns)}; a delimiter {sep!r} inside a value (a decimal comma?) needs "
@@ -170,6 +174,25 @@ def read_frame(path: Path, sep: str | None = None, encoding: str = "utf-8") -> p
     except Exception as exc:  # pyarrow/pandas raise many types; the user needs the file name
         text = " ".join(str(exc).split())  # one line: Arrow's messages span many
         raise SchemaError(f"{path}: cannot be read ({type(exc).__name__}: {text[:300]})") from exc
+
+
+_WORKBOOK_MAGIC = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0")  # zip (xlsx, ods, numbers) and OLE2 (xls) containers
+_WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods", ".numbers")
+
+
+def _refuse_workbook(path: Path, suffix: str) -> None:
+    """A spreadsheet workbook is a SchemaError saying to save it as CSV.
+
+    Read as text it was "no data rows" (a zip's bytes look like one header line) or "not valid
+    utf-8 ... pass --encoding gbk": both send the user the wrong way.
+    """
+    if suffix in (".parquet", ".gz", ".bz2", ".xz"):
+        return
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if suffix in _WORKBOOK_SUFFIXES or head in _WORKBOOK_MAGIC:
+        raise SchemaError(f"{path}: a spreadsheet workbook, not a CSV/TSV/Parquet table; save the sheet as CSV "
+                          "(Excel: File > Save As > CSV UTF-8) and import that file")
 
 
 def _first_long_row(path: Path, sep: str, encoding: str = "utf-8", skip: int = 0) -> int:

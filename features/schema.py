@@ -22,6 +22,16 @@ SOURCES = ("crm", "app", "miniprogram", "pos", "web")  # the synthetic sources; 
 IDENTIFIER_TYPES = ("member_id", "phone", "email", "unionid", "openid", "device_id", "cookie_id")
 EVENT_TYPES = ("view", "click", "search", "add_to_cart", "purchase", "coupon_use", "favorite", "rate")
 GENDERS = ("F", "M", "U")
+# what app and mini-program exports call the event types (GA4 names, Chinese labels), matched case-insensitively
+EVENT_ALIASES = (("浏览", "view"), ("查看", "view"), ("view_item", "view"), ("page_view", "view"), ("pageview", "view"),
+                 ("点击", "click"), ("select_item", "click"), ("搜索", "search"), ("加购", "add_to_cart"),
+                 ("加入购物车", "add_to_cart"), ("add-to-cart", "add_to_cart"), ("addtocart", "add_to_cart"),
+                 ("购买", "purchase"), ("支付", "purchase"), ("用券", "coupon_use"), ("使用优惠券", "coupon_use"),
+                 ("收藏", "favorite"), ("add_to_wishlist", "favorite"), ("favourite", "favorite"), ("评分", "rate"),
+                 ("rating", "rate"))
+# what CRM exports write instead (matched case-insensitively): a Chinese CRM's 男/女 rejected whole profiles
+GENDER_ALIASES = (("女", "F"), ("女性", "F"), ("female", "F"), ("woman", "F"), ("男", "M"), ("男性", "M"),
+                  ("male", "M"), ("man", "M"), ("未知", "U"), ("保密", "U"), ("unknown", "U"))
 
 
 class SchemaError(ValueError):
@@ -37,6 +47,7 @@ class Column:
     min: float | None = None  # inclusive bounds for numbers
     max: float | None = None
     allowed: tuple[str, ...] | None = None  # closed vocabulary for strings (matched case-insensitively)
+    aliases: tuple[tuple[str, str], ...] = ()  # other spellings of allowed values: (lower case, allowed value)
     identifier: bool = False  # an id or contact: NFKC-folded (full-width １３９/＠), whole floats as integers
     happened: bool = False  # a time something happened: not after now + 1 day, not before 1970-01-02
     doc: str = ""
@@ -76,7 +87,7 @@ PROFILES = TableSchema(
     "profiles",
     _ids(
         Column("birth_year", "int", required=False, nullable=True, min=1900, max=2030),
-        Column("gender", "str", required=False, nullable=True, allowed=GENDERS),
+        Column("gender", "str", required=False, nullable=True, allowed=GENDERS, aliases=GENDER_ALIASES),
         Column("city", "str", required=False, nullable=True),
         Column("reg_channel", "str", required=False, nullable=True, doc="registration channel"),
         Column("occupation", "str", required=False, nullable=True),
@@ -89,7 +100,7 @@ PROFILES = TableSchema(
 EVENTS = TableSchema(
     "events",
     _ids(
-        Column("event_type", "str", allowed=EVENT_TYPES),
+        Column("event_type", "str", allowed=EVENT_TYPES, aliases=EVENT_ALIASES),
         Column("item_id", "str", nullable=True, identifier=True, doc="null for searches"),
         Column("channel", "str", required=False, nullable=True),
         Column("ts", "timestamp", happened=True),
@@ -179,6 +190,7 @@ class TimeOptions:
     now: pd.Timestamp | None = None  # "now" for the future-time check; None: the wall clock at validation
 
 
+_EXCEL_ROUNDED = r"[0-9]\.[0-9]+[eE]\+[0-9]{1,3}"  # how Excel writes 13912345678 in a General cell: 1.39123E+10
 OLDEST = pd.Timestamp("1970-01-02", tz="UTC")  # earlier times are epoch-zero placeholders, not events
 
 
@@ -203,9 +215,14 @@ def _coerce(col: Column, s: pd.Series, when: TimeOptions) -> tuple[pd.Series, pd
         if col.identifier:  # full-width digits and ＠ from CJK input methods are the same identifier
             out = out.str.normalize("NFKC").str.strip()
         if col.allowed is not None:  # "View", "f": the vocabulary is closed, its case is not information
-            canon = out.str.lower().map({a.lower(): a for a in col.allowed})
+            canon = out.str.lower().map({**dict(col.aliases), **{a.lower(): a for a in col.allowed}})
             out = canon.where(canon.notna(), out).astype("string")
         out = out.mask(out == "")
+        if col.identifier:  # 1.39123E+10: Excel showed a long number column in scientific notation and rounded it
+            mangled = out.str.fullmatch(_EXCEL_ROUNDED).fillna(False).astype(bool)
+            if mangled.any():
+                return out, mangled, ("a number Excel rounded (scientific notation); format the column as text "
+                                      "in the spreadsheet and export again")
         return out, pd.Series(False, index=s.index), what
     if col.kind in ("int", "float"):
         num = pd.to_numeric(s, errors="coerce")
@@ -226,7 +243,8 @@ def _coerce(col: Column, s: pd.Series, when: TimeOptions) -> tuple[pd.Series, pd
         if s.dtype == bool:
             return s.astype("boolean"), pd.Series(False, index=s.index), what
         txt = s.astype("string").str.strip().str.lower()
-        mapped = txt.map({"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False})
+        mapped = txt.map({"true": True, "1": True, "yes": True, "y": True, "t": True, "是": True, "有": True,
+                          "false": False, "0": False, "no": False, "n": False, "f": False, "否": False, "无": False})
         bad = present & mapped.isna()
         return mapped.astype("boolean"), bad, what
     if col.kind == "timestamp":

@@ -31,6 +31,23 @@ def _yyyymmdd(num: pd.Series) -> bool:
     return bool(whole and len(num) and num.min() >= 1_900_01_01 and num.max() <= 2_100_12_31)
 
 
+# Chinese exports write dates as 2026年3月4日 (日 or 号): rewritten to ISO 2026-03-04, which is never ambiguous
+_CJK_DATE = re.compile(r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*[日号]?\s*")
+
+
+def _cjk_dates(col: pd.Series) -> pd.Series:
+    if not (col.dtype == object or isinstance(col.dtype, pd.StringDtype)):
+        return col
+    text = col.astype("string")
+    has = text.str.contains("年", regex=False, na=False)
+    if not has.any():
+        return col
+    iso = text[has].str.replace(_CJK_DATE, lambda m: f"{m[1]}-{int(m[2]):02d}-{int(m[3]):02d} ", regex=True)
+    out = col.astype(object).copy()
+    out[has] = iso.str.strip().astype(object)
+    return out
+
+
 def _epoch_unit(size: pd.Series) -> pd.Series:
     """The unit each absolute epoch value's size says it is in."""
     unit = pd.Series("s", index=size.index, dtype=object)
@@ -82,6 +99,7 @@ def read_times(col: pd.Series, dayfirst: bool = False, tz: str = "UTC") -> tuple
             readings.append((pd.to_datetime(num.drop(other.index).reindex(col.index), unit=unit, utc=True,
                                             errors="coerce"), mismatch))
     if num.isna().any():  # text: ISO 8601, then one inferred format (month-first unless dayfirst)
+        col = _cjk_dates(col)
         naive = ~col.astype("string").str.strip().str.contains(_AWARE, na=False)
         orders = ({}, {"dayfirst": True}) if not dayfirst else ({"dayfirst": True}, {})
         for kwargs in ({"format": "ISO8601"}, *orders):

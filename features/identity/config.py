@@ -45,9 +45,12 @@ def _load_yaml(path: Path) -> dict:
     import yaml
 
     try:
-        data = yaml.safe_load(Path(path).read_text()) or {}
+        # UTF-8 whatever the locale: under LANG=C (containers, cron) a rule with 无 / 未知 was a traceback
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8-sig")) or {}
     except FileNotFoundError as exc:
         raise RulesError(f"{path}: no such rules file") from exc
+    except UnicodeDecodeError as exc:
+        raise RulesError(f"{path}: not UTF-8 text at byte offset {exc.start}; save the rules file as UTF-8") from None
     except yaml.YAMLError as exc:
         raise RulesError(f"{path}: not valid YAML ({exc})") from exc
     if not isinstance(data, dict):

@@ -115,6 +115,9 @@ class IdentityIndex:
             num = self.aliases.get(num, num)
             return num if _lookup(self.people, self.people, num) is not None else None
         head, sep, tail = text.strip().partition(":")
+        if sep and head not in self.sources:  # "POS:…" for source pos: a source name's case is not information
+            same = [s for s in self.sources if s.lower() == head.strip().lower()]
+            head = same[0] if len(same) == 1 else head
         if sep and head in self.sources and tail:
             # a phone/email record id is stored as its hash: look it up the same way
             rid = protect_one(tail, self.rid_rules or self.rules, self.key)

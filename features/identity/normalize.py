@@ -19,6 +19,7 @@ Values matching the blocked lists of the rules (placeholders such as ``null``,
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -29,6 +30,9 @@ import pyarrow.compute as pc
 from features.identity.config import Rules
 
 MAX_LEN = 200  # longer identifiers are treated as garbage
+# full-width digits and ＠ from a CJK input method (a phone pasted into explain or an --ids file) are the
+# same phone/email; imports fold them already, lookups and hand-written Parquet did not
+_FOLDED = ("phone", "email")
 _REASONS = np.array([None, "blocked", "invalid"], dtype=object)
 
 
@@ -82,6 +86,8 @@ def _phone_formatted(trimmed: pa.Array, rules: Rules) -> pa.Array:
 
 def normalize_values(values: pa.Array, id_type: str, rules: Rules) -> tuple[pa.Array, pa.Array]:
     """Normalize distinct raw values; returns (normalized or null, reason or null) per value."""
+    if id_type in _FOLDED and pc.all(pc.string_is_ascii(values)).as_py() is False:  # ASCII: nothing to fold
+        values = pc.utf8_normalize(values, form="NFKC")
     trimmed = pc.utf8_trim_whitespace(values)
     lowered = pc.utf8_lower(trimmed)
     if id_type == "phone":
@@ -142,6 +148,8 @@ def normalize_one(value: str | None, id_type: str, rules: Rules) -> str | None:
     """
     if value is None:
         return None
+    if id_type in _FOLDED:
+        value = unicodedata.normalize("NFKC", value)
     trimmed = value.strip()
     lowered = trimmed.lower()
     if not trimmed or lowered in rules.blocked_any:

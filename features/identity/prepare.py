@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from features.identity.config import Rules
 from features.identity.hashing import hash64, hmac128, record_keys
 from features.identity.normalize import normalize_column
-from features.identity.record_ids import protect
+from features.identity.record_ids import as_identifiers, protect
 from features.schema import IDENTIFIER_TYPES, SchemaError
 
 PROFILE_ATTRS = ("birth_year", "gender", "city", "reg_channel", "occupation")
@@ -46,7 +46,8 @@ class HashedRecords:
         ix = pa.array(idx)
         codes = {t: (c[idx], u) for t, (c, u) in self.codes.items()} if self.codes is not None else None
         return HashedRecords(self.rkey[idx], self.source.take(ix), self.record_id.take(ix), self.observed_at[idx],
-                             {t: k[idx] for t, k in self.keys.items()}, self.dropped, None, codes)
+                             {t: k[idx] for t, k in self.keys.items()}, self.dropped, None, codes,
+                             hashed_ids=self.hashed_ids)  # lost, a dedupe made the feature build drop every order
 
 
 def read_identity_records(path: Path) -> pa.Table:
@@ -90,6 +91,8 @@ def hash_records(table: pa.Table, rules: Rules, key: bytes, keep_dropped: bool =
     source, record_id = _text(table, "source"), _text(table, "record_id")
     if source.null_count or record_id.null_count:
         raise SchemaError("identity_records: source and record_id must not be null")
+    # a record id that is a phone/email also links as one where the record holds no such contact
+    table = as_identifiers(table, record_id, rules)
     # a phone or email used as record id is personal data: hashed before the record key or anything else
     record_id, hashed_ids = protect(record_id, rules, key)
     rkey = record_keys(source, record_id)

@@ -31,7 +31,8 @@ from features.identity.normalize import normalize_one, normalize_values
 
 TYPES = ("phone", "email")  # identifier types a record id is checked against, in this order
 PREFIX = "hashed-"  # "hashed-phone-<32 hex>": recognisable in record_map and explain output
-CANDIDATE = r"^[\s0-9+\-().]+$|@"  # what a phone (digits, + and separators) or an email ('@') can look like
+# what a phone (digits, + and separators) or an email ('@') can look like, full-width forms included
+CANDIDATE = r"^[\s0-9+\-().０-９＋－（）．]+$|[@＠]"
 
 
 def rid_rules(rules: Rules) -> Rules:
@@ -89,6 +90,49 @@ def protect(record_id: pa.Array | pa.ChunkedArray, rules: Rules, key: bytes) -> 
     mask[rows[changed]] = True
     values = hashed.take(pa.array(idx[changed])).cast(record_id.type)
     return pc.replace_with_mask(record_id, pa.array(mask), values), int(done.sum())
+
+
+def as_identifiers(table: pa.Table, record_id: pa.Array, rules: Rules) -> pa.Table:
+    """``table`` with a record id that is a phone (email) filled into its empty ``phone`` (``email``) cell.
+
+    A POS keyed by phone usually exports no separate phone column: its record id is the only
+    place the number appears. Left out of the identifiers, such a record would never link to the
+    CRM or app record holding the same phone, and that customer's POS orders would count for a
+    second, phone-less person. A phone/email cell already filled is kept (a record id is never
+    preferred over the column the source meant as the contact).
+    """
+    rr = rid_rules(rules)
+    if not len(record_id):
+        return table
+    enc = pc.dictionary_encode(record_id)
+    dic = enc.dictionary.cast(pa.string())
+    maybe = pc.fill_null(pc.match_substring_regex(dic, CANDIDATE), False)
+    if not pc.any(maybe).as_py():
+        return table
+    taken = pa.array(np.zeros(len(dic), bool))
+    for t in TYPES:  # phone first, as protect() hashes: an id is filled into one column at most
+        if t not in rules.priority:
+            continue
+        norm, _ = normalize_values(dic, t, rr)
+        hit = pc.and_(pc.and_(maybe, pc.is_valid(norm)), pc.invert(taken))
+        taken = pc.or_(taken, hit)
+        if not pc.any(hit).as_py():
+            continue
+        per_record = pc.if_else(hit.take(enc.indices), record_id.cast(pa.string()), pa.scalar(None, pa.string()))
+        if t in table.column_names:
+            col = table.column(t)
+            col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) and col.num_chunks else col
+            if isinstance(col, pa.ChunkedArray):  # a table of no chunks has no rows either
+                col = pa.array([], pa.string())
+            if pa.types.is_dictionary(col.type):
+                col = col.dictionary_decode()
+            col = pc.cast(col, pa.string())
+            empty = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(col), ""), True)
+            filled = pc.if_else(pc.and_(empty, pc.is_valid(per_record)), per_record, col)
+            table = table.set_column(table.column_names.index(t), t, filled)
+        else:
+            table = table.append_column(t, per_record)
+    return table
 
 
 def protect_one(record_id: str, rules: Rules, key: bytes) -> str:

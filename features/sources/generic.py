@@ -76,7 +76,7 @@ _MAPPING_KEYS = {"table": str, "columns": dict, "constants": dict, "sep": str, "
 def load_spec(path: Path) -> ImportSpec:
     """Read an :class:`ImportSpec` from a YAML mapping file; :class:`SchemaError` naming the bad key."""
     try:
-        raw = yaml.safe_load(Path(path).read_text()) or {}
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8-sig")) or {}  # UTF-8 under any locale (LANG=C)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise SchemaError(f"{path}: cannot read the mapping ({' '.join(str(exc).split())})") from exc
     if not isinstance(raw, dict):

@@ -42,6 +42,38 @@ def _resolver():
         return None
 
 
+def _read_ids(path: Path, encoding: str) -> list[str]:
+    """The first column of an --ids file (CSV quoting and a ;/tab delimiter understood), header dropped.
+
+    A GBK export was a traceback, a quoted phone kept its quotes (matching no one), and a Chinese
+    header (手机号) was reported as an id that matches no customer.
+    """
+    import csv
+
+    if not path.exists():
+        fail(f"{path}: no such file")
+    if path.is_dir():
+        fail(f"{path}: is a folder, not a file")
+    try:
+        text = path.read_bytes().decode("utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8")
+                                        else encoding)
+    except UnicodeDecodeError as exc:
+        other = "gbk" if encoding.lower().replace("-", "").replace("_", "") in ("utf8",) else "utf-8"
+        fail(f"{path}: not valid {encoding} text at byte offset {exc.start}; pass the file's encoding, "
+             f"e.g. --encoding {other}")
+    except LookupError:
+        fail(f"--encoding: unknown encoding {encoding!r} (e.g. utf-8, gbk)")
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    first = lines[0] if lines else ""
+    sep = "\t" if "\t" in first else ";" if ";" in first and "," not in first else ","
+    values = [row[0].strip() if row else "" for row in csv.reader(lines, delimiter=sep)]
+    values = [v for v in values if v]
+    # a header in another script (手机号, 会员编号): no digit, no '@'; ASCII headers are the store's to judge
+    if values and not any(ch.isdigit() or ch == "@" for ch in values[0]) and not values[0].isascii():
+        values = values[1:]
+    return values
+
+
 def _masked(text: str) -> str:
     """An id for a warning, a phone or email shown only in part (the terminal may be shared or logged)."""
     import re
@@ -62,6 +94,8 @@ def create_cmd(
     dynamic: bool = typer.Option(False, "--dynamic", help="Re-evaluate the rule on the latest features when read."),
     description: str = typer.Option("", help="Free text shown by list/show."),
     replace: bool = typer.Option(False, "--replace", help="Overwrite an existing audience of that name."),
+    encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of the --ids file, e.g. gbk "
+                                 "(a UTF-8 byte-order mark is fine)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON to stdout."),
 ) -> None:
     """Create a static or dynamic audience from a rule, or a static one from an id list."""
@@ -84,10 +118,7 @@ def create_cmd(
                                         overwrite=replace)
             warnings = unknown_values(rule, latest_snapshot(feats))
         else:
-            if not ids.exists():
-                fail(f"{ids}: no such file")
-            lines = [ln.split(",")[0].strip() for ln in ids.read_text(encoding="utf-8").splitlines()]
-            lines = [ln for ln in lines if ln and ln.lower() not in ("one_id", "id", "identifier")]
+            lines = _read_ids(ids, encoding)
             feats = _features(required=False)
             resolve = _resolver()
             known = feats["one_id"].astype(str) if resolve is None and feats is not None else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 import typer
 
@@ -49,20 +50,55 @@ def apply(redis: str = typer.Option(None, "--redis", help=REDIS_HELP)) -> None:
     console.print(f"applied {len(names)} Feast objects: {', '.join(names)}")
 
 
+def _rebuilt_views(store, views: list[str] | None) -> list[str]:
+    """Views whose snapshot file changed after their last materialization.
+
+    A snapshot's rows are stamped with its cutoff, a past date: an incremental run (rows stamped
+    after the previous run) never loads a snapshot built after that run, so the online store kept
+    serving the old values while materialize reported success.
+    """
+    rebuilt = []
+    for name in store.batch_views():
+        if views and name not in views:
+            continue
+        fv = store.fs.get_feature_view(name)
+        path = Path(getattr(fv.batch_source, "path", "") or "")
+        if not fv.materialization_intervals or not path.is_file():
+            continue  # never materialized: the incremental run loads everything (Feast starts at now - ttl)
+        last = max(end for _, end in fv.materialization_intervals)
+        if datetime.fromtimestamp(path.stat().st_mtime, timezone.utc) > last:
+            rebuilt.append(name)
+    return rebuilt
+
+
 def materialize(
     end: str = typer.Option(None, "--end", help="Load feature rows up to this date/time (UTC; default now)."),
-    full: bool = typer.Option(False, "--full", help="Reload every snapshot, not only rows after the last run."),
+    full: bool = typer.Option(False, "--full", help="Reload every snapshot, not only rows after the last run "
+                              "(automatic for views whose snapshot file was rebuilt since)."),
     view: list[str] = typer.Option(None, "--view", help="Only this feature view (repeatable)."),
     redis: str = typer.Option(None, "--redis", help=REDIS_HELP),
 ) -> None:
-    """Load the latest feature row per customer and item into the online store (bulk writer)."""
+    """Load the latest feature row per customer and item into the online store (bulk writer).
+
+    Incremental: only rows after the last run, except views whose snapshot file was rebuilt since
+    (`portrait features build`): those reload every snapshot, since a new snapshot is stamped with
+    its cutoff, a past date.
+    """
     store = _open(redis)
     end_ts = _date(end, "--end") or datetime.now(timezone.utc)
     started = time.perf_counter()
+    epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
     try:
-        views = store.materialize(end_ts, views=view or None, start=datetime(1970, 1, 1, tzinfo=timezone.utc) if full else None)
+        rebuilt = [] if full else _rebuilt_views(store, view)
+        rest = [v for v in (view or store.batch_views()) if v not in rebuilt]
+        views = store.materialize(end_ts, views=rebuilt, start=epoch) if rebuilt else []
+        if rest or not views:  # also the first run, an unknown --view or an empty registry (their errors)
+            views += store.materialize(end_ts, views=rest or view or None, start=epoch if full else None)
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
+    if rebuilt:
+        console.print(f"note: {', '.join(rebuilt)}: snapshot rebuilt since the last materialize; reloaded every "
+                      "snapshot", soft_wrap=True)
     console.print(f"materialized {', '.join(views)} up to {end_ts:%Y-%m-%d %H:%M} UTC in {time.perf_counter() - started:.1f} s")
 
 

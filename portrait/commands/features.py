@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from portrait.commands._common import console, emit_json, fail, progress, settings
 
@@ -23,6 +24,8 @@ def build_(
     memory_limit: str = typer.Option(None, help="DuckDB memory limit: a number and KB/MB/GB/TB, e.g. 8GB (default: DuckDB's)."),
     tag_config: Path = typer.Option(None, "--tag-config", help="YAML of rule-tag thresholds (TagConfig fields), "
                                     "e.g. 'dormant_days: 120'."),
+    tz: str = typer.Option("UTC", "--tz", help="Time zone of the hour-of-day and weekend features (e.g. "
+                           "Asia/Shanghai: night_share counts 21-24 h Shanghai time). Cutoffs stay UTC."),
     append: bool = typer.Option(False, "--append", help="Keep the snapshots of other cutoffs already built "
                                 "(replace only these cutoffs); interactions are always rebuilt."),
     json_: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
@@ -38,7 +41,7 @@ def build_(
     s = settings()
     try:
         config = FeatureConfig(n_categories=n_categories, threads=threads, memory_limit=memory_limit,
-                               hmac_key=s.hmac_key)
+                               hmac_key=s.hmac_key, tz=tz)
         cutoffs = parse_cutoffs(as_of) if as_of else None
         tags = load_tag_config(tag_config) if tag_config else None
         with progress("features", total=5) as advance:
@@ -50,6 +53,8 @@ def build_(
     summary = {
         "cutoffs": [c.isoformat() for c in result.cutoffs], "rows": result.rows,
         "seconds": {k: round(v, 2) for k, v in result.seconds.items()}, "unmapped": result.unmapped,
+        "unmapped_sources": {t: {src: {"rows": n, "unmapped": lost} for src, (lost, n) in per.items()}
+                             for t, per in result.unmapped_sources.items()},
         "paths": {k: str(v) for k, v in result.paths.items()}, "categories": result.categories,
     }
     if json_:
@@ -60,6 +65,14 @@ def build_(
     if any(result.unmapped.values()):
         console.print(f"[yellow]rows not mapped (no one_id: dropped; item not in catalog: customer features only):[/] "
                       f"{result.unmapped}")
+    for table, per_source in result.unmapped_sources.items():
+        for source, (lost, total) in per_source.items():
+            why = ("no identity record has this source" if source not in result.known_sources
+                   else "their record ids are not in identity_records")
+            console.print(f"[yellow]warning:[/] {table} of source {escape(repr(source))}: {lost:,} of {total:,} rows "
+                          f"belong to no customer and count in no feature ({why}; OneID knows sources "
+                          f"{escape(', '.join(result.known_sources))}). Import the identity records of that source "
+                          "(same --set source=...) and rerun `portrait identity resolve`", soft_wrap=True)
 
 
 @app.command("tags")

@@ -1,0 +1,81 @@
+"""A record id that is a phone or email links its record as that phone or email.
+
+A POS keyed by phone exports ``record_id = "+86 139-1234-5678"`` and no phone column. Before,
+such a record linked nobody: the CRM customer with that phone and the POS shopper were two
+persons, and the POS orders counted for the phone-less one.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from typer.testing import CliRunner
+
+KEY = "record-id-link-test-key-0123456789"
+
+
+def test_phone_record_id_links_to_the_crm_person_in_full_and_incremental_runs(run):
+    crm = [{"source": "crm", "record_id": "C001", "phone": "13912345678", "email": "wang.wei@163.com"}]
+    pos = [{"source": "pos", "record_id": "+86 139-1234-5678"},  # the phone, formatted, as the only id
+           {"source": "web", "record_id": "Wang.Wei@163.com"},  # an email record id links as the email
+           {"source": "pos", "record_id": "15088887777", "phone": "13700001111"}]  # a filled phone cell wins
+    summary = run(crm + pos)
+    one = run.record_map()
+    assert summary["people"] == 2, summary
+    assert len(set(one.values())) == 2
+    crm_person = one["crm:C001"]
+    assert sum(v == crm_person for v in one.values()) == 3  # crm, pos (phone), web (email)
+    # an incremental batch: a new POS shopper keyed by the CRM customer's phone in another form
+    run(crm + pos + [{"source": "pos2", "record_id": "0086 139 1234 5678", "observed_at": "2026-02-01"}],
+        incremental=True)
+    assert len({v for k, v in run.record_map().items() if k.startswith("pos2:")} | {crm_person}) == 1
+
+
+def test_pos_orders_keyed_by_phone_count_for_the_crm_customer(tmp_path, monkeypatch, records):
+    from portrait.cli import app
+
+    raw = tmp_path / "data" / "raw"
+    raw.mkdir(parents=True)
+    pq.write_table(records([{"source": "crm", "record_id": "C001", "phone": "13912345678"},
+                            {"source": "pos", "record_id": "139 1234 5678"}]), raw / "identity_records.parquet")
+    pq.write_table(pa.Table.from_pandas(pd.DataFrame({
+        "order_id": ["o1", "o2"], "source": ["pos", "pos"], "record_id": ["+86 139-1234-5678", "13912345678"],
+        "ts": pd.to_datetime(["2026-01-02", "2026-01-03"], utc=True).as_unit("us"), "amount": [10.0, 30.0]}),
+        preserve_index=False), raw / "orders.parquet")
+    monkeypatch.setenv("PORTRAIT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("PORTRAIT_HMAC_KEY", KEY)
+    cli = CliRunner()
+    done = cli.invoke(app, ["identity", "resolve", "--json"])
+    assert done.exit_code == 0, done.output
+    built = cli.invoke(app, ["features", "build", "--json"])
+    assert built.exit_code == 0, built.output
+    feats = pd.read_parquet(tmp_path / "data" / "features" / "customer_features.parquet")
+    assert len(feats) == 1  # one person, not a CRM one without orders and a POS one with them
+    assert feats["orders_total"].iloc[0] == 2 and feats["monetary_total"].iloc[0] == 40.0
+
+
+def test_one_pos_customer_exported_twice_in_two_phone_forms_keeps_the_orders(tmp_path, monkeypatch, records):
+    """The same POS phone as "+86 139-…" and "139 …" is one record after hashing; the dedupe of
+    that record lost the count of hashed record ids, so the feature build stopped hashing the orders' ids
+    and dropped every POS order as unmapped."""
+    from portrait.cli import app
+
+    raw = tmp_path / "data" / "raw"
+    raw.mkdir(parents=True)
+    pq.write_table(records([{"source": "pos", "record_id": "+86 139-1234-5678"},
+                            {"source": "pos", "record_id": "139 1234 5678", "observed_at": "2026-01-05"}]),
+                   raw / "identity_records.parquet")
+    pq.write_table(pa.Table.from_pandas(pd.DataFrame({
+        "order_id": ["o1"], "source": ["pos"], "record_id": ["13912345678"],
+        "ts": pd.to_datetime(["2026-01-02"], utc=True).as_unit("us"), "amount": [25.0]}),
+        preserve_index=False), raw / "orders.parquet")
+    monkeypatch.setenv("PORTRAIT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("PORTRAIT_HMAC_KEY", KEY)
+    cli = CliRunner()
+    done = cli.invoke(app, ["identity", "resolve", "--json"])
+    assert done.exit_code == 0, done.output
+    built = cli.invoke(app, ["features", "build", "--json"])
+    assert built.exit_code == 0, built.output
+    feats = pd.read_parquet(tmp_path / "data" / "features" / "customer_features.parquet")
+    assert feats["orders_total"].tolist() == [1] and feats["monetary_total"].tolist() == [25.0]
