@@ -147,10 +147,41 @@ def build(paths: Paths, cfg: DatasetConfig, categories: list[str] | None = None)
     ents = entities(paths.features_dir, cuts, cfg)
     labels = future_labels(data / "raw", data / "identity", ents, horizons=(cfg.horizon_days,),
                            categories=categories, hmac_key=paths.hmac_key)
+    check_observed(labels, cfg)
     label_cols = [c for c in labels.columns if c not in KEYS and not c.startswith(("observed_days", "complete_"))]
     store = store_for(paths)
     frame = historical(paths, cfg.service, labels[KEYS + label_cols], store)
     return TrainingSet(frame, feature_names(paths, cfg.service, store), label_cols, cuts)
+
+
+CENSOR_SLACK_DAYS = 1.0  # the data may stop a few minutes before the snapshot day (the generator's `now`)
+
+
+def check_observed(labels: pd.DataFrame, cfg: DatasetConfig) -> None:
+    """ValueError unless the data covers every cutoff's label window (minus :data:`CENSOR_SLACK_DAYS`).
+
+    A window running past the last event or order reads as "no purchase" for everyone: with
+    ``--as-of`` after the data's end the holdout was all churners (AUC nan, base rate 1) and a
+    version was registered anyway; half-covered windows give finite but wrong metrics and gates.
+    """
+    import datetime as dt
+
+    if "observed_days" not in labels.columns or not len(labels):
+        return
+    seen = labels.groupby("event_timestamp")["observed_days"].min()
+    short = seen[seen < cfg.horizon_days - CENSOR_SLACK_DAYS]
+    if not len(short):
+        return
+    cut, days = short.index[-1], float(short.iloc[-1])
+    # observed_days is clipped at 0 for cutoffs after the data: the end comes from the best-covered cutoff
+    ends = [pd.Timestamp(c) + pd.Timedelta(days=float(d)) for c, d in seen.items() if d > 0]
+    end = max(ends).date() if ends else None
+    where = f"--as-of {cfg.as_of}" if cfg.as_of else "the newest feature snapshot"
+    raise ValueError(f"{where}: the data ends {f'on {end} ' if end else 'before every cutoff '}(last event or order), "
+                     f"so the {cfg.horizon_days}-day labels after cutoff {pd.Timestamp(cut).date()} would see only "
+                     f"{days:.0f} days and read as no purchase; "
+                     + (f"give --as-of {end + dt.timedelta(days=1)} or earlier" if end else "build features at "
+                        "cutoffs inside the data") + " (nothing trained or registered)")
 
 
 def scoring_frame(paths: Paths, service: str, cutoff: pd.Timestamp | None = None) -> pd.DataFrame:

@@ -63,3 +63,33 @@ def test_jobs_train_register_gate_and_score(world) -> None:
                           versions={"churn": "1", "ltv": ltv["version"], "propensity": prop["version"]},
                           scored_at=pd.Timestamp("2026-07-01"))
     assert set(tags["churn_tier"]) <= {"high", "medium", "low"} and len(tags) == len(now)
+
+
+@pytest.mark.parametrize("job", ["churn", "ltv"])
+def test_as_of_past_the_data_is_refused_before_any_run(world, monkeypatch, job) -> None:
+    """--as-of after the data's end gave label windows with no data: every holdout customer 'churned'
+    (AUC nan, base rate 1) and a version was registered anyway. Refused now, naming the date to give."""
+    from typer.testing import CliRunner
+
+    from portrait.cli import app
+    from training import registry
+
+    monkeypatch.setenv("PORTRAIT_DATA_DIR", str(world.data_dir))
+    monkeypatch.setenv("PORTRAIT_MLRUNS_DIR", str(world.mlflow_artifacts.parent))
+    monkeypatch.setenv("PORTRAIT_HMAC_KEY", world.hmac_key)
+    registry.setup(world.mlflow_uri, world.mlflow_artifacts)
+    before = len(registry.list_versions())
+    runs = len(mlflow.search_runs(search_all_experiments=True))
+    for as_of in ("2030-01-01", (pd.Timestamp(demo_now(world)) + pd.Timedelta(days=60)).date().isoformat()):
+        r = CliRunner().invoke(app, ["train", job, "--as-of", as_of, "--json"])
+        text = " ".join(r.output.split())
+        assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+        assert f"--as-of {as_of}" in text and "the data ends on" in text and "or earlier" in text, text
+    assert len(registry.list_versions()) == before  # nothing registered
+    assert len(mlflow.search_runs(search_all_experiments=True)) == runs  # no MLflow run either
+
+
+def demo_now(s) -> str:
+    import json
+
+    return json.loads((s.truth_dir / "meta.json").read_text())["now"]
