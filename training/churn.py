@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from training.datasets import DatasetConfig, Paths
+from training.datasets import DatasetConfig, Paths, task_params
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,8 @@ def train(config: ChurnConfig) -> str:
         y_test = churned(test_df)
         if cfg.promote:
             registry.gate_and_tag(cfg.model_name, version,
-                                  lambda m: roc_auc(y_test, m.predict(test_df)["churn_risk"].to_numpy()), metric="auc")
+                                  lambda m: roc_auc(y_test, m.predict(test_df)["churn_risk"].to_numpy()), metric="auc",
+                                  task=task_params(cfg.dataset))
         return run.info.run_id
 
 

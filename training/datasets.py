@@ -67,6 +67,12 @@ class DatasetConfig:
                 raise ValueError(f"{name} must be above 0 (or null for none), got {getattr(self, name)!r}")
 
 
+def task_params(cfg: DatasetConfig) -> dict[str, Any]:
+    """The logged params (``log_config``'s flat names) that define what a model predicts: the promotion
+    gate compares a challenger only with a champion trained for the same label horizon and population."""
+    return {"dataset.horizon_days": cfg.horizon_days, "dataset.active_window_days": cfg.active_window_days}
+
+
 @dataclass
 class TrainingSet:
     frame: pd.DataFrame  # one_id, event_timestamp, features, labels

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from training.churn import GBMConfig
-from training.datasets import DatasetConfig, Paths
+from training.datasets import DatasetConfig, Paths, task_params
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,8 @@ def train(config: LTVConfig) -> str:
         y_test = y(test_df)
         if cfg.promote:
             registry.gate_and_tag(cfg.model_name, version,
-                                  lambda m: normalized_gini(y_test, m.predict(test_df)["ltv"].to_numpy()), metric="gini")
+                                  lambda m: normalized_gini(y_test, m.predict(test_df)["ltv"].to_numpy()), metric="gini",
+                                  task=task_params(cfg.dataset))
         return run.info.run_id
 
 

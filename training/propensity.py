@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from training.churn import GBMConfig, binary_metrics, fit_binary, log_binary_run
-from training.datasets import DatasetConfig, Paths
+from training.datasets import DatasetConfig, Paths, task_params
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,8 @@ def train(config: PropensityConfig) -> str:
         y_test = y(test_df, targets["propensity"])
         if cfg.promote:
             registry.gate_and_tag(cfg.model_name, version,
-                                  lambda m: roc_auc(y_test, m.predict(test_df)["propensity"].to_numpy()), metric="auc")
+                                  lambda m: roc_auc(y_test, m.predict(test_df)["propensity"].to_numpy()), metric="auc",
+                                  task=task_params(cfg.dataset))
         return run.info.run_id
 
 

@@ -93,3 +93,19 @@ def demo_now(s) -> str:
     import json
 
     return json.loads((s.truth_dir / "meta.json").read_text())["now"]
+
+
+def test_a_challenger_with_another_label_horizon_never_replaces_the_champion(world) -> None:
+    from portrait.commands.train_value import run_job
+    from training import registry
+    from training.churn import ChurnConfig
+    from training.datasets import Paths
+
+    paths = Paths.from_settings(world)
+    registry.setup(world.mlflow_uri, world.mlflow_artifacts)
+    champion = registry.champion_version("churn")
+    assert champion is not None  # trained by the first test of this module
+    cfg = ChurnConfig(paths=paths)
+    short = run_job("churn", dataclasses.replace(cfg, dataset=dataclasses.replace(cfg.dataset, horizon_days=30)))
+    assert short["promoted"] is False and "dataset.horizon_days 90 vs 30" in short["gate"]
+    assert registry.champion_version("churn") == champion
