@@ -76,6 +76,9 @@ def test_output_is_a_table_or_json_with_numbers_and_catalog_cohorts(env):
     assert r.exit_code == 0, r.output
     got = {b["model"]: b for b in json.loads(r.stdout)}
     assert all(isinstance(b["rows"], int) and all(isinstance(n, int) for n in b["tags"].values()) for b in got.values())
+    assert all(type(b["version"]) is int for b in got.values())  # a number, as train/models --json print it
+    r, _ = run("--json", "--write-back", "--no-push", "--date", "2024-09-04")
+    assert r.exit_code == 0 and all(type(b["version"]) is int for b in json.loads(r.stdout)), r.output
     catalog = {e["name"]: e for e in load_catalog()}
     assert set(got["churn"]["tags"]) <= {str(v) for v in catalog["churn_tier"]["values"]}
     assert set(got["ltv"]["tags"]) == {str(v) for v in catalog["ltv_tier"]["values"]}
@@ -123,7 +126,7 @@ def test_write_back_after_a_rollback_makes_the_restored_champions_tags_current(e
         models("rollback", "churn")
         r, _ = run(*day)
         assert r.exit_code == 0, r.output
-        assert '"status": "written"' in r.output and '"version": "1"' in r.output
+        assert '"status": "written"' in r.output and '"version": 1' in r.output
         again, _ = run(*day)  # nothing newer now: the same batch is not written twice
         assert '"status": "skipped"' in again.output
     finally:
