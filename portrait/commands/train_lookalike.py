@@ -14,7 +14,7 @@ def train_lookalike_cmd(
     min_seeds: int = typer.Option(50, help="Smallest seed audience expansion accepts."),
     classifier_min_seeds: int = typer.Option(5000, help="auto method: similarity below, PU classifier from here."),
     index: str = typer.Option("auto", help="FAISS index: auto (exact below 1M customers, IVF above), flat, ivf, hnsw."),
-    seed: int = typer.Option(0, help="Random seed."),
+    seed: int = typer.Option(0, min=0, max=2**32 - 1, help="Random seed."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON to stdout."),
 ) -> None:
     """Embed customers, build the FAISS index, fit the lookalike scorer; log and register `lookalike` in MLflow."""
