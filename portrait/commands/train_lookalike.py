@@ -36,10 +36,20 @@ def train_lookalike_cmd(
             run_id = train(config, s.mlflow_uri, s.mlflow_artifacts)
         except (FileNotFoundError, ValueError) as exc:
             fail(str(exc))
+    import mlflow
+
+    tags = mlflow.get_run(run_id).data.tags
+    version = tags.get("model_version")
+    result = {"run_id": run_id, "version": int(version) if str(version).isdigit() else None,
+              "promoted": {"True": True, "False": False}.get(tags.get("gate.promoted") or ""),
+              "gate": tags.get("gate.reason")}
     if as_json:
-        emit_json({"run_id": run_id})
+        emit_json(result)
         return
-    console.print(f"lookalike trained: run {run_id} (registered as `lookalike`, alias challenger)")
+    console.print(f"lookalike trained: run {run_id}, version {result['version']} "
+                  f"({'champion' if result['promoted'] else 'challenger'})")
+    if result["gate"]:
+        console.print(f"  {result['gate']}")
 
 
 def register(app: typer.Typer) -> None:
