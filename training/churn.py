@@ -114,6 +114,8 @@ def train(config: ChurnConfig) -> str:
     label = f"purchased_{cfg.dataset.horizon_days}d"
     train_df, val_df, test_df = ts.split()
     churned = lambda df: (~df[label].astype(bool)).to_numpy().astype(float)  # noqa: E731
+    datasets.check_names(ts, cfg.exclude, cfg.monotone)
+    datasets.check_holdout(churned(test_df), ts.cutoffs[-1], "churners")
     model = fit_binary(train_df, val_df, feats, churned(train_df), churned(val_df), cfg.gbm, dict(cfg.monotone),
                        cfg.calibration)
     registry.setup(cfg.paths.mlflow_uri, cfg.paths.mlflow_artifacts)

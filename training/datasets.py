@@ -190,6 +190,36 @@ def check_observed(labels: pd.DataFrame, cfg: DatasetConfig) -> None:
                         "cutoffs inside the data") + " (nothing trained or registered)")
 
 
+MIN_HOLDOUT_CLASS = 10  # fewer positives (or negatives) than this and a holdout AUC/Gini is a coin toss
+
+
+def check_names(ts: "TrainingSet", exclude: tuple[str, ...], monotone: tuple[tuple[str, int], ...]) -> None:
+    """ValueError naming a config's ``exclude`` / ``monotone`` feature that the training set does not have.
+
+    A typo (``recency_dayz``) was silently ignored: the model trained on the very feature the user excluded.
+    """
+    import difflib
+
+    have = [c for c in ts.features if c in ts.frame.columns]
+    for field, names in (("exclude", list(exclude)), ("monotone", [m[0] for m in monotone])):
+        for name in names:
+            if name not in have:
+                close = difflib.get_close_matches(str(name), have, n=3)
+                raise ValueError(f"config field {field!r}: no feature {name!r} in this model's feature service"
+                                 + (f"; did you mean {close}?" if close else f"; features: {have}"))
+
+
+def check_holdout(positive: np.ndarray, cutoff: pd.Timestamp, what: str) -> None:
+    """ValueError unless the holdout has :data:`MIN_HOLDOUT_CLASS` rows of each class: on a handful of
+    rows (``dataset.max_rows_per_cutoff: 5``) the gate's AUC/Gini is noise and could crown a worse model."""
+    pos = int(np.asarray(positive, dtype=bool).sum())
+    neg = len(positive) - pos
+    if min(pos, neg) < MIN_HOLDOUT_CLASS:
+        raise ValueError(f"the holdout (cutoff {pd.Timestamp(cutoff).date()}) has {len(positive)} rows, {pos} {what} "
+                         f"and {neg} not: at least {MIN_HOLDOUT_CLASS} of each are needed to measure and gate a model; "
+                         "raise dataset.max_rows_per_cutoff or use more data (nothing trained or registered)")
+
+
 def scoring_frame(paths: Paths, service: str, cutoff: pd.Timestamp | None = None) -> pd.DataFrame:
     """Features of every customer as of ``cutoff`` (default: the newest snapshot) through Feast."""
     cutoff = cutoff or feature_cutoffs(paths.features_dir)[-1]

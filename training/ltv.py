@@ -106,6 +106,8 @@ def train(config: LTVConfig) -> str:
     label = f"spend_{cfg.dataset.horizon_days}d"
     train_df, val_df, test_df = ts.split()
     y = lambda df: df[label].to_numpy(np.float64)  # noqa: E731
+    datasets.check_names(ts, cfg.exclude, cfg.monotone)
+    datasets.check_holdout(y(test_df) > 0, ts.cutoffs[-1], "buyers")
     fitted, val_gini, best = fit_candidates(train_df, val_df, feats, y(train_df), y(val_df), cfg)
     model = fitted[best]
     registry.setup(cfg.paths.mlflow_uri, cfg.paths.mlflow_artifacts)

@@ -63,6 +63,8 @@ def train(config: PropensityConfig) -> str:
     targets.update({"propensity_" + c.removeprefix("buy_30d_"): c for c in ts.labels if c.startswith("buy_30d_")})
     train_df, val_df, test_df = ts.split()
     y = lambda df, col: df[col].astype(bool).to_numpy().astype(float)  # noqa: E731
+    datasets.check_names(ts, cfg.exclude, cfg.monotone)
+    datasets.check_holdout(y(test_df, targets["propensity"]), ts.cutoffs[-1], "buyers")
     models, skipped = fit_outputs(train_df, val_df, feats, targets, cfg)
     if "propensity" not in models:
         raise ValueError("no purchases in the training window: cannot train the overall propensity model")

@@ -109,3 +109,28 @@ def test_a_challenger_with_another_label_horizon_never_replaces_the_champion(wor
     short = run_job("churn", dataclasses.replace(cfg, dataset=dataclasses.replace(cfg.dataset, horizon_days=30)))
     assert short["promoted"] is False and "dataset.horizon_days 90 vs 30" in short["gate"]
     assert registry.champion_version("churn") == champion
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"exclude": ("recency_dayz",)}, ["'exclude'", "'recency_dayz'", "recency_days"]),
+    ({"monotone": (("recencydays", 1),)}, ["'monotone'", "'recencydays'", "recency_days"]),
+    ({"dataset": {"max_rows_per_cutoff": 5}}, ["holdout", "5 rows", "at least 10", "max_rows_per_cutoff"]),
+])
+def test_config_typos_and_toy_holdouts_stop_before_any_version(world, change, words) -> None:
+    """A misspelt exclude/monotone feature was ignored (the model used the feature the user excluded); a
+    5-row holdout was registered and gated on a coin-toss AUC."""
+    from portrait.commands.train_value import run_job
+    from training import registry
+    from training.churn import ChurnConfig
+    from training.datasets import Paths
+
+    cfg = ChurnConfig(paths=Paths.from_settings(world))
+    if "dataset" in change:
+        change = {"dataset": dataclasses.replace(cfg.dataset, **change["dataset"])}
+    registry.setup(world.mlflow_uri, world.mlflow_artifacts)
+    before = len(registry.list_versions())
+    with pytest.raises(ValueError) as err:
+        run_job("churn", dataclasses.replace(cfg, **change))
+    for w in words:
+        assert w in str(err.value), (w, str(err.value))
+    assert len(registry.list_versions()) == before
