@@ -56,6 +56,7 @@ def train(config: PropensityConfig) -> str:
     from training.evaluation.classification import roc_auc
 
     cfg = config
+    check_categories(cfg)
     ts = datasets.build(cfg.paths, cfg.dataset, categories=list(cfg.categories) if cfg.categories else None)
     feats = [c for c in ts.features if c in ts.frame.columns and c not in cfg.exclude]
     h = cfg.dataset.horizon_days
@@ -90,6 +91,23 @@ def train(config: PropensityConfig) -> str:
                                   lambda m: roc_auc(y_test, m.predict(test_df)["propensity"].to_numpy()), metric="auc",
                                   task=task_params(cfg.dataset))
         return run.info.run_id
+
+
+def check_categories(cfg: PropensityConfig) -> None:
+    """ValueError naming a configured category the data does not have (it became an all-negative label,
+    skipped as 'rare', and the run said nothing)."""
+    import difflib
+
+    from features.build import read_meta
+
+    if not cfg.categories:
+        return
+    known = [str(c) for c in read_meta(cfg.paths.features_dir).get("categories") or []]
+    for c in cfg.categories:
+        if known and c not in known:
+            close = difflib.get_close_matches(c, known, n=3)
+            raise ValueError(f"config field 'categories': no category {c!r} in the data; "
+                             + (f"did you mean {close}?" if close else f"categories: {known}"))
 
 
 def fit_outputs(train_df: pd.DataFrame, val_df: pd.DataFrame, feats: list[str], targets: dict[str, str],

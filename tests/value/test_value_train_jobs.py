@@ -134,3 +134,13 @@ def test_config_typos_and_toy_holdouts_stop_before_any_version(world, change, wo
     for w in words:
         assert w in str(err.value), (w, str(err.value))
     assert len(registry.list_versions()) == before
+
+
+def test_an_unknown_propensity_category_is_named(world) -> None:
+    from portrait.commands.train_value import run_job
+    from training.datasets import Paths
+    from training.propensity import PropensityConfig
+
+    cfg = PropensityConfig(paths=Paths.from_settings(world), categories=("nosuchcat",))
+    with pytest.raises(ValueError, match="no category 'nosuchcat' in the data"):
+        run_job("propensity", cfg)
