@@ -218,7 +218,8 @@ def _load_predicted(cfg: ServeConfig) -> dict:
     path = cfg.data_dir / "tags" / "history.parquet"
     if not path.exists():
         return {}
-    df = pd.read_parquet(path).sort_values("scored_at").drop_duplicates(["one_id", "tag"], keep="last")
+    # stable: batches stamped in the same second keep their write order (the later one is the current tag)
+    df = pd.read_parquet(path).sort_values("scored_at", kind="stable").drop_duplicates(["one_id", "tag"], keep="last")
     out: dict = {}
     for r in df.itertuples(index=False):
         out.setdefault(str(r.one_id), []).append({

@@ -9,8 +9,9 @@ version, date, scored_at) and pushed to Feast's ``predicted_tags`` (online and
 offline) when the feature store is there.
 
 Idempotent: a batch already in the history for the same model, version and date
-is skipped (``force`` replaces it). Atomic: the history is rewritten to a temporary
-file and renamed under an exclusive lock, so readers see the old or the new
+is skipped (``force`` replaces it), unless another version's batch of that tag was written
+after it (a rollback): then it is scored again so the champion's tags are the latest.
+Atomic: the history is rewritten to a temporary file and renamed under an exclusive lock, so readers see the old or the new
 table, never half a batch, and two writers never lose each other's rows.
 """
 
@@ -84,7 +85,8 @@ def feast_frame(history: Any) -> Any:
     """
     import pandas as pd
 
-    latest = history.sort_values("scored_at").drop_duplicates(["one_id", "tag"], keep="last")
+    # stable: two batches stamped in the same second keep their write order (the later one wins)
+    latest = history.sort_values("scored_at", kind="stable").drop_duplicates(["one_id", "tag"], keep="last")
     kind_of = {t: k for k, t in TAG_NAMES.items()}
     wide = pd.DataFrame({"one_id": pd.unique(latest["one_id"])}).set_index("one_id")
     versions = []
@@ -164,7 +166,13 @@ def write_back(bundle: Bundle, data_dir: Path, kinds: list[str], date: dt.date |
         for kind in kinds:
             served = bundle.model(kind)
             same = (hist["model"] == served.name) & (hist["version"] == served.version) & (hist["date"] == date.isoformat())
-            if same.any() and not force:
+            # after a rollback (or a promote back) the batch of this version may exist while another version's
+            # batch was written later: readers take the latest per customer and tag, so skipping would leave the
+            # rolled-back model's tags in force; the batch is scored again and becomes the latest
+            # (batches are appended in write order and scored_at has whole seconds: position decides ties)
+            pos = np.flatnonzero(same.to_numpy())
+            later = len(pos) > 0 and bool(((hist["tag"] == TAG_NAMES[kind]) & ~same).to_numpy()[pos[-1] + 1:].any())
+            if same.any() and not force and not later:
                 out.append(WritebackBatch(model=served.name, version=served.version, date=date, rows=int(same.sum()),
                                           status="skipped", scored_at=str(hist.loc[same, "scored_at"].iloc[0]),
                                           feast="not pushed again"))

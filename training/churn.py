@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from training.datasets import DatasetConfig, Paths
+from training.datasets import DatasetConfig, Paths, task_params
 
 
 @dataclass(frozen=True)
@@ -114,6 +114,8 @@ def train(config: ChurnConfig) -> str:
     label = f"purchased_{cfg.dataset.horizon_days}d"
     train_df, val_df, test_df = ts.split()
     churned = lambda df: (~df[label].astype(bool)).to_numpy().astype(float)  # noqa: E731
+    datasets.check_names(ts, cfg.exclude, cfg.monotone)
+    datasets.check_holdout(churned(test_df), ts.cutoffs[-1], "churners")
     model = fit_binary(train_df, val_df, feats, churned(train_df), churned(val_df), cfg.gbm, dict(cfg.monotone),
                        cfg.calibration)
     registry.setup(cfg.paths.mlflow_uri, cfg.paths.mlflow_artifacts)
@@ -128,7 +130,8 @@ def train(config: ChurnConfig) -> str:
         y_test = churned(test_df)
         if cfg.promote:
             registry.gate_and_tag(cfg.model_name, version,
-                                  lambda m: roc_auc(y_test, m.predict(test_df)["churn_risk"].to_numpy()), metric="auc")
+                                  lambda m: roc_auc(y_test, m.predict(test_df)["churn_risk"].to_numpy()), metric="auc",
+                                  task=task_params(cfg.dataset))
         return run.info.run_id
 
 

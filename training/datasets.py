@@ -67,6 +67,12 @@ class DatasetConfig:
                 raise ValueError(f"{name} must be above 0 (or null for none), got {getattr(self, name)!r}")
 
 
+def task_params(cfg: DatasetConfig) -> dict[str, Any]:
+    """The logged params (``log_config``'s flat names) that define what a model predicts: the promotion
+    gate compares a challenger only with a champion trained for the same label horizon and population."""
+    return {"dataset.horizon_days": cfg.horizon_days, "dataset.active_window_days": cfg.active_window_days}
+
+
 @dataclass
 class TrainingSet:
     frame: pd.DataFrame  # one_id, event_timestamp, features, labels
@@ -147,10 +153,71 @@ def build(paths: Paths, cfg: DatasetConfig, categories: list[str] | None = None)
     ents = entities(paths.features_dir, cuts, cfg)
     labels = future_labels(data / "raw", data / "identity", ents, horizons=(cfg.horizon_days,),
                            categories=categories, hmac_key=paths.hmac_key)
+    check_observed(labels, cfg)
     label_cols = [c for c in labels.columns if c not in KEYS and not c.startswith(("observed_days", "complete_"))]
     store = store_for(paths)
     frame = historical(paths, cfg.service, labels[KEYS + label_cols], store)
     return TrainingSet(frame, feature_names(paths, cfg.service, store), label_cols, cuts)
+
+
+CENSOR_SLACK_DAYS = 1.0  # the data may stop a few minutes before the snapshot day (the generator's `now`)
+
+
+def check_observed(labels: pd.DataFrame, cfg: DatasetConfig) -> None:
+    """ValueError unless the data covers every cutoff's label window (minus :data:`CENSOR_SLACK_DAYS`).
+
+    A window running past the last event or order reads as "no purchase" for everyone: with
+    ``--as-of`` after the data's end the holdout was all churners (AUC nan, base rate 1) and a
+    version was registered anyway; half-covered windows give finite but wrong metrics and gates.
+    """
+    import datetime as dt
+
+    if "observed_days" not in labels.columns or not len(labels):
+        return
+    seen = labels.groupby("event_timestamp")["observed_days"].min()
+    short = seen[seen < cfg.horizon_days - CENSOR_SLACK_DAYS]
+    if not len(short):
+        return
+    cut, days = short.index[-1], float(short.iloc[-1])
+    # observed_days is clipped at 0 for cutoffs after the data: the end comes from the best-covered cutoff
+    ends = [pd.Timestamp(c) + pd.Timedelta(days=float(d)) for c, d in seen.items() if d > 0]
+    end = max(ends).date() if ends else None
+    where = f"--as-of {cfg.as_of}" if cfg.as_of else "the newest feature snapshot"
+    raise ValueError(f"{where}: the data ends {f'on {end} ' if end else 'before every cutoff '}(last event or order), "
+                     f"so the {cfg.horizon_days}-day labels after cutoff {pd.Timestamp(cut).date()} would see only "
+                     f"{days:.0f} days and read as no purchase; "
+                     + (f"give --as-of {end + dt.timedelta(days=1)} or earlier" if end else "build features at "
+                        "cutoffs inside the data") + " (nothing trained or registered)")
+
+
+MIN_HOLDOUT_CLASS = 10  # fewer positives (or negatives) than this and a holdout AUC/Gini is a coin toss
+
+
+def check_names(ts: "TrainingSet", exclude: tuple[str, ...], monotone: tuple[tuple[str, int], ...]) -> None:
+    """ValueError naming a config's ``exclude`` / ``monotone`` feature that the training set does not have.
+
+    A typo (``recency_dayz``) was silently ignored: the model trained on the very feature the user excluded.
+    """
+    import difflib
+
+    have = [c for c in ts.features if c in ts.frame.columns]
+    for field, names in (("exclude", list(exclude)), ("monotone", [m[0] for m in monotone])):
+        for name in names:
+            if name not in have:
+                close = difflib.get_close_matches(str(name), have, n=3)
+                raise ValueError(f"config field {field!r}: no feature {name!r} in this model's feature service"
+                                 + (f"; did you mean {close}?" if close else f"; features: {have}"))
+
+
+def check_holdout(positive: np.ndarray, cutoff: pd.Timestamp, what: str) -> None:
+    """ValueError unless the holdout has :data:`MIN_HOLDOUT_CLASS` rows of each class: on a handful of
+    rows (``dataset.max_rows_per_cutoff: 5``) the gate's AUC/Gini is noise and could crown a worse model."""
+    pos = int(np.asarray(positive, dtype=bool).sum())
+    neg = len(positive) - pos
+    if min(pos, neg) < MIN_HOLDOUT_CLASS:
+        raise ValueError(f"the holdout (cutoff {pd.Timestamp(cutoff).date()}) has {len(positive)} rows, {pos} {what} "
+                         f"and {neg} not: at least {MIN_HOLDOUT_CLASS} of each are needed to measure and gate a model; "
+                         "raise dataset.max_rows_per_cutoff or use more data (nothing trained or registered)")
 
 
 def scoring_frame(paths: Paths, service: str, cutoff: pd.Timestamp | None = None) -> pd.DataFrame:

@@ -164,8 +164,15 @@ def train(config: LookalikeConfig, tracking_uri: str, artifact_root: str | Path 
         if config.register:
             version = registry.log_and_register("lookalike", pyfunc_model(population), metrics=metrics)
             population.info["model_version"] = version
-            if config.promote and registry.champion_version("lookalike") is None:
+            first = config.promote and registry.champion_version("lookalike") is None
+            if first:
                 registry.promote("lookalike", version, reason="first lookalike model")
+            # no holdout to gate a population model on: later versions wait for `portrait models promote`
+            mlflow.set_tags({"model_version": version, "gate.promoted": str(first),
+                             "gate.reason": "first lookalike model" if first else
+                             f"champion stays v{registry.champion_version('lookalike')}: a lookalike model has no "
+                             f"holdout to compare on; `portrait models promote lookalike {version}` makes this one "
+                             "champion (expansions then see the customers it was trained on)"})
         run_id = run.info.run_id
     return run_id
 

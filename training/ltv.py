@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from training.churn import GBMConfig
-from training.datasets import DatasetConfig, Paths
+from training.datasets import DatasetConfig, Paths, task_params
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,8 @@ def train(config: LTVConfig) -> str:
     label = f"spend_{cfg.dataset.horizon_days}d"
     train_df, val_df, test_df = ts.split()
     y = lambda df: df[label].to_numpy(np.float64)  # noqa: E731
+    datasets.check_names(ts, cfg.exclude, cfg.monotone)
+    datasets.check_holdout(y(test_df) > 0, ts.cutoffs[-1], "buyers")
     fitted, val_gini, best = fit_candidates(train_df, val_df, feats, y(train_df), y(val_df), cfg)
     model = fitted[best]
     registry.setup(cfg.paths.mlflow_uri, cfg.paths.mlflow_artifacts)
@@ -136,7 +138,8 @@ def train(config: LTVConfig) -> str:
         y_test = y(test_df)
         if cfg.promote:
             registry.gate_and_tag(cfg.model_name, version,
-                                  lambda m: normalized_gini(y_test, m.predict(test_df)["ltv"].to_numpy()), metric="gini")
+                                  lambda m: normalized_gini(y_test, m.predict(test_df)["ltv"].to_numpy()), metric="gini",
+                                  task=task_params(cfg.dataset))
         return run.info.run_id
 
 

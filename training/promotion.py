@@ -79,19 +79,43 @@ def rollback(name: str) -> str:
     return previous
 
 
+def _same(a: str, b: str) -> bool:
+    try:  # 180 and 180.0 (a config file's float) are the same horizon
+        return float(a) == float(b)
+    except (TypeError, ValueError):
+        return str(a) == str(b)
+
+
+def task_differences(name: str, version: str, task: dict[str, Any]) -> list[str]:
+    """The ``task`` params (e.g. ``dataset.horizon_days``) on which ``version``'s training run differs.
+
+    A param the run did not log (an older run) is not held against it.
+    """
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    run_id = client.get_model_version(name, version).run_id
+    params = client.get_run(run_id).data.params if run_id else {}
+    return [f"{k} {params[k]} vs {v}" for k, v in task.items() if k in params and not _same(params[k], str(v))]
+
+
 def gate(
     name: str,
     version: str | int,
     score: Callable[[Any], float],
     higher_is_better: bool = True,
     metric: str = "metric",
+    task: dict[str, Any] | None = None,
 ) -> GateDecision:
     """Promote ``version`` to champion only if it beats the current champion on the same holdout.
 
     ``score(pyfunc_model) -> float`` evaluates a loaded pyfunc model on the caller's
     holdout; it is applied to the challenger and to the champion alike. Ties, a NaN
     challenger score, or a champion that cannot score the holdout keep the champion
-    (the reason says why; ``portrait models promote`` overrides by hand).
+    (the reason says why; ``portrait models promote`` overrides by hand). ``task`` names the
+    params that define what the model predicts (label horizon, population): a champion trained
+    for another task is not compared, since scoring it on the challenger's labels always loses
+    (a 30-day churn model replaced the 90-day champion that way), and it stays champion.
     """
     import math
 
@@ -108,6 +132,11 @@ def gate(
                             f"no champion yet; {metric}={chal:.4f}" + ("" if ok else " is not finite"))
     if current == version:
         return GateDecision(name, version, current, chal, chal, False, "already champion")
+    differs = task_differences(name, current, task or {})
+    if differs:
+        return GateDecision(name, version, current, chal, None, False,
+                            f"champion v{current} predicts another target ({'; '.join(differs)}): not compared, "
+                            f"champion kept; `portrait models promote {name} {version}` switches by hand")
     try:
         champ = float(score(mlflow.pyfunc.load_model(f"models:/{name}/{current}")))
     except Exception as exc:  # noqa: BLE001 - an incompatible champion is reported, not fatal
@@ -122,11 +151,11 @@ def gate(
 
 
 def gate_and_tag(name: str, version: str | int, score: Callable[[Any], float], metric: str,
-                 higher_is_better: bool = True) -> GateDecision:
+                 higher_is_better: bool = True, task: dict[str, Any] | None = None) -> GateDecision:
     """:func:`gate`, then record the decision as tags of the active MLflow run (``gate.promoted``, ``gate.reason``)."""
     import mlflow
 
-    decision = gate(name, version, score, higher_is_better=higher_is_better, metric=metric)
+    decision = gate(name, version, score, higher_is_better=higher_is_better, metric=metric, task=task)
     mlflow.set_tags({"gate.promoted": str(decision.promoted), "gate.reason": decision.reason[:5000],
                      "model_version": str(version)})
     return decision

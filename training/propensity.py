@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from training.churn import GBMConfig, binary_metrics, fit_binary, log_binary_run
-from training.datasets import DatasetConfig, Paths
+from training.datasets import DatasetConfig, Paths, task_params
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,7 @@ def train(config: PropensityConfig) -> str:
     from training.evaluation.classification import roc_auc
 
     cfg = config
+    check_categories(cfg)
     ts = datasets.build(cfg.paths, cfg.dataset, categories=list(cfg.categories) if cfg.categories else None)
     feats = [c for c in ts.features if c in ts.frame.columns and c not in cfg.exclude]
     h = cfg.dataset.horizon_days
@@ -63,6 +64,8 @@ def train(config: PropensityConfig) -> str:
     targets.update({"propensity_" + c.removeprefix("buy_30d_"): c for c in ts.labels if c.startswith("buy_30d_")})
     train_df, val_df, test_df = ts.split()
     y = lambda df, col: df[col].astype(bool).to_numpy().astype(float)  # noqa: E731
+    datasets.check_names(ts, cfg.exclude, cfg.monotone)
+    datasets.check_holdout(y(test_df, targets["propensity"]), ts.cutoffs[-1], "buyers")
     models, skipped = fit_outputs(train_df, val_df, feats, targets, cfg)
     if "propensity" not in models:
         raise ValueError("no purchases in the training window: cannot train the overall propensity model")
@@ -85,8 +88,26 @@ def train(config: PropensityConfig) -> str:
         y_test = y(test_df, targets["propensity"])
         if cfg.promote:
             registry.gate_and_tag(cfg.model_name, version,
-                                  lambda m: roc_auc(y_test, m.predict(test_df)["propensity"].to_numpy()), metric="auc")
+                                  lambda m: roc_auc(y_test, m.predict(test_df)["propensity"].to_numpy()), metric="auc",
+                                  task=task_params(cfg.dataset))
         return run.info.run_id
+
+
+def check_categories(cfg: PropensityConfig) -> None:
+    """ValueError naming a configured category the data does not have (it became an all-negative label,
+    skipped as 'rare', and the run said nothing)."""
+    import difflib
+
+    from features.build import read_meta
+
+    if not cfg.categories:
+        return
+    known = [str(c) for c in read_meta(cfg.paths.features_dir).get("categories") or []]
+    for c in cfg.categories:
+        if known and c not in known:
+            close = difflib.get_close_matches(c, known, n=3)
+            raise ValueError(f"config field 'categories': no category {c!r} in the data; "
+                             + (f"did you mean {close}?" if close else f"categories: {known}"))
 
 
 def fit_outputs(train_df: pd.DataFrame, val_df: pd.DataFrame, feats: list[str], targets: dict[str, str],

@@ -52,11 +52,12 @@ from training.promotion import (
     list_versions,
     promote,
     rollback,
+    task_differences,
 )
 
 __all__ = ["CHALLENGER", "CHAMPION", "HISTORY_TAG", "MODELS_DIR", "GateDecision", "champion_version", "experiment",
            "gate", "gate_and_tag", "list_versions", "load", "log_and_register", "log_config", "log_figure",
-           "log_frame", "promote", "rollback", "setup", "start_run", "wrap_predictor"]
+           "log_frame", "promote", "rollback", "setup", "start_run", "task_differences", "wrap_predictor"]
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"  # shipped with every pyfunc
 

@@ -58,4 +58,9 @@ def lifetimes_baseline(X: pd.DataFrame, horizon_days: float, penalizer: float = 
     rep = (X["frequency"] > 0) & (X["repeat_monetary_mean"] > 0)
     ggf = GammaGammaFitter(penalizer_coef=penalizer).fit(X.loc[rep, "frequency"], X.loc[rep, "repeat_monetary_mean"])
     m = ggf.conditional_expected_average_profit(X["frequency"], X["repeat_monetary_mean"].fillna(0.0)).to_numpy()
+    # with q <= 1 the Gamma-Gamma mean does not exist and lifetimes' formula turns negative: a total ratio
+    # of -3 was reported as the peer's figure; it is a failed fit (retried with a penalty, else reported)
+    q = float(ggf.params_["q"])
+    if q <= 1 or not np.isfinite(m).all() or (m < 0).any():
+        raise ValueError(f"Gamma-Gamma has no finite mean spend (q = {q:.3g} <= 1 or negative predictions)")
     return n, n * m

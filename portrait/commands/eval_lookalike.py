@@ -24,7 +24,7 @@ def evaluate_lookalike_cmd(
                                       "(header optional; MovieLens u.data works)."),
     items_rank: str = typer.Option("51-80", help="Items (by number of users, 1-based, inclusive) used as targets."),
     seed_fraction: float = typer.Option(0.3, help="Share of each target item's users given as seeds."),
-    seed: int = typer.Option(42, help="Seed of the seed draws and of the models."),
+    seed: int = typer.Option(42, min=0, max=2**32 - 1, help="Seed of the seed draws and of the models."),
     method: str = typer.Option("auto", help="portrait's method on the interactions: auto or items. The methods "
                                "over user embeddings (centroid, knn, pu) are measured as the *_als/centroid_torch peers."),
     peers: str = typer.Option("activity,logreg,knn_als,centroid_als", help="Comma-separated peers measured in the "

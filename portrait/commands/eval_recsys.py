@@ -14,7 +14,7 @@ def evaluate_recommender_cmd(
                                       "optional weight, optional timestamp (header optional; MovieLens u.data works)."),
     protocol: str = typer.Option("random-75-25", help="random-75-25 (per-user random 75/25), temporal (each user's "
                                  "last 25% by time) or global-temporal (one cut-off for everyone)."),
-    seed: int = typer.Option(42, help="Split seed (also seeds the default model's inner validation)."),
+    seed: int = typer.Option(42, min=0, max=2**32 - 1, help="Split seed (also seeds the default model's inner validation)."),
     k: int = typer.Option(10, help="Cut-off for the metrics."),
     peers: str = typer.Option("popularity,als,bpr,item_knn,ease", help="Comma-separated peers measured in the same run."),
     use_weights: bool = typer.Option(False, "--use-weights", help="Feed the weight column to the peers too (default: peers binary; portrait's default always reads weights)."),

@@ -55,7 +55,7 @@ def register(app: typer.Typer) -> None:
                                        "$1,234.50 or 12,50 EUR (one decimal mark per column)."),
         returns: str = typer.Option("net", help="Negative amounts (returns, refunds): 'net' takes them off the "
                                     "customer's spend from their date on, 'ignore' drops them, 'refuse' stops."),
-        seed: int = typer.Option(0, help="Random seed of the learners."),
+        seed: int = typer.Option(0, min=0, max=2**32 - 1, help="Random seed of the learners."),
         json_out: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
     ) -> None:
         """Train on the calibration period only, score the holdout: AUC, Spearman, Gini, top decile, totals."""

@@ -78,8 +78,8 @@ def score(
                 result.append({"model": m, "version": loader.bundle.model(m).version, "rows": len(df), "tags": counts})
     except ServingError as exc:
         fail(exc.message)
-    if as_json:
-        emit_json(result)
+    if as_json:  # versions as numbers, as `train --json` and `models list --json` print them
+        emit_json([{**r, "version": int(r["version"]) if str(r["version"]).isdigit() else r["version"]} for r in result])
         return
     _print_table(result, write_back)
 

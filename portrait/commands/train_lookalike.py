@@ -14,7 +14,7 @@ def train_lookalike_cmd(
     min_seeds: int = typer.Option(50, help="Smallest seed audience expansion accepts."),
     classifier_min_seeds: int = typer.Option(5000, help="auto method: similarity below, PU classifier from here."),
     index: str = typer.Option("auto", help="FAISS index: auto (exact below 1M customers, IVF above), flat, ivf, hnsw."),
-    seed: int = typer.Option(0, help="Random seed."),
+    seed: int = typer.Option(0, min=0, max=2**32 - 1, help="Random seed."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON to stdout."),
 ) -> None:
     """Embed customers, build the FAISS index, fit the lookalike scorer; log and register `lookalike` in MLflow."""
@@ -36,10 +36,20 @@ def train_lookalike_cmd(
             run_id = train(config, s.mlflow_uri, s.mlflow_artifacts)
         except (FileNotFoundError, ValueError) as exc:
             fail(str(exc))
+    import mlflow
+
+    tags = mlflow.get_run(run_id).data.tags
+    version = tags.get("model_version")
+    result = {"run_id": run_id, "version": int(version) if str(version).isdigit() else None,
+              "promoted": {"True": True, "False": False}.get(tags.get("gate.promoted") or ""),
+              "gate": tags.get("gate.reason")}
     if as_json:
-        emit_json({"run_id": run_id})
+        emit_json(result)
         return
-    console.print(f"lookalike trained: run {run_id} (registered as `lookalike`, alias challenger)")
+    console.print(f"lookalike trained: run {run_id}, version {result['version']} "
+                  f"({'champion' if result['promoted'] else 'challenger'})")
+    if result["gate"]:
+        console.print(f"  {result['gate']}")
 
 
 def register(app: typer.Typer) -> None:

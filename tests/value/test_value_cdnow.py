@@ -140,3 +140,28 @@ def test_ten_customers_keep_json_clean_when_lifetimes_needs_a_penalty(shared_dat
     assert res.exit_code == 0, res.output  # the unpenalized peer's failure used to end the run
     out = json.loads(res.stdout, parse_constant=lambda c: pytest.fail(f"{c} in --json output"))
     assert out["baselines"]["bgnbd_gg_lifetimes"]["penalizer"] == 0.01
+
+
+def test_a_gamma_gamma_without_a_finite_mean_is_a_failed_peer_not_a_negative_total(tmp_path) -> None:
+    """Few repeat buyers with similar spends fit q <= 1: lifetimes' expected spend then turns negative and
+    the peer was reported with total_ratio -3. It is reported as not fitted now."""
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    rows = []
+    for c in range(400):  # the shape that showed it: 400 customers, gamma spends, long gaps
+        t = pd.Timestamp("2023-01-01") + pd.Timedelta(days=int(rng.integers(0, 200)))
+        for _ in range(int(rng.integers(1, 8))):
+            rows.append((f"C{c}", t.date(), round(float(rng.gamma(2, 20)), 2)))
+            t += pd.Timedelta(days=int(rng.exponential(60)) + 1)
+    path = tmp_path / "tx.csv"
+    pd.DataFrame(rows, columns=["customer_id", "date", "amount"]).to_csv(path, index=False)
+    from features.transactions import features_as_of
+    from portrait.commands.eval_value import load_transactions_file
+    from training.value_baselines import lifetimes_report
+
+    tx = load_transactions_file(path, "customer_id", "date", "amount")
+    end = pd.Timestamp("2025-01-02", tz="UTC")
+    X = features_as_of(tx[tx["ts"] < end], end)
+    peer = lifetimes_report(X, 182, np.ones(len(X)))
+    assert "Gamma-Gamma has no finite mean spend" in peer.get("error", ""), peer

@@ -119,3 +119,32 @@ def test_train_config_overrides(tmp_path) -> None:
     path.write_text("horizon: 60\n")
     with pytest.raises(ValueError, match="unknown config field 'horizon'"):
         make_config("ltv", path)
+
+
+def _register_task(X: pd.DataFrame, y: np.ndarray, cols: list[str], horizon, name: str) -> str:
+    model = LinearRegression().fit(X[cols], y)
+    with registry.start_run(name):
+        registry.log_config({"dataset": {"horizon_days": horizon, "active_window_days": 180}})
+        return registry.log_and_register(name, model, cols)
+
+
+def test_gate_never_compares_a_champion_trained_for_another_target(store) -> None:
+    """A 30-day churn challenger was scored against the 90-day champion on 30-day labels (which the
+    champion never learned) and took its place; the gate now keeps the champion and says why."""
+    X, y = _data()
+    hold_X, hold_y = _data(1)
+
+    def score(model) -> float:
+        return spearman(hold_y, model.predict(hold_X)["score"].to_numpy())
+
+    champ = _register_task(X, y, ["b", "c"], 90, "unit_task")
+    assert registry.gate("unit_task", champ, score, metric="spearman",
+                         task={"dataset.horizon_days": 90, "dataset.active_window_days": 180}).promoted
+    other = _register_task(X, y, ["a", "b", "c"], 30, "unit_task")  # better on the holdout, another target
+    d = registry.gate("unit_task", other, score, metric="spearman",
+                      task={"dataset.horizon_days": 30, "dataset.active_window_days": 180})
+    assert not d.promoted and registry.champion_version("unit_task") == champ
+    assert "dataset.horizon_days 90 vs 30" in d.reason and f"models promote unit_task {other}" in d.reason
+    same = _register_task(X, y, ["a", "b", "c"], 90.0, "unit_task")  # 90.0 from a config file is 90
+    assert registry.gate("unit_task", same, score, metric="spearman",
+                         task={"dataset.horizon_days": 90, "dataset.active_window_days": 180.0}).promoted

@@ -76,6 +76,9 @@ def test_output_is_a_table_or_json_with_numbers_and_catalog_cohorts(env):
     assert r.exit_code == 0, r.output
     got = {b["model"]: b for b in json.loads(r.stdout)}
     assert all(isinstance(b["rows"], int) and all(isinstance(n, int) for n in b["tags"].values()) for b in got.values())
+    assert all(type(b["version"]) is int for b in got.values())  # a number, as train/models --json print it
+    r, _ = run("--json", "--write-back", "--no-push", "--date", "2024-09-04")
+    assert r.exit_code == 0 and all(type(b["version"]) is int for b in json.loads(r.stdout)), r.output
     catalog = {e["name"]: e for e in load_catalog()}
     assert set(got["churn"]["tags"]) <= {str(v) for v in catalog["churn_tier"]["values"]}
     assert set(got["ltv"]["tags"]) == {str(v) for v in catalog["ltv_tier"]["values"]}
@@ -103,3 +106,34 @@ def test_write_back_function_refuses_an_empty_snapshot(env, world):
     with pytest.raises(BadRequest, match="no customers"):
         write_back(loader.bundle, env, ["ltv"], dt.date(2024, 9, 2), force=True, push=False)
     assert not (env / "tags").exists() or not (env / "tags" / "history.parquet").exists()
+
+
+def test_write_back_after_a_rollback_makes_the_restored_champions_tags_current(env, world):
+    """v1 written, v2 promoted and written, rolled back to v1: the write-back skipped v1 ("already written
+    today") and every reader (/profile, Feast) kept serving the rolled-back v2's tags."""
+    from portrait.cli import app
+    from serving.resources import _load_predicted
+
+    def models(*args):
+        r = CliRunner().invoke(app, ["models", *args])
+        assert r.exit_code == 0, r.output
+
+    day = ("--write-back", "--no-push", "--model", "churn", "--date", "2024-09-03", "--json")
+    try:
+        assert run(*day)[0].exit_code == 0
+        models("promote", "churn", "2")
+        assert run(*day)[0].exit_code == 0
+        models("rollback", "churn")
+        r, _ = run(*day)
+        assert r.exit_code == 0, r.output
+        assert '"status": "written"' in r.output and '"version": 1' in r.output
+        again, _ = run(*day)  # nothing newer now: the same batch is not written twice
+        assert '"status": "skipped"' in again.output
+    finally:
+        from training import registry
+
+        registry.setup(world.uri)
+        if registry.champion_version("churn") != "1":
+            registry.promote("churn", "1", "test cleanup")
+    shown = _load_predicted(type("Cfg", (), {"data_dir": env})())
+    assert {t["version"] for tags in shown.values() for t in tags if t["name"] == "churn_tier"} == {"1"}

@@ -63,3 +63,84 @@ def test_jobs_train_register_gate_and_score(world) -> None:
                           versions={"churn": "1", "ltv": ltv["version"], "propensity": prop["version"]},
                           scored_at=pd.Timestamp("2026-07-01"))
     assert set(tags["churn_tier"]) <= {"high", "medium", "low"} and len(tags) == len(now)
+
+
+@pytest.mark.parametrize("job", ["churn", "ltv"])
+def test_as_of_past_the_data_is_refused_before_any_run(world, monkeypatch, job) -> None:
+    """--as-of after the data's end gave label windows with no data: every holdout customer 'churned'
+    (AUC nan, base rate 1) and a version was registered anyway. Refused now, naming the date to give."""
+    from typer.testing import CliRunner
+
+    from portrait.cli import app
+    from training import registry
+
+    monkeypatch.setenv("PORTRAIT_DATA_DIR", str(world.data_dir))
+    monkeypatch.setenv("PORTRAIT_MLRUNS_DIR", str(world.mlflow_artifacts.parent))
+    monkeypatch.setenv("PORTRAIT_HMAC_KEY", world.hmac_key)
+    registry.setup(world.mlflow_uri, world.mlflow_artifacts)
+    before = len(registry.list_versions())
+    runs = len(mlflow.search_runs(search_all_experiments=True))
+    for as_of in ("2030-01-01", (pd.Timestamp(demo_now(world)) + pd.Timedelta(days=60)).date().isoformat()):
+        r = CliRunner().invoke(app, ["train", job, "--as-of", as_of, "--json"])
+        text = " ".join(r.output.split())
+        assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+        assert f"--as-of {as_of}" in text and "the data ends on" in text and "or earlier" in text, text
+    assert len(registry.list_versions()) == before  # nothing registered
+    assert len(mlflow.search_runs(search_all_experiments=True)) == runs  # no MLflow run either
+
+
+def demo_now(s) -> str:
+    import json
+
+    return json.loads((s.truth_dir / "meta.json").read_text())["now"]
+
+
+def test_a_challenger_with_another_label_horizon_never_replaces_the_champion(world) -> None:
+    from portrait.commands.train_value import run_job
+    from training import registry
+    from training.churn import ChurnConfig
+    from training.datasets import Paths
+
+    paths = Paths.from_settings(world)
+    registry.setup(world.mlflow_uri, world.mlflow_artifacts)
+    champion = registry.champion_version("churn")
+    assert champion is not None  # trained by the first test of this module
+    cfg = ChurnConfig(paths=paths)
+    short = run_job("churn", dataclasses.replace(cfg, dataset=dataclasses.replace(cfg.dataset, horizon_days=30)))
+    assert short["promoted"] is False and "dataset.horizon_days 90 vs 30" in short["gate"]
+    assert registry.champion_version("churn") == champion
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"exclude": ("recency_dayz",)}, ["'exclude'", "'recency_dayz'", "recency_days"]),
+    ({"monotone": (("recencydays", 1),)}, ["'monotone'", "'recencydays'", "recency_days"]),
+    ({"dataset": {"max_rows_per_cutoff": 5}}, ["holdout", "5 rows", "at least 10", "max_rows_per_cutoff"]),
+])
+def test_config_typos_and_toy_holdouts_stop_before_any_version(world, change, words) -> None:
+    """A misspelt exclude/monotone feature was ignored (the model used the feature the user excluded); a
+    5-row holdout was registered and gated on a coin-toss AUC."""
+    from portrait.commands.train_value import run_job
+    from training import registry
+    from training.churn import ChurnConfig
+    from training.datasets import Paths
+
+    cfg = ChurnConfig(paths=Paths.from_settings(world))
+    if "dataset" in change:
+        change = {"dataset": dataclasses.replace(cfg.dataset, **change["dataset"])}
+    registry.setup(world.mlflow_uri, world.mlflow_artifacts)
+    before = len(registry.list_versions())
+    with pytest.raises(ValueError) as err:
+        run_job("churn", dataclasses.replace(cfg, **change))
+    for w in words:
+        assert w in str(err.value), (w, str(err.value))
+    assert len(registry.list_versions()) == before
+
+
+def test_an_unknown_propensity_category_is_named(world) -> None:
+    from portrait.commands.train_value import run_job
+    from training.datasets import Paths
+    from training.propensity import PropensityConfig
+
+    cfg = PropensityConfig(paths=Paths.from_settings(world), categories=("nosuchcat",))
+    with pytest.raises(ValueError, match="no category 'nosuchcat' in the data"):
+        run_job("propensity", cfg)
