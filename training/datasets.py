@@ -105,8 +105,18 @@ def training_cutoffs(cutoffs: list[pd.Timestamp], horizon_days: int, as_of: pd.T
     ok = sorted(c for c in cutoffs if c + pd.Timedelta(days=horizon_days) <= end)
     if not ok:
         raise ValueError(f"no feature snapshot has a full {horizon_days}-day label window before {end.date()}; "
-                         f"snapshots: {[str(c.date()) for c in cutoffs]}")
+                         f"snapshots: {[str(c.date()) for c in cutoffs]}; training needs at least 3 snapshots "
+                         f"{horizon_days}+ days before the last one: build monthly ones, e.g. `portrait features "
+                         f"build --as-of {_monthly_example(end, horizon_days)}` then `portrait features materialize`")
     return ok[-max_cutoffs:]
+
+
+def _monthly_example(end: pd.Timestamp, horizon_days: int) -> str:
+    """Month starts from about (horizon + 3 months) before ``end`` up to ``end``: an --as-of that trains."""
+    months = int(np.ceil(horizon_days / 30)) + 3
+    first = (end.tz_localize(None) if end.tzinfo else end).to_period("M") - months
+    days = [f"{first + i}-01" for i in range(1, months + 1)]
+    return ",".join(days + ([] if days[-1] == str(end.date()) else [str(end.date())]))
 
 
 def entities(features_dir: Path, cutoffs: list[pd.Timestamp], cfg: DatasetConfig) -> pd.DataFrame:

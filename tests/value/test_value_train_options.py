@@ -120,3 +120,20 @@ def test_registry_commands_say_what_to_run_and_json_has_numbers(cli, tmp_setting
     r, text = cli("models", "list")
     assert "champion" in text and "challenger" in text and "…" not in text
     mlflow.end_run()
+
+
+@pytest.mark.parametrize("end, horizon", [("2026-07-01", 90), ("2026-07-15", 90), ("2026-03-10", 180)])
+def test_one_snapshot_says_which_snapshots_to_build_and_they_train(end, horizon):
+    """`features build` then `train churn` (one snapshot) names an --as-of that then works."""
+    import re
+
+    import pandas as pd
+
+    from training.datasets import training_cutoffs
+
+    last = pd.Timestamp(end, tz="UTC")
+    with pytest.raises(ValueError, match="portrait features build --as-of") as err:
+        training_cutoffs([last], horizon, None, 6)
+    advised = re.search(r"--as-of ([0-9,-]+)`", str(err.value)).group(1).split(",")
+    got = training_cutoffs([pd.Timestamp(d, tz="UTC") for d in advised], horizon, None, 6)
+    assert len(got) >= 3 and max(pd.Timestamp(d, tz="UTC") for d in advised) == last
