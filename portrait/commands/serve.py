@@ -106,6 +106,20 @@ def curl_examples(base: str, api_key: str, user: str, item: str) -> str:
     ])
 
 
+def port_in_use(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be bound (e.g. "Address already in use"), or None when it is free."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is not "in use"
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
+
+
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on (0.0.0.0 exposes it to the network)."),
     port: int = typer.Option(3000, min=1, max=65535, help="HTTP port."),
@@ -121,6 +135,9 @@ def serve(
 ) -> None:
     """Serve recommendations, lookalike, scores, profiles and tag write-back over HTTP (BentoML)."""
     s = settings()
+    taken = port_in_use(host, port)
+    if taken:  # else the banner below would greet whatever already answers there, then BentoML's traceback
+        fail(f"{host}:{port} cannot be listened on ({taken}); stop the server using it or pass --port")
     generated = api_key is None
     api_key = api_key or secrets.token_urlsafe(24)
     env = server_env(s.data_dir, s.mlflow_uri, api_key, open_reads=open_reads, poll_seconds=poll_seconds,

@@ -160,3 +160,22 @@ def test_the_openapi_page_says_what_the_service_does(client: TestClient) -> None
     assert not any("422" in op.get("responses", {}) for item in paths.values() for op in item.values()
                    if isinstance(op, dict))
     assert "tag_lifecycle_stage" in str(_request_schema(spec, "/lookalike")["properties"]["rule"])  # a rule that works
+
+
+def test_serve_on_a_taken_port_is_one_line_before_any_banner(tmp_path, monkeypatch) -> None:
+    """`portrait serve --port N` with N taken: one line naming it, no 'portrait is serving' for another server."""
+    import socket
+
+    from typer.testing import CliRunner
+
+    from portrait.cli import app
+
+    monkeypatch.setenv("PORTRAIT_DATA_DIR", str(tmp_path / "data"))
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        res = CliRunner().invoke(app, ["serve", "--port", str(port), "--ready-timeout", "5"])
+    text = " ".join(res.output.split())
+    assert res.exit_code == 2, res.output
+    assert f"127.0.0.1:{port}" in text and "--port" in text and "is serving" not in text
