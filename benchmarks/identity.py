@@ -2,7 +2,6 @@
 
     python -m benchmarks.identity                   # quality (20k people) + speed (10M records)
     python -m benchmarks.identity --records 1000000 # smaller speed run
-    /tmp/portrait/bin/quiet .venv/bin/python -m benchmarks.identity   # on the shared machine: alone
 
 Quality: pairwise precision/recall/F1 of "same person" over source records on the default
 synthetic data (``GeneratorConfig()``: 20k people, seed 42, shared-device, kiosk,
@@ -208,7 +207,7 @@ def speed(target: int, seed: int) -> str:
           f"| {inc['seconds']:.1f} | {inc['cpu_s']:.1f} | {inc['rss_gb']:.1f} | >= 10x faster than full |\n\n"
           f"Incremental speed-up vs. the full run: **{speedup:.1f}x** wall, "
           f"**{full['cpu_s'] / inc['cpu_s']:.1f}x** CPU (target 10x). 1-minute load average at the end: {load:.1f} "
-          "on 2 cores (run under `/tmp/portrait/bin/quiet`, which keeps the other sessions' jobs off the machine). "
+          "on 2 cores (above 2 means other jobs shared the machine and the times are pessimistic). "
           f"Steps (wall s): full {_fmt(full['steps'])}; incremental {_fmt(inc['steps'])}. "
           f"Compiled kernels (HMAC, record keys, id formatting, state scan) compiled or loaded before timing: {warm:.1f} s "
           "(a fresh install compiles them once, then numba caches them; each timed process still loads them from that "
