@@ -147,6 +147,8 @@ class PredictorAdapter:
         scores = self.score_of(scores)  # several outputs: the headline one is tagged, the rest is detail
         if self.cohorts is None:
             return [None] * len(scores)
+        if len(scores) == 1:  # one customer: the scalar path (the same cohort, a tenth of the time)
+            return [self.cohorts.tag_one(float(scores[0]))]
         return self.cohorts.tag(scores)
 
     def score_of(self, scores: np.ndarray) -> np.ndarray:

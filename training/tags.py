@@ -24,6 +24,10 @@ Example::
 
 from __future__ import annotations
 
+import bisect
+import itertools
+import math
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -86,6 +90,19 @@ class Cohorts:
         s = np.asarray(scores, dtype=np.float64)
         n = len(self.population)
         return (n - np.searchsorted(self.population, s, side="left")) / max(n, 1)
+
+    def tag_one(self, score: float) -> str | None:
+        """:meth:`tag` of one score in plain Python (a /score request: ~1 us instead of ~10 us), same float steps."""
+        n = len(self.population)
+        if not n or not math.isfinite(score):
+            return None
+        share = (n - int(np.searchsorted(self.population, score, side="left"))) / n
+        if self.kind == "propensity":
+            k = self.config.n_deciles
+            return str(min(max(math.ceil(share * k - 1e-9), 1), k))
+        spec = self.config.churn_tiers if self.kind == "churn" else self.config.ltv_tiers
+        edges = list(itertools.accumulate(p for _, p in spec))
+        return spec[min(bisect.bisect_left(edges, share - 1e-12), len(spec) - 1)][0]
 
     def tag(self, scores: np.ndarray) -> list[str | None]:
         """The tag value per score (as text, deciles too); None for a non-finite score or no population."""

@@ -76,3 +76,18 @@ def test_catalog_cohorts_are_what_the_tag_functions_write(tag, kind):
     spec = TagConfig().churn_tiers if kind == "churn" else TagConfig().ltv_tiers
     ref = deciles(scores).astype(str) if kind == "propensity" else tiers(scores, spec)
     assert (ref == batch).all()
+
+
+@pytest.mark.parametrize("kind", ["churn", "ltv", "propensity"])
+def test_one_score_gets_the_cohort_the_batch_gives_it(kind):
+    """Cohorts.tag_one (a /score request) equals Cohorts.tag on every score: ties, edges, outside, NaN."""
+    import numpy as np
+
+    from training.tags import Cohorts
+
+    rng = np.random.default_rng(0)
+    population = np.concatenate([rng.random(997), np.full(40, 0.5), [0.0, 1.0]])
+    cohorts = Cohorts.fit(kind, population)
+    probes = np.concatenate([population, rng.random(500), [-1.0, 2.0, np.nan, np.inf, 0.5]])
+    assert [cohorts.tag_one(float(x)) for x in probes] == cohorts.tag(probes)
+    assert Cohorts.fit(kind, np.array([])).tag_one(0.3) is None
