@@ -100,7 +100,9 @@ def read_times(col: pd.Series, dayfirst: bool = False, tz: str = "UTC") -> tuple
                                             errors="coerce"), mismatch))
     if num.isna().any():  # text: ISO 8601, then one inferred format (month-first unless dayfirst)
         col = _cjk_dates(col)
-        naive = ~col.astype("string").str.strip().str.contains(_AWARE, na=False)
+        utc = tz in ("UTC", "utc")  # nothing to localize: skip the per-value zone regex (a hot path on big files)
+        naive = (pd.Series(False, index=col.index) if utc
+                 else ~col.astype("string").str.strip().str.contains(_AWARE, na=False))
         orders = ({}, {"dayfirst": True}) if not dayfirst else ({"dayfirst": True}, {})
         for kwargs in ({"format": "ISO8601"}, *orders):
             with warnings.catch_warnings():

@@ -87,12 +87,10 @@ class Cohorts:
         return cls(kind, np.sort(s[np.isfinite(s)]), config)
 
     def share(self, scores: np.ndarray) -> np.ndarray:
-        s = np.asarray(scores, dtype=np.float64)
-        n = len(self.population)
-        return (n - np.searchsorted(self.population, s, side="left")) / max(n, 1)
+        return _share_in(self.population, np.asarray(scores, dtype=np.float64))
 
     def tag_one(self, score: float) -> str | None:
-        """:meth:`tag` of one score in plain Python (a /score request: ~1 us instead of ~10 us), same float steps."""
+        """:meth:`tag` of one score in plain Python (a /score request: ~2 us instead of ~10 us), same float steps."""
         n = len(self.population)
         if not n or not math.isfinite(score):
             return None
@@ -118,6 +116,12 @@ class Cohorts:
         return [v if ok else None for v, ok in zip(values, np.isfinite(s).tolist())]
 
 
+def _share_in(population: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Per score, the share of the sorted ``population`` scoring at least as high (ties share the value)."""
+    n = len(population)
+    return (n - np.searchsorted(population, scores, side="left")) / max(n, 1)
+
+
 def top_share(score: np.ndarray) -> np.ndarray:
     """Share of the population scoring at least as high as each row (0 < s <= 1; ties share the value)."""
     score = np.asarray(score, dtype=np.float64)
@@ -125,8 +129,7 @@ def top_share(score: np.ndarray) -> np.ndarray:
         return score
     if not np.isfinite(score).all():
         raise ValueError("scores must be finite to tag them")
-    s = pd.Series(-score)
-    return s.rank(method="max").to_numpy() / len(score)
+    return _share_in(np.sort(score), score)
 
 
 def tiers(score: np.ndarray, spec: tuple[tuple[str, float], ...]) -> np.ndarray:

@@ -40,7 +40,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pandas as pd
 import yaml
 
-from features.io import read_frame, read_table, ready_dirs, write_outputs
+from features.io import read_frame, read_table, write_outputs
 from features.schema import TABLES, SchemaError, TableSchema, TimeOptions, Validated, validate
 
 
@@ -155,25 +155,18 @@ def _merge(old: pd.DataFrame, new: pd.DataFrame, schema: TableSchema,
     a key the file brings again still takes the file's row, and in a table without a key a row equal
     in every column to an earlier one is not added twice (importing the same file again adds nothing).
     """
-    if append and not schema.key:
+    rest, how, kept = old, "", "earlier rows"
+    if append and not schema.key:  # no key to match on: a row equal in every column is the same row
         cols = list(schema.names)
         seen = pd.MultiIndex.from_frame(old[cols].astype("string").fillna("\x00"))
         dup = pd.MultiIndex.from_frame(new[cols].astype("string").fillna("\x00")).isin(seen)
         new = new[~dup]
-        rest, how, kept = old, f"appended {len(new):,} rows, skipped {int(dup.sum()):,} already in the table", "earlier rows"
-        rest = rest[schema.names].copy()
-        for col in schema.names:
-            rest[col] = rest[col].astype(new[col].dtype)
-        return pd.concat([rest, new], ignore_index=True), f"{how}; kept {len(rest):,} {kept}"
-    if append:
-        rest, how, kept = old, "", "earlier rows"
-    elif "source" in schema.names:
+        how = f"appended {len(new):,} rows, skipped {int(dup.sum()):,} already in the table"
+    elif not append and "source" in schema.names:
         sources = sorted(new["source"].dropna().unique())
         mine = old["source"].isin(sources)
         rest, how = old[~mine], f"replaced {int(mine.sum()):,} earlier rows of source {', '.join(sources)}"
         kept = "rows of other sources"
-    else:
-        rest, how, kept = old, "", "earlier rows"
     if schema.key:  # a key the file brings again: the file's row wins (also across sources)
         key = list(schema.key)
         again = pd.MultiIndex.from_frame(rest[key].astype("string")).isin(
@@ -227,6 +220,5 @@ def import_file(path: Path, spec: ImportSpec, out_dir: Path, rejects_dir: Path,
             except SchemaError as exc:
                 raise SchemaError(f"{exc}; cannot merge into it: pass --replace to replace the table") from None
             table, merge = _merge(old, result.accepted, schema, append=append)
-    ready_dirs(out_dir, rejects_dir)
-    write_outputs(table, result.rejects, schema.name, out_dir, rejects_dir)
+    write_outputs(table, result.rejects, schema.name, out_dir, rejects_dir)  # checks both folders first
     return ImportResult(result, merge, notes, warnings)

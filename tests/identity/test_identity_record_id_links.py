@@ -32,17 +32,15 @@ def test_phone_record_id_links_to_the_crm_person_in_full_and_incremental_runs(ru
     assert len({v for k, v in run.record_map().items() if k.startswith("pos2:")} | {crm_person}) == 1
 
 
-def test_pos_orders_keyed_by_phone_count_for_the_crm_customer(tmp_path, monkeypatch, records):
+def _resolve_and_build(tmp_path, monkeypatch, identity_records, orders: dict) -> pd.DataFrame:
+    """Write the two raw tables, run `identity resolve` and `features build` by the CLI; the customer features."""
     from portrait.cli import app
 
     raw = tmp_path / "data" / "raw"
     raw.mkdir(parents=True)
-    pq.write_table(records([{"source": "crm", "record_id": "C001", "phone": "13912345678"},
-                            {"source": "pos", "record_id": "139 1234 5678"}]), raw / "identity_records.parquet")
-    pq.write_table(pa.Table.from_pandas(pd.DataFrame({
-        "order_id": ["o1", "o2"], "source": ["pos", "pos"], "record_id": ["+86 139-1234-5678", "13912345678"],
-        "ts": pd.to_datetime(["2026-01-02", "2026-01-03"], utc=True).as_unit("us"), "amount": [10.0, 30.0]}),
-        preserve_index=False), raw / "orders.parquet")
+    pq.write_table(identity_records, raw / "identity_records.parquet")
+    orders = {**orders, "ts": pd.to_datetime(orders["ts"], utc=True).as_unit("us")}
+    pq.write_table(pa.Table.from_pandas(pd.DataFrame(orders), preserve_index=False), raw / "orders.parquet")
     monkeypatch.setenv("PORTRAIT_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("PORTRAIT_HMAC_KEY", KEY)
     cli = CliRunner()
@@ -50,7 +48,15 @@ def test_pos_orders_keyed_by_phone_count_for_the_crm_customer(tmp_path, monkeypa
     assert done.exit_code == 0, done.output
     built = cli.invoke(app, ["features", "build", "--json"])
     assert built.exit_code == 0, built.output
-    feats = pd.read_parquet(tmp_path / "data" / "features" / "customer_features.parquet")
+    return pd.read_parquet(tmp_path / "data" / "features" / "customer_features.parquet")
+
+
+def test_pos_orders_keyed_by_phone_count_for_the_crm_customer(tmp_path, monkeypatch, records):
+    feats = _resolve_and_build(tmp_path, monkeypatch, records([{"source": "crm", "record_id": "C001", "phone": "13912345678"},
+                                                               {"source": "pos", "record_id": "139 1234 5678"}]),
+                               {"order_id": ["o1", "o2"], "source": ["pos", "pos"],
+                                "record_id": ["+86 139-1234-5678", "13912345678"],
+                                "ts": ["2026-01-02", "2026-01-03"], "amount": [10.0, 30.0]})
     assert len(feats) == 1  # one person, not a CRM one without orders and a POS one with them
     assert feats["orders_total"].iloc[0] == 2 and feats["monetary_total"].iloc[0] == 40.0
 
@@ -59,23 +65,9 @@ def test_one_pos_customer_exported_twice_in_two_phone_forms_keeps_the_orders(tmp
     """The same POS phone as "+86 139-…" and "139 …" is one record after hashing; the dedupe of
     that record lost the count of hashed record ids, so the feature build stopped hashing the orders' ids
     and dropped every POS order as unmapped."""
-    from portrait.cli import app
-
-    raw = tmp_path / "data" / "raw"
-    raw.mkdir(parents=True)
-    pq.write_table(records([{"source": "pos", "record_id": "+86 139-1234-5678"},
-                            {"source": "pos", "record_id": "139 1234 5678", "observed_at": "2026-01-05"}]),
-                   raw / "identity_records.parquet")
-    pq.write_table(pa.Table.from_pandas(pd.DataFrame({
-        "order_id": ["o1"], "source": ["pos"], "record_id": ["13912345678"],
-        "ts": pd.to_datetime(["2026-01-02"], utc=True).as_unit("us"), "amount": [25.0]}),
-        preserve_index=False), raw / "orders.parquet")
-    monkeypatch.setenv("PORTRAIT_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("PORTRAIT_HMAC_KEY", KEY)
-    cli = CliRunner()
-    done = cli.invoke(app, ["identity", "resolve", "--json"])
-    assert done.exit_code == 0, done.output
-    built = cli.invoke(app, ["features", "build", "--json"])
-    assert built.exit_code == 0, built.output
-    feats = pd.read_parquet(tmp_path / "data" / "features" / "customer_features.parquet")
+    feats = _resolve_and_build(tmp_path, monkeypatch,
+                               records([{"source": "pos", "record_id": "+86 139-1234-5678"},
+                                        {"source": "pos", "record_id": "139 1234 5678", "observed_at": "2026-01-05"}]),
+                               {"order_id": ["o1"], "source": ["pos"], "record_id": ["13912345678"],
+                                "ts": ["2026-01-02"], "amount": [25.0]})
     assert feats["orders_total"].tolist() == [1] and feats["monetary_total"].tolist() == [25.0]
