@@ -32,6 +32,7 @@ class Rules:
     blocked_any: tuple[str, ...] = ()  # placeholder values of every type (case-insensitive)
     blocked_values: dict[str, tuple[str, ...]] = field(default_factory=dict)  # per type, exact
     blocked_patterns: dict[str, tuple[str, ...]] = field(default_factory=dict)  # per type, RE2
+    city_aliases: dict[str, str] = field(default_factory=dict)  # golden-record city spellings -> one name
 
     def limit(self, id_type: str) -> int:
         return int(self.limits.get(id_type, 1))
@@ -114,6 +115,11 @@ def load_rules(path: Path | str | None = None) -> Rules:
     for t, pats in patterns.items():
         for pat in pats:
             _check_regex(origin, f"blocked.{t}.patterns", pat)
+    city = data.get("city") or {}
+    aliases = city.get("aliases") if isinstance(city, dict) else None
+    if not isinstance(city, dict) or not isinstance(aliases or {}, dict) \
+            or not all(isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in (aliases or {}).items()):
+        raise RulesError(f"{origin}: city.aliases: expected a mapping of city names, e.g. {{Shanghai: 上海}}")
     return Rules(
         priority=priority,
         limits={t: int(limits.get(t, 1)) for t in priority},
@@ -124,6 +130,7 @@ def load_rules(path: Path | str | None = None) -> Rules:
         blocked_any=tuple(str(v).strip().lower() for v in blocked.get("any") or ()),
         blocked_values=values,
         blocked_patterns=patterns,
+        city_aliases=dict(aliases or {}),
     )
 
 

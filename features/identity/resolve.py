@@ -26,6 +26,7 @@ import pyarrow as pa
 
 from features.identity.config import ResolveConfig, Rules, load_rules
 from features.identity.golden import golden_records
+from features.identity.places import clean_cities
 from features.identity.graph import resolve_graph
 from features.identity.hashing import RECORD_KEY_VERSION, key_fingerprint, require_key
 from features.identity.prepare import (
@@ -165,6 +166,8 @@ def _golden(records: pd.DataFrame, profiles: pd.DataFrame | None, rules: Rules) 
         pos = np.minimum(np.searchsorted(srt, want), max(len(srt) - 1, 0))
         ok = (srt[pos] == want) if len(srt) else np.zeros(len(profiles), bool)
         prof = profiles.loc[ok].assign(one_num=records["one_num"].to_numpy()[order[pos[ok]]])
+        if "city" in prof.columns:  # one spelling per city before survivorship picks a source's value
+            prof["city"] = clean_cities(prof["city"], rules.city_aliases)
     return golden_records(records, prof, rules.source_priority)
 
 
