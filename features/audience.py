@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from features.audience_rules import RuleError, evaluate, validate
-from features.io import atomic_write, write_csv, write_parquet
+from features.io import atomic_write, write_parquet
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")  # same ids serving accepts
 KEYS = ("one_id", "event_timestamp")
@@ -201,12 +201,18 @@ class AudienceStore:
         self._path(name, ".json").unlink(missing_ok=True)
 
     def export_csv(self, name: str, path: Path | str, features: pd.DataFrame | None = None,
-                   columns: Iterable[str] = (), overwrite: bool = False) -> Path:
+                   columns: Iterable[str] = (), overwrite: bool = False, encoding: str = "utf-8") -> Path:
         """Write members (and chosen feature ``columns``) to CSV for a channel (SMS, ads, CRM).
 
         The target is checked first (an existing folder, an existing file without ``overwrite``):
-        an export handed to a channel must not silently replace another one.
+        an export handed to a channel must not silently replace another one. ``encoding``:
+        ``utf-8`` for tools, ``utf-8-sig`` (a byte-order mark) for Excel to show Chinese,
+        ``gbk`` for older Excel; a value the encoding cannot hold is an error naming it.
         """
+        try:
+            "".encode(encoding)
+        except LookupError:
+            raise AudienceError(f"--encoding: unknown encoding {encoding!r} (e.g. utf-8, utf-8-sig, gbk)") from None
         path = check_export_path(path, overwrite)
         frame = self.frame(name) if features is None or self.get(name).kind == "static" else \
             pd.DataFrame({"one_id": self.members(name, features)})
@@ -220,7 +226,11 @@ class AudienceStore:
                 raise AudienceError(f"unknown column(s) for export: {', '.join(missing)}")
             frame = frame.merge(snap[["one_id", *columns]].astype({"one_id": str}), on="one_id", how="left")
         try:
-            return write_csv(frame, path)
+            return atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False, encoding=encoding))
+        except UnicodeEncodeError as exc:  # 𠮷 or an emoji in gbk: name the value, keep any earlier file
+            bad = exc.object[exc.start:exc.end] if isinstance(exc.object, str) else "?"
+            raise AudienceError(f"--encoding {encoding}: cannot hold {bad!r} found in the export; "
+                                "use --encoding utf-8-sig (Excel) or utf-8") from None
         except OSError as exc:  # permissions, a full disk: one line naming the file
             raise AudienceError(f"{path}: cannot write ({exc.strerror or exc})") from exc
 

@@ -206,6 +206,8 @@ def export_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="CSV file to write."),
     columns: str = typer.Option("", help="Comma-separated feature columns to add (e.g. city,tag_value_tier)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the --out file when it exists."),
+    encoding: str = typer.Option("utf-8", "--encoding", help="utf-8 for tools and channel uploads; utf-8-sig adds "
+                                 "the byte-order mark Excel needs to show Chinese (城市); gbk for older Excel."),
 ) -> None:
     """Export members (one_id[, score, percentile] + chosen columns) to CSV for a channel."""
     from features.audience import AudienceError, check_export_path
@@ -216,10 +218,13 @@ def export_cmd(
         dynamic = store.get(name).kind == "dynamic"
         check_export_path(out, overwrite)  # before reading the features: a bad --out fails at once
         feats = _features() if cols or dynamic else None
-        path = store.export_csv(name, out, feats, cols, overwrite=overwrite)
+        path = store.export_csv(name, out, feats, cols, overwrite=overwrite, encoding=encoding)
     except AudienceError as exc:
         fail(str(exc))
     console.print(f"wrote {path}")
+    if encoding.lower().replace("_", "-") in ("utf-8", "utf8") and not path.read_bytes().isascii():
+        console.print("opening it in Excel? non-ASCII text (e.g. Chinese) shows garbled there without a byte-order "
+                      "mark: export with --encoding utf-8-sig")
 
 
 @app.command("overlap")

@@ -103,3 +103,28 @@ def test_export_csv_with_columns(tmp_path, features):
     assert list(out.columns) == ["one_id", "age", "gender"] and len(out) == store.get("vip").size
     with pytest.raises(AudienceError, match="unknown column"):
         store.export_csv("vip", tmp_path / "x.csv", features, ["nope"])
+
+
+@pytest.mark.parametrize("encoding, head", [("utf-8", "one_id".encode()), ("utf-8-sig", b"\xef\xbb\xbfone_id"),
+                                            ("gbk", "one_id".encode())])
+def test_export_csv_encoding_for_excel(tmp_path, features, encoding, head):
+    feats = features.assign(city=np.where(features.index % 2, "上海", "北京"))
+    store = AudienceStore(tmp_path / "aud")
+    store.create_rule("vip", "tag_vip", feats)
+    path = store.export_csv("vip", tmp_path / "vip.csv", feats, ["city"], encoding=encoding)
+    assert path.read_bytes().startswith(head)
+    back = pd.read_csv(path, encoding="utf-8-sig" if encoding.startswith("utf") else encoding)
+    assert list(back.columns) == ["one_id", "city"] and set(back["city"]) <= {"上海", "北京"}
+
+
+def test_export_csv_encoding_errors_name_the_value_and_keep_the_old_file(tmp_path, features):
+    feats = features.assign(city="𠮷野家")  # outside GBK
+    store = AudienceStore(tmp_path / "aud")
+    store.create_rule("vip", "tag_vip", feats)
+    old = tmp_path / "vip.csv"
+    old.write_text("previous export\n")
+    with pytest.raises(AudienceError, match="cannot hold '𠮷'.*utf-8-sig"):
+        store.export_csv("vip", old, feats, ["city"], encoding="gbk", overwrite=True)
+    with pytest.raises(AudienceError, match="unknown encoding 'latin-9x'"):
+        store.export_csv("vip", old, feats, ["city"], encoding="latin-9x", overwrite=True)
+    assert old.read_text() == "previous export\n" and [p.name for p in tmp_path.iterdir() if p.is_file()] == ["vip.csv"]

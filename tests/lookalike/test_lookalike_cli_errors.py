@@ -89,3 +89,14 @@ def test_too_small_seed_names_the_training_option(cli):
     assert invoke("audience", "create", "tiny", "--rule", 'tag_group == "b" and age < 18').exit_code == 0
     _one_line_error(invoke("lookalike", "expand", "--seed", "tiny", "--reach", "10"),
                     "at least 50", "portrait train lookalike --min-seeds")
+
+
+def test_export_encoding_option(cli, tmp_path):
+    invoke, _ = cli
+    _one_line_error(invoke("audience", "export", "b", "-o", str(tmp_path / "b.csv"), "--encoding", "nosuch"),
+                    "unknown encoding 'nosuch'")
+    assert not (tmp_path / "b.csv").exists()
+    r = invoke("audience", "export", "b", "-o", str(tmp_path / "b.csv"), "--encoding", "utf-8-sig")
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "b.csv").read_bytes().startswith(b"\xef\xbb\xbfone_id")
+    assert "byte-order" not in r.output  # ASCII one_ids need no hint
