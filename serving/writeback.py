@@ -66,10 +66,11 @@ def score_all(bundle: Bundle, kind: str, scored_at: dt.datetime, date: dt.date) 
     one_ids = np.empty(len(feats.row), dtype=object)
     for o, r in feats.row.items():
         one_ids[r] = o
-    s = adapter.predict_rows(feats, np.arange(len(one_ids))) if len(one_ids) else np.zeros(0)
+    s, keys = adapter.score_rows(feats, np.arange(len(one_ids))) if len(one_ids) else (np.zeros(0), None)
     top = adapter.score_of(s).astype(np.float64) if len(one_ids) else np.zeros(0)
-    # percentile cohorts of the scored population (training/tags.py, the catalog's `cohorts`)
-    values = Cohorts.fit(kind, top).tag(top)
+    # percentile cohorts of the scored population (training/tags.py, the catalog's `cohorts`), ranked by
+    # the raw score when the model is calibrated (isotonic ties would skew the shares); `score` stays calibrated
+    values = Cohorts.fit(kind, top, keys=keys).tag(top, keys)
     return pd.DataFrame({
         "one_id": one_ids, "tag": TAG_NAMES[kind], "value": pd.Series(values, dtype="string"),
         "score": top, "model": served.name,
