@@ -12,6 +12,9 @@ adapted to two shapes with array-only hot paths (no DataFrame per request):
 
 Predicted tags come from scores with cut points fitted on the whole customer
 population once per model version and feature snapshot (:meth:`PredictorAdapter.prepare`).
+A calibrated classifier is run as its base model then its calibrator, so every path has the
+raw score too: the cohorts rank by it (``training.tags.Cohorts`` keys), which breaks the ties of
+isotonic calibration's flat steps without a second model call.
 """
 
 from __future__ import annotations
@@ -42,6 +45,11 @@ class PredictorAdapter:
         self.kind = kind
         self.predictor = predictor  # has predict(DataFrame) -> array or DataFrame
         self.feature_names = list(feature_names)
+        base, calibrator = getattr(predictor, "base", None), getattr(predictor, "calibrator", None)
+        calibrated = base is not None and hasattr(calibrator, "transform")
+        self._raw_model = base if calibrated else None  # gives the raw score; the calibrator maps it
+        self._calibrator = calibrator if calibrated else None
+        self._cal1: Any = None  # the calibrator on one float (one customer), when it reproduces transform
         self.outputs: list[str] | None = None  # column names when the model returns several scores
         self.cohorts: Any = None  # training.tags.Cohorts over the snapshot's scores: the batch write-back's tags
         self.X_: np.ndarray | None = None  # encoded inputs of every customer (rows of the snapshot)
@@ -67,12 +75,13 @@ class PredictorAdapter:
         can be fed one float matrix; the one-row call also reads the scratch row (index ``len(X)``)."""
         import pandas as pd
 
-        compiled = _compile(self.predictor, frame, self.feature_names)
+        model = self._raw_model if self._raw_model is not None else self.predictor  # calibrated: raw scores
+        compiled = _compile(model, frame, self.feature_names)
         if compiled is not None:
             return compiled
         if all(pd.api.types.is_numeric_dtype(frame[c]) for c in self.feature_names):
             X = frame[self.feature_names].to_numpy(np.float64, na_value=np.nan)
-            return np.ascontiguousarray(X), self.predictor.predict, None, None
+            return np.ascontiguousarray(X), model.predict, None, None
         return None
 
     def prepare(self, features: Any, snapshot: int) -> None:
@@ -84,20 +93,23 @@ class PredictorAdapter:
         if missing:
             raise KeyError(f"{self.kind}: feature snapshot lacks column(s) {missing}")
         self.X_, self._fast, self._one, self.scratch = None, None, None, None
-        s = self._frame_predict(frame, np.arange(len(frame)))
+        s, keys = self._frame_scores(frame, np.arange(len(frame)))
         enc = self._encoded(frame)
         if enc is not None:
             sample = np.arange(min(256, len(frame)))
             try:
-                ok = np.allclose(self._array(enc[1](enc[0][sample])), s[sample], equal_nan=True)
+                ok = np.allclose(self._calibrated(self._array(enc[1](enc[0][sample])))[0], s[sample], equal_nan=True)
             except Exception:  # noqa: BLE001 - the model refuses arrays: keep frames
                 ok = False
             if ok:
                 self.X_, self._fast = enc[0], enc[1]
                 one = enc[2]
+                self._cal1 = _calibrator_1(self._calibrator) if self._calibrator is not None else None
+                if self._calibrator is not None and self._cal1 is None:
+                    one = None  # no scalar calibrator: one customer takes the batch path
                 try:  # the one-row path must give the model's own predictions too
                     one_ok = one is not None and all(
-                        np.allclose(np.asarray(one(int(i)), np.float64), s[i], equal_nan=True) for i in sample[:64])
+                        np.allclose(self._calibrated_one(one(int(i)))[0], s[i], equal_nan=True) for i in sample[:64])
                 except Exception:  # noqa: BLE001
                     one_ok = False
                 self._one = one if one_ok else None
@@ -105,31 +117,56 @@ class PredictorAdapter:
                     self.scratch = enc[3][-1]  # a row the one-row call reads at index len(X_): online features
         from training.tags import Cohorts
 
-        self.cohorts = Cohorts.fit(self.kind, self.score_of(s))  # one sorted float array: 8 bytes per customer
+        # one sorted float array (8 bytes per customer), ranked by the raw score when calibrated
+        self.cohorts = Cohorts.fit(self.kind, self.score_of(s), keys=keys)
         self._prepared_on = snapshot
 
     # ---- request time -------------------------------------------------------------------------
+    # score_* return (scores, keys): keys are the raw scores of a calibrated model (the cohorts'
+    # ranking, see tags), None otherwise; predict_* return the scores alone.
 
-    def _frame_predict(self, frame: Any, rows: np.ndarray) -> np.ndarray:
-        return self._array(self.predictor.predict(frame.iloc[rows][self.feature_names]))
+    def _calibrated(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        if self._calibrator is None:
+            return raw, None
+        return np.asarray(self._calibrator.transform(raw), dtype=np.float64), raw
 
-    def predict_frame(self, frame: Any) -> np.ndarray:
-        """Scores of the rows of ``frame`` (any DataFrame holding the model's columns) by the model's own predict."""
-        return self._frame_predict(frame, np.arange(len(frame)))
+    def _calibrated_one(self, out: Any) -> tuple[np.ndarray, np.ndarray | None]:
+        out = np.asarray(out, dtype=np.float64)
+        raw = out[None, :] if out.ndim else out.reshape(1)
+        if self._calibrator is None:
+            return raw, None
+        return np.array([self._cal1(float(raw[0]))]), raw
 
-    def predict_scratch(self) -> np.ndarray:
-        """Scores (1 row) of the encoded values written to :attr:`scratch`."""
-        out = np.asarray(self._one(len(self.X_)), dtype=np.float64)
-        return out[None, :] if out.ndim else out.reshape(1)
+    def _frame_scores(self, frame: Any, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        X = frame.iloc[rows][self.feature_names]
+        if self._raw_model is None:
+            return self._array(self.predictor.predict(X)), None
+        return self._calibrated(self._array(self._raw_model.predict(X)))  # = the calibrated model's predict
 
-    def predict_rows(self, features: Any, rows: np.ndarray) -> np.ndarray:
-        """Scores of the customers at ``rows`` of the snapshot."""
+    def score_frame(self, frame: Any) -> tuple[np.ndarray, np.ndarray | None]:
+        """Scores and keys of the rows of ``frame`` (any DataFrame holding the model's columns), by the model itself."""
+        return self._frame_scores(frame, np.arange(len(frame)))
+
+    def score_scratch(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """Scores and keys (1 row) of the encoded values written to :attr:`scratch`."""
+        return self._calibrated_one(self._one(len(self.X_)))
+
+    def score_rows(self, features: Any, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Scores and keys of the customers at ``rows`` of the snapshot."""
         if self.X_ is not None and self._prepared_on == id(features):
             if self._one is not None and len(rows) == 1:  # one customer: no batch machinery
-                out = np.asarray(self._one(int(rows[0])), dtype=np.float64)
-                return out[None, :] if out.ndim else out.reshape(1)
-            return self._array(self._fast(self.X_[rows]))
-        return self._frame_predict(features.frame, rows)
+                return self._calibrated_one(self._one(int(rows[0])))
+            return self._calibrated(self._array(self._fast(self.X_[rows])))
+        return self._frame_scores(features.frame, rows)
+
+    def predict_frame(self, frame: Any) -> np.ndarray:
+        return self.score_frame(frame)[0]
+
+    def predict_scratch(self) -> np.ndarray:
+        return self.score_scratch()[0]
+
+    def predict_rows(self, features: Any, rows: np.ndarray) -> np.ndarray:
+        return self.score_rows(features, rows)[0]
 
     def _array(self, out: Any) -> np.ndarray:
         cols = getattr(out, "columns", None)
@@ -140,16 +177,17 @@ class PredictorAdapter:
         out = np.asarray(out, dtype=np.float64)
         return out[:, 0] if out.ndim == 2 and out.shape[1] == 1 else out
 
-    def tags(self, scores: np.ndarray) -> list[str | None]:
-        """The predicted tag for each row of ``scores``, exactly as the batch write-back tags it: the
-        percentile cohort the score joins in the snapshot's scored population (``training.tags.Cohorts``:
-        churn tier top 20/30/50 %, LTV tier top 10/20/30/40 %, propensity decile 1 = most likely)."""
+    def tags(self, scores: np.ndarray, keys: np.ndarray | None = None) -> list[str | None]:
+        """The predicted tag for each row of ``scores`` (with the ``keys`` a ``score_*`` call gave), exactly as the
+        batch write-back tags it: the percentile cohort the score joins in the snapshot's scored population
+        (``training.tags.Cohorts``: churn tier top 20/30/50 %, LTV tier top 10/20/30/40 %, propensity decile
+        1 = most likely)."""
         scores = self.score_of(scores)  # several outputs: the headline one is tagged, the rest is detail
         if self.cohorts is None:
             return [None] * len(scores)
         if len(scores) == 1:  # one customer: the scalar path (the same cohort, a tenth of the time)
-            return [self.cohorts.tag_one(float(scores[0]))]
-        return self.cohorts.tag(scores)
+            return [self.cohorts.tag_one(float(scores[0]), None if keys is None else float(keys[0]))]
+        return self.cohorts.tag(scores, keys)
 
     def score_of(self, scores: np.ndarray) -> np.ndarray:
         """The headline score: the output named like the model (e.g. overall propensity), else the best one."""

@@ -205,8 +205,8 @@ def score(bundle: Bundle, req: ScoreRequest) -> ScoreResponse:
         idx = np.array([rows[j] for j in have])
         for kind, served in models.items():
             adapter: PredictorAdapter = served.model
-            s = adapter.predict_rows(feats, idx)
-            tags, top, detail = adapter.tags(s), adapter.score_of(s).tolist(), adapter.detail(s)
+            s, keys = adapter.score_rows(feats, idx)
+            tags, top, detail = adapter.tags(s, keys), adapter.score_of(s).tolist(), adapter.detail(s)
             for n, j in enumerate(have):
                 preds[j][kind] = {"score": top[n], "tag": tags[n], "detail": detail[n]}
     # one validation call over plain dicts (pydantic's core builds the nested models; measured the cheapest)
@@ -244,8 +244,8 @@ def _score_online(res: Resources, req: ScoreRequest, models: dict[str, ServedMod
             rows = present(values, adapter.feature_names, len(known))
             if not rows:
                 continue
-            s = score_rows(adapter, values, rows, snapshot)
-            tags, top, detail = adapter.tags(s), adapter.score_of(s).tolist(), adapter.detail(s)
+            s, keys = score_rows(adapter, values, rows, snapshot)
+            tags, top, detail = adapter.tags(s, keys), adapter.score_of(s).tolist(), adapter.detail(s)
             for n, r in enumerate(rows):
                 preds[known[r]][kind] = {"score": top[n], "tag": tags[n], "detail": detail[n]}
     return ScoreResponse.model_validate({

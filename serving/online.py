@@ -143,16 +143,19 @@ def _gbm_of(p: Any) -> Any:
     return None
 
 
-def score_rows(adapter: Any, values: dict[str, list], rows: list[int], snapshot: Any) -> np.ndarray:
-    """Scores of the online ``rows`` (one-row C API through the encoder when available, else the model's predict)."""
+def score_rows(adapter: Any, values: dict[str, list], rows: list[int], snapshot: Any) -> tuple[np.ndarray, Any]:
+    """Scores and cohort keys (``PredictorAdapter.score_*``) of the online ``rows`` (one-row C API through the
+    encoder when available, else the model's predict)."""
     enc = getattr(adapter, "_row_encoder", None)
     if getattr(adapter, "_row_encoder_for", None) is not adapter.X_:  # once per model version and snapshot
         enc = RowEncoder.for_adapter(adapter, snapshot)
         adapter._row_encoder, adapter._row_encoder_for = enc, adapter.X_
     if enc is None:
-        return adapter.predict_frame(typed_frame(values, rows, snapshot))
-    out = []
+        return adapter.score_frame(typed_frame(values, rows, snapshot))
+    out, keys = [], []
     for r in rows:
         enc.encode(lambda c: values[c][r], adapter.scratch)
-        out.append(adapter.predict_scratch())
-    return np.concatenate(out)
+        s, k = adapter.score_scratch()
+        out.append(s)
+        keys.append(k)
+    return np.concatenate(out), None if keys[0] is None else np.concatenate(keys)

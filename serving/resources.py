@@ -114,6 +114,11 @@ class Resources:
 # ---- loaders, one per part -------------------------------------------------------------------------
 
 
+def load_identity(cfg: ServeConfig) -> Identity | None:
+    """The identity part alone (``/score``'s resolver): also used by ``portrait features online``."""
+    return _load_identity(cfg)
+
+
 def _load_identity(cfg: ServeConfig) -> Identity | None:
     import pandas as pd
 

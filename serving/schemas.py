@@ -242,7 +242,8 @@ class ReloadResponse(BaseModel):
 
 
 class Empty(Strict):
-    """No fields."""
+    """The body of the endpoints that take nothing (``/noop``, ``/admin/reload``, ``/admin/memory``): ``{}`` or
+    no body; any field is a 400 naming it, as on every other endpoint (a typo is never silently ignored)."""
 
 
 class NoopResponse(BaseModel):

@@ -28,7 +28,7 @@ from serving.guard import BodyGuardMiddleware, quiet_client_errors
 from serving.loader import Loader
 from serving.openapi import OpenApiMiddleware
 from serving.schemas import (
-    MAX_ID_LEN, MAX_K, LookalikeRequest, LookalikeResponse, MembersPage, ProfileResponse, RecommendRequest,
+    MAX_ID_LEN, MAX_K, Empty, LookalikeRequest, LookalikeResponse, MembersPage, ProfileResponse, RecommendRequest,
     NoopResponse, RecommendResponse, ReloadResponse, ScoreRequest, ScoreResponse, SimilarItemsRequest, SimilarItemsResponse,
     WritebackRequest, WritebackResponse,
 )
@@ -67,7 +67,7 @@ class Portrait:
         self.loader.stop()
 
     @bentoml.api(route="/noop")
-    async def noop(self) -> NoopResponse:
+    async def noop(self, req: Empty = Empty(), /) -> NoopResponse:  # noqa: B008 - a frozen, field-less model
         """Does nothing: the latency baseline of this server (HTTP, routing, JSON) for the benchmarks."""
         return NoopResponse()
 
@@ -125,12 +125,12 @@ class Portrait:
         return result
 
     @bentoml.api(route="/admin/memory")
-    def admin_memory(self) -> dict:
+    def admin_memory(self, req: Empty = Empty(), /) -> dict:  # noqa: B008
         """Collector and allocation state of this worker (tracked objects, gc stats, RSS, tracemalloc growth)."""
         return runtime.memory_report()
 
     @bentoml.api(route="/admin/reload")
-    def admin_reload(self) -> ReloadResponse:
+    def admin_reload(self, req: Empty = Empty(), /) -> ReloadResponse:  # noqa: B008
         """Pick up newly promoted champions now, in every worker (needs the API key)."""
         self.loader.touch_marker()
         changed = self.loader.refresh()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -65,10 +66,11 @@ def score_all(bundle: Bundle, kind: str, scored_at: dt.datetime, date: dt.date) 
     one_ids = np.empty(len(feats.row), dtype=object)
     for o, r in feats.row.items():
         one_ids[r] = o
-    s = adapter.predict_rows(feats, np.arange(len(one_ids))) if len(one_ids) else np.zeros(0)
+    s, keys = adapter.score_rows(feats, np.arange(len(one_ids))) if len(one_ids) else (np.zeros(0), None)
     top = adapter.score_of(s).astype(np.float64) if len(one_ids) else np.zeros(0)
-    # percentile cohorts of the scored population (training/tags.py, the catalog's `cohorts`)
-    values = Cohorts.fit(kind, top).tag(top)
+    # percentile cohorts of the scored population (training/tags.py, the catalog's `cohorts`), ranked by
+    # the raw score when the model is calibrated (isotonic ties would skew the shares); `score` stays calibrated
+    values = Cohorts.fit(kind, top, keys=keys).tag(top, keys)
     return pd.DataFrame({
         "one_id": one_ids, "tag": TAG_NAMES[kind], "value": pd.Series(values, dtype="string"),
         "score": top, "model": served.name,
@@ -137,6 +139,17 @@ def check_date(date: dt.date, today: dt.date, features: Any = None) -> None:
                          f"({str(as_of)[:10]}); give that day or a later one")
 
 
+def _require(bundle: Bundle, kinds: list[str]) -> None:
+    """:class:`NotLoaded` naming the missing champions, the ones loaded and the ``models`` list that would work."""
+    missing = [k for k in kinds if k not in bundle.models]
+    if not missing:
+        return
+    have = [k for k in TAG_NAMES if k in bundle.models]
+    why = "; ".join(f"{k}: {bundle.errors.get(k, 'no registered model has the alias')}" for k in missing)
+    hint = f"; loaded: {', '.join(have)}; send \"models\": {json.dumps(have)} to write those" if have else ""
+    raise NotLoaded(f"model not loaded: {', '.join(missing)} ({why}){hint}")
+
+
 def write_back(bundle: Bundle, data_dir: Path, kinds: list[str], date: dt.date | None = None,
                force: bool = False, push: bool = True) -> list[WritebackBatch]:
     """Score every customer with each champion in ``kinds`` and write the predicted tags."""
@@ -145,8 +158,7 @@ def write_back(bundle: Bundle, data_dir: Path, kinds: list[str], date: dt.date |
     from features.io import write_parquet
 
     kinds = list(dict.fromkeys(kinds))  # a model named twice is one batch, not its rows twice
-    for kind in kinds:
-        bundle.model(kind)  # 503 before anything is written when a champion is missing
+    _require(bundle, kinds)  # 503 before anything is written when a champion is missing
     feats = getattr(bundle.resources, "features", None)
     if feats is None:
         raise NotLoaded("customer features are not loaded (features/customer_features.parquet missing); "

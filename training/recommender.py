@@ -40,7 +40,7 @@ from training.recommender_eval import (
 
 __all__ = ["GATE_METRIC", "ITEM_ALIASES", "PEERS", "SEGMENT_SOURCES", "TIME_ALIASES", "USER_ALIASES",
            "WEIGHT_ALIASES", "RecommenderConfig", "build_bundle", "default_model", "evaluate_frame",
-           "gate_score", "holdout_metrics", "load_events", "read_interactions", "train", "tune"]
+           "gate_score", "holdout_metrics", "load_events", "logged_weighting", "read_interactions", "train", "tune"]
 
 
 # ---------------------------------------------------------------------------- training job
@@ -147,12 +147,18 @@ def _fit(model: Any, X: Any, T: Any) -> Any:
     return model.fit(X, times=T) if "times" in inspect.signature(model.fit).parameters else model.fit(X)
 
 
-def holdout_metrics(df: pd.DataFrame, make_model: Any, config: RecommenderConfig) -> dict[str, float]:
-    """Fit on events before the last ``holdout_days``, score the next items of customers seen before."""
+def holdout_metrics(df: pd.DataFrame, make_model: Any, config: RecommenderConfig,
+                    train_events: pd.DataFrame | None = None) -> dict[str, float]:
+    """Fit on events before the last ``holdout_days``, score the next items of customers seen before.
+
+    ``train_events`` (the same events weighted another way) replaces ``df`` on the fitting side only:
+    the holdout (cut and test items) stays ``df``'s, so differently weighted models meet on one test.
+    """
     from training.evaluation.ranking import ranking_metrics
 
     cut = df["timestamp"].max() - pd.Timedelta(days=config.holdout_days)
-    train, test = df[df["timestamp"] < cut], df[df["timestamp"] >= cut]
+    fit_on = df if train_events is None else train_events
+    train, test = fit_on[fit_on["timestamp"] < cut], df[df["timestamp"] >= cut]
     users, items = pd.Index(pd.unique(train["user"])), pd.Index(pd.unique(df["item"]))
     X, T, _ = _matrices(train, users, items, train["timestamp"].min())
     from training.evaluation.splits import to_matrix
@@ -276,12 +282,45 @@ def gate_score(pyfunc: Any, df: pd.DataFrame, config: RecommenderConfig, run_id:
     The registered model was fitted on every event, holdout included, so it is not scored as
     it is: its configuration is refitted on the events before the holdout (exactly what this
     run's ``holdout_ndcg`` measured for the new model, which is reused) and ranks the
-    holdout's new items. Challenger and champion thus meet on the same data.
+    holdout's new items. Challenger and champion thus meet on the same data, each weighting the
+    events as it was trained to (the champion's ``event_weights`` / ``half_life_days`` from its run,
+    :func:`logged_weighting`).
     """
-    if getattr(pyfunc.metadata, "run_id", None) == run_id:
+    champion_run = getattr(pyfunc.metadata, "run_id", None)
+    if champion_run == run_id:
         return own
-    model = pyfunc.unwrap_python_model().bundle.model
-    return float(holdout_metrics(df, lambda: _unfitted(model), config).get(GATE_METRIC, 0.0))
+    bundle = pyfunc.unwrap_python_model().bundle
+    own_weights = logged_weighting(champion_run, config, getattr(bundle, "event_weights", None))
+    events = None if own_weights == config else load_events(own_weights)  # its weights, the same events
+    return float(holdout_metrics(df, lambda: _unfitted(bundle.model), config, events).get(GATE_METRIC, 0.0))
+
+
+def logged_weighting(run_id: str | None, config: RecommenderConfig,
+                     bundle_weights: dict[str, float] | None = None) -> RecommenderConfig:
+    """``config`` with the event weighting (``event_weights``, ``half_life_days``) a past run was trained with.
+
+    Read from the run's ``config.json``; a run without one falls back to the weights its bundle
+    carries (and this config's half-life). Refitting a champion with the challenger's weights would
+    judge a configuration nobody trained.
+    """
+    from dataclasses import replace
+
+    logged: dict[str, Any] = {}
+    if run_id:
+        import mlflow
+
+        try:
+            logged = mlflow.artifacts.load_dict(f"runs:/{run_id}/config.json")
+        except Exception:  # noqa: BLE001 - an older run without config.json: its bundle's weights
+            logged = {}
+    weights = logged.get("event_weights", bundle_weights)
+    changes: dict[str, Any] = {}
+    if weights is not None:
+        pairs = weights.items() if isinstance(weights, dict) else weights
+        changes["event_weights"] = tuple((str(k), float(v)) for k, v in pairs)
+    if "half_life_days" in logged:
+        changes["half_life_days"] = None if logged["half_life_days"] is None else float(logged["half_life_days"])
+    return replace(config, **changes)
 
 
 def _profiles(path: Path) -> pd.DataFrame | None:

@@ -3,6 +3,10 @@
 Everything is shown as keyed hashes (``id_hash``) and record ids; no raw phone or email
 is stored, so none can be shown. The input may be anything :class:`IdentityIndex`
 resolves (one_id, ``source:record_id``, raw identifier in any variant).
+
+An identifier blocked from linking gets one line saying so (:func:`blocked`): a placeholder on the
+rules' blocked lists (a kiosk's zero device id) names nobody, so it explains no one; a value several
+people share (a store's tablet, refused by a limit) explains its latest holder, and says so.
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.identity.hashing import hex64
-from features.identity.index import IdentityIndex
+from features.identity.hashing import hash_key, hex64
+from features.identity.index import IdentityIndex, SharedIdentifier
+from features.identity.normalize import blocked_by, normalize_one
 from features.identity.stable import format_ids
 from features.identity.state import load_state
 from features.identity.store import aliases_frame
@@ -64,4 +69,42 @@ def explain(index: IdentityIndex, identity_dir: Path | str, text: str) -> dict |
     aliases = aliases_frame(read_identity_table(identity_dir, "aliases"))
     return {"one_id": _oid(num), "query_was_alias": text.strip().upper() != _oid(num) and text.strip().upper().startswith("OID"),
             "aliases": [_oid(a) for a in aliases.loc[aliases["one_num"] == num, "alias_num"]],
-            "golden": profile, "records": records, "links": links, "refused_links": refusals}
+            "golden": profile, "records": records, "links": links, "refused_links": refusals,
+            "blocked": _shared(index, refused, text)}
+
+
+def blocked(index: IdentityIndex, text: str) -> dict | None:
+    """The blocked-list rule a raw identifier hits, or None.
+
+    ``{"id_type", "value", "rule", "line"}``: the value as the rules compare it (a placeholder the
+    rules file lists or matches, e.g. ``00000000-0000-0000-0000-000000000000``) and the rule. The
+    type is the first in priority order the value is well-formed for (the zero UUID is a device id,
+    though its digits also match the phone patterns), else the first that blocks it.
+    """
+    hits = [(t, hit) for t in index.rules.priority if (hit := blocked_by(text, t, index.rules)) is not None]
+    if not hits:
+        return None
+    t, (value, rule, _) = next((h for h in hits if h[1][2]), hits[0])
+    kind = "any identifier" if rule == "blocked.any" else t
+    return {"id_type": t, "value": value, "rule": rule,
+            "line": f"{kind} '{value}' is on the blocked list ({rule}): it never links records, so it names nobody"}
+
+
+def _shared(index: IdentityIndex, refused: pd.DataFrame, text: str) -> dict | None:
+    """When ``text`` is a raw identifier several persons hold (a link through it was refused by a limit):
+    ``{"id_type", "id_hash", "rule", "holders", "line"}``; None otherwise."""
+    try:
+        index.resolve_num(text, personal=True)
+        return None
+    except SharedIdentifier as exc:
+        t = exc.id_type
+    norm = normalize_one(text, t, index.rules)
+    h = hex64(np.array([hash_key(norm, t, index.key)]))[0].as_py()
+    rows = refused[(refused["id_type"] == t) & (refused["id_hash"] == h)]
+    reasons = sorted(set(rows["reason"].astype(str)))
+    rule = ", ".join(f"{r} (limits.{r.split(':', 1)[1]} = {index.rules.limit(r.split(':', 1)[1])})"
+                     if r.startswith("limit:") else r for r in reasons) or "a limit"
+    holders = int(rows["one_id"].nunique()) if len(rows) else 2
+    return {"id_type": t, "id_hash": h, "rule": rule, "holders": holders,
+            "line": f"{t} {h} is shared by {holders} persons, blocked from linking by {rule}: "
+                    "shown is its most recent holder, not the one person it names"}

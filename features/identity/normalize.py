@@ -140,19 +140,13 @@ def _re(pattern: str) -> re.Pattern:
     return re.compile(pattern)
 
 
-def normalize_one(value: str | None, id_type: str, rules: Rules) -> str | None:
-    """Normalize a single value (lookups), the same rules as :func:`normalize_values` in plain Python.
-
-    Returns None when the value is blank, blocked or invalid. Equivalence with the vectorized
-    form is tested on generated identifiers.
-    """
-    if value is None:
-        return None
+def _one(value: str, id_type: str, rules: Rules) -> tuple[str, str, bool] | None:
+    """(lowered trimmed value, normalized value, valid) of one non-null value; None when blank."""
     if id_type in _FOLDED:
         value = unicodedata.normalize("NFKC", value)
     trimmed = value.strip()
     lowered = trimmed.lower()
-    if not trimmed or lowered in rules.blocked_any:
+    if not trimmed:
         return None
     if id_type == "phone":
         digits = re.sub(r"[\s\-().]", "", trimmed)
@@ -168,6 +162,44 @@ def normalize_one(value: str | None, id_type: str, rules: Rules) -> str | None:
     else:
         norm = lowered if id_type == "device_id" else trimmed
         ok = not re.search(r"\s", norm) and len(norm) <= MAX_LEN
+    return lowered, norm, ok
+
+
+def blocked_by(value: str | None, id_type: str, rules: Rules) -> tuple[str, str, bool] | None:
+    """(the value as compared, the rule, well-formed) when ``value`` is on the rules' blocked lists as
+    ``id_type``, else None.
+
+    The rule reads as in rules.yaml: ``blocked.any``, ``blocked.<type>.values`` or
+    ``blocked.<type>.patterns '<regex>'``; well-formed says whether the value would otherwise be a
+    valid ``id_type`` (a zero UUID is a device id, not a phone). Same steps as :func:`normalize_one`
+    (``identity explain`` says why a placeholder names nobody).
+    """
+    one = None if value is None else _one(value, id_type, rules)
+    if one is None:
+        return None
+    lowered, norm, ok = one
+    if lowered in rules.blocked_any:
+        return lowered, "blocked.any", ok
+    if norm in rules.blocked_values.get(id_type, ()):
+        return norm, f"blocked.{id_type}.values", ok
+    for p in rules.blocked_patterns.get(id_type, ()):
+        if _re(p).search(norm):
+            return norm, f"blocked.{id_type}.patterns '{p}'", ok
+    return None
+
+
+def normalize_one(value: str | None, id_type: str, rules: Rules) -> str | None:
+    """Normalize a single value (lookups), the same rules as :func:`normalize_values` in plain Python.
+
+    Returns None when the value is blank, blocked or invalid. Equivalence with the vectorized
+    form is tested on generated identifiers.
+    """
+    one = None if value is None else _one(value, id_type, rules)
+    if one is None:
+        return None
+    lowered, norm, ok = one
+    if lowered in rules.blocked_any:
+        return None
     if norm in rules.blocked_values.get(id_type, ()) or any(_re(p).search(norm) for p in rules.blocked_patterns.get(id_type, ())):
         return None
     return norm if ok else None

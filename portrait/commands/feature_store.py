@@ -102,15 +102,75 @@ def materialize(
     console.print(f"materialized {', '.join(views)} up to {end_ts:%Y-%m-%d %H:%M} UTC in {time.perf_counter() - started:.1f} s")
 
 
+def _one_ids(keys: list[str]) -> list[str]:
+    """``keys`` as one_ids: a one_id as given, a ``source:record_id`` resolved as ``/score`` resolves it.
+
+    The resolver is serving's (``serving.resources.Identity``): record_map, then the identity state's
+    index, which hashes phone/email record ids as the resolve run stored them and folds full-width
+    characters and a source name's case. An unknown or shared key is a one-line error (exit 2).
+    """
+    if not any(":" in k for k in keys):  # one_ids only: no identity needed (a Feast-only setup)
+        return keys
+    import logging
+
+    from features.identity.index import SharedIdentifier
+    from serving.config import ServeConfig
+    from serving.resources import load_identity
+
+    s = settings()
+    quiet = logging.getLogger("portrait.serving")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)  # "index unavailable" is said below, once, if it matters
+    try:
+        identity = load_identity(ServeConfig(data_dir=s.data_dir, mlflow_uri=s.mlflow_uri, hmac_key=s.hmac_key))
+    finally:
+        quiet.setLevel(level)
+    if identity is None:
+        fail(f"{s.identity_dir / 'golden.parquet'}: no identity tables to resolve source:record_id keys; "
+             "run `portrait identity resolve` first, or give one_ids")
+    out = []
+    for n, key in enumerate(keys, 1):
+        if ":" not in key:
+            out.append(key)
+            continue
+        try:
+            one_id = identity.resolve(key.strip(), personal=True)
+        except SharedIdentifier as exc:
+            fail(f"key {n} ({_shown(key, identity)}): {exc}: it names no one person; give a one_id")
+        if one_id is None:
+            sources = sorted(identity.index.sources) if identity.index is not None else []
+            fail(f"key {n} ({_shown(key, identity)}): no customer has this source:record_id"
+                 + (f" (sources: {', '.join(sources)})" if sources else "")
+                 + "; keys are one_ids or source:record_id")
+        out.append(one_id)
+    return out
+
+
+def _shown(key: str, identity) -> str:
+    """``key`` for an error line: a phone/email record id as the keyed hash the identity stores, never raw."""
+    import re
+
+    from features.identity.record_ids import CANDIDATE, protect_one
+
+    index = identity.index
+    source, _, rid = key.strip().partition(":")
+    if index is not None:
+        return f"{source}:{protect_one(rid, index.rid_rules or index.rules, index.key)}"
+    return f"{source}:<a phone/email, not shown>" if re.search(CANDIDATE, rid) else key.strip()
+
+
 def online(
-    one_ids: list[str] = typer.Argument(..., help="OneIDs to read."),
+    one_ids: list[str] = typer.Argument(..., help="OneIDs or source:record_id keys (e.g. crm:C0918680385090; "
+                                        "resolved as /score resolves them: phone/email record ids, full-width "
+                                        "digits, any case of the source name)."),
     service: str = typer.Option("churn_v1", "--service", "-s", help="FeatureService (churn_v1, ltv_v1, ...)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON ({column: [values]}) instead of a table."),
     redis: str = typer.Option(None, "--redis", help=REDIS_HELP),
 ) -> None:
-    """Read the online features of customers through a FeatureService, as serving does."""
+    """Read the online features of customers (one_ids or source:record_id keys) through a FeatureService, as serving does."""
     from rich.table import Table
 
+    one_ids = _one_ids(one_ids)
     try:
         got = _open(redis).online_dict(service, one_ids)
     except KeyError as exc:

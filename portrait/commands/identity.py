@@ -67,8 +67,13 @@ def explain_cmd(
     demo_key: bool = typer.Option(False, "--demo-key", help=DEMO_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the explanation as JSON on stdout."),
 ) -> None:
-    """Show which records and shared identifiers make this person, and which links a limit refused."""
-    from features.identity.explain import explain
+    """Show which records and shared identifiers make this person, and which links a limit refused.
+
+    An identifier blocked from linking is said in one line: a placeholder on the rules' blocked list
+    (which value, which rule) names nobody; a value several persons share (which id_hash, which limit)
+    is explained through its most recent holder.
+    """
+    from features.identity.explain import blocked, explain
     from features.identity.hashing import MissingKeyError
     from features.identity.index import IdentityIndex
     from features.identity.store import StateError
@@ -80,11 +85,15 @@ def explain_cmd(
     except (MissingKeyError, StateError) as exc:
         fail(str(exc))
     if out is None:
-        fail("no person found for that identifier (identifiers are matched after normalization; "
+        hit = blocked(index, identifier)
+        fail("no person found for that identifier: " + hit["line"] if hit else
+             "no person found for that identifier (identifiers are matched after normalization; "
              "placeholders like 'null' never match)", code=1)
     if as_json:
         emit_json(out)
         return
+    if out["blocked"]:
+        console.print(f"[yellow]blocked:[/] {out['blocked']['line']}", soft_wrap=True)
     console.print(f"[bold]{out['one_id']}[/]" + (f"  aliases: {', '.join(out['aliases'])}" if out["aliases"] else ""))
     console.print("golden: " + ", ".join(f"{k}={v}" for k, v in out["golden"].items()))
     rec = Table(title=f"{len(out['records'])} records")

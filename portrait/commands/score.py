@@ -5,6 +5,11 @@ MLflow registry by alias, every customer of the latest feature snapshot is score
 in one batch, and with ``--write-back`` the predicted tags are appended to
 ``<data>/tags/history.parquet`` and pushed to Feast (online + offline). Idempotent
 per model version and date (``--force`` rewrites a batch); atomic.
+
+Without ``--model`` every model that has a champion is scored and the others are named
+in one "skipped" line (a project with only a propensity model scores propensity); a
+model named with ``--model`` must have a champion, else the error lists the champions
+that exist and the ``--model`` options that would score them.
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ MODELS = ("churn", "ltv", "propensity")
 
 def score(
     write_back: bool = typer.Option(False, "--write-back", help="Write predicted tags to the history and Feast."),
-    models: list[str] = typer.Option(list(MODELS), "--model", "-m", help="Models to score (repeatable)."),
+    models: list[str] = typer.Option(None, "--model", "-m", show_default=False, help=(
+        "Models to score (repeatable: churn, ltv, propensity). Default: every model that has a champion "
+        "(with --alias: that alias); the others are skipped with a note. A model named here must have one.")),
     date: str = typer.Option(None, help="Scoring date YYYY-MM-DD (default: today, UTC); one batch per version and date."),
     force: bool = typer.Option(False, help="Rewrite a batch already written for this model version and date "
                                "(re-scoring after a feature rebuild); an empty snapshot is refused even so."),
@@ -29,7 +36,8 @@ def score(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
 ) -> None:
     """Score all customers with the champion churn / LTV / propensity models."""
-    models = list(dict.fromkeys(models))  # a model named twice is scored once
+    chosen = models is not None and len(models) > 0  # an explicit --model must exist; the default takes what does
+    models = list(dict.fromkeys(models)) if chosen else list(MODELS)  # a model named twice is scored once
     bad = [m for m in models if m not in MODELS]
     if bad:
         fail(f"unknown model(s) {bad}: choose from {list(MODELS)}")
@@ -61,7 +69,9 @@ def score(
             loader.refresh()
     finally:
         quiet.setLevel(level)
-    _check_loaded(loader.bundle, models, s.features_dir / "customer_features.parquet")
+    if not chosen:
+        models = _with_champions(loader.bundle, alias)
+    _check_loaded(loader.bundle, models, s.features_dir / "customer_features.parquet", alias, s.mlflow_uri)
     try:
         if write_back:
             with console.status("scoring and writing predicted tags"):
@@ -95,18 +105,53 @@ def _prepare(models: dict, resources) -> None:
             raise RuntimeError(f"{served.name} v{served.version}: {type(exc).__name__}: {exc}") from exc
 
 
-def _check_loaded(bundle, models: list[str], features_path) -> None:
+def _with_champions(bundle, alias: str) -> list[str]:
+    """The models that have a champion (``alias``), with one note naming the ones skipped; fails when none has."""
+    have = [m for m in MODELS if m in bundle.models]
+    missing = [m for m in MODELS if m not in bundle.models and "registry" in bundle.errors.get(m, "registry")]
+    if not have and missing:
+        fail(f"no model has a '{alias}' in the registry ({', '.join(missing)}): train one first "
+             f"(`portrait train {missing[0]}`, then promote it or pass --alias challenger)")
+    if missing:
+        console.print(f"skipped {', '.join(missing)}: no '{alias}' in the registry (scoring {', '.join(have)}; "
+                      f"`portrait train {missing[0]}` adds one)", soft_wrap=True)
+    # a model that has a champion but failed to load stays in the list: _check_loaded names its error
+    return [m for m in MODELS if m not in missing]
+
+
+def _aliased(uri: str, alias: str) -> list[str]:
+    """The models of :data:`MODELS` that have ``alias`` in the registry at ``uri`` (for the error's hint)."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    out = []
+    for m in MODELS:
+        try:
+            client.get_model_version_by_alias(m, alias)
+        except Exception:  # noqa: BLE001 - absent or unreadable: not offered
+            continue
+        out.append(m)
+    return out
+
+
+def _check_loaded(bundle, models: list[str], features_path, alias: str = "champion", uri: str | None = None) -> None:
     """Fail (one line, naming the model and the cause, and what to run) unless every model and the data loaded.
 
     The loader is built for a server that keeps serving what it has; a batch command must not
-    report success on models it could not prepare.
+    report success on models it could not prepare. A model without the alias names the models that
+    have one and the ``--model`` options that score them.
     """
     errors = dict(bundle.errors)
     for kind in models:
         if kind not in bundle.models:
             why = errors.get(kind, "not loaded")
-            hint = (f"; train one first (`portrait train {kind}`, then promote it or pass --alias challenger)"
-                    if "registry" in why else "")
+            hint = ""
+            if "registry" in why:
+                have = [m for m in MODELS if m in bundle.models] if uri is None else _aliased(uri, alias)
+                hint = (f"; {alias}s exist for {', '.join(have)} only: pass "
+                        f"`{' '.join(f'--model {m}' for m in have)}` (or no --model: every model that has one)"
+                        if have else f"; no model has a '{alias}' yet")
+                hint += f", or train {kind} first (`portrait train {kind}`, then promote it or pass --alias challenger)"
             fail(f"model {kind}: {why}{hint}")
     if "resources" in errors:
         fail(f"loading the customer features failed: {errors['resources']}")

@@ -129,6 +129,33 @@ def test_gate_refits_a_copy_of_the_configuration():
     assert _unfitted(make("als", factors=7)).factors == 7
 
 
+def test_gate_refits_the_champion_with_its_own_event_weights(tmp_settings, monkeypatch):
+    """The gate refitted the champion's configuration on events weighted the challenger's way."""
+    import mlflow
+
+    import training.recommender as rec
+
+    write_inputs(tmp_settings.data_dir)
+    base = dict(data_dir=str(tmp_settings.data_dir), mlflow_uri=tmp_settings.mlflow_uri,
+                mlflow_artifacts=str(tmp_settings.mlflow_artifacts), holdout_days=5)
+    champion = RecommenderConfig(**base, half_life_days=30.0)  # purchase 4, view 0.5, decayed
+    challenger = RecommenderConfig(**base, event_weights=(("purchase", 1.0), ("view", 1.0)), half_life_days=None)
+    train(champion)
+    fitted = []
+    real_fit = rec._fit
+    monkeypatch.setattr(rec, "_fit", lambda model, X, T: fitted.append(X.copy()) or real_fit(model, X, T))
+    run_id = train(challenger)
+    assert "champion v1" in mlflow.get_run(run_id).data.tags["gate.reason"]
+
+    def fit_part(cfg: RecommenderConfig) -> float:  # the weights of the events before the holdout
+        events = rec.load_events(cfg)
+        return float(events.loc[events["timestamp"] < events["timestamp"].max() - pd.Timedelta(days=5), "weight"].sum())
+
+    refit = float(fitted[-1].sum())  # the gate's last fit: the champion's configuration on the holdout's training part
+    assert refit == pytest.approx(fit_part(champion), rel=1e-5)
+    assert refit != pytest.approx(fit_part(challenger), rel=1e-3)  # the two weightings differ on these events
+
+
 def test_train_cli_no_promote_skips_the_gate(tmp_settings, monkeypatch):
     """``--no-promote`` registers the version but leaves the champion alone and reports no gate decision."""
     from portrait.cli import app

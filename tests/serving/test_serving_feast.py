@@ -81,6 +81,12 @@ def test_feast_mode_scores_what_snapshot_mode_scores(feast_world) -> None:  # no
     assert set(b[0]["predictions"]) == {"churn", "ltv", "propensity"}
     for kind in ("churn", "ltv", "propensity"):  # online rows took the encoder + one-row C API, not a DataFrame
         assert online.bundle.model(kind).model._row_encoder is not None, kind
+    from serving.writeback import score_all
+
+    now = datetime.now(timezone.utc)
+    for kind in ("churn", "ltv", "propensity"):  # online tags are the batch's cohorts (isotonic churn: by raw score)
+        batch = score_all(online.bundle, kind, now, now.date()).set_index("one_id")["value"]
+        assert [r["predictions"][kind]["tag"] for r in b[:40]] == [batch[i] for i in ids], kind
 
 
 def test_new_materialized_snapshot_reaches_both_modes(feast_world) -> None:  # noqa: ANN001

@@ -130,6 +130,18 @@ def test_openapi_lists_every_endpoint(client: TestClient) -> None:
         assert p in paths, p
 
 
+@pytest.mark.parametrize("path", ["/noop", "/admin/reload", "/admin/memory"])
+def test_endpoints_without_fields_refuse_unknown_ones(client: TestClient, path: str) -> None:
+    """/noop and /admin/reload accepted any body; now an unknown field is a 400 naming it, as elsewhere."""
+    key = {"X-API-Key": KEY}
+    r = client.post(path, json={"surprise": 1}, headers=key)
+    assert r.status_code == 400 and [d["loc"] for d in r.json()["detail"]] == [["surprise"]], r.text
+    assert client.post(path, json={}, headers=key).status_code == 200
+    assert client.post(path, headers=key).status_code == 200  # no body is no fields
+    body = client.get("/docs.json").json()["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+    assert body["schema"]["additionalProperties"] is False and body["schema"]["properties"] == {}
+
+
 def test_closed_reads_need_the_key() -> None:
     from starlette.applications import Starlette
     from starlette.responses import PlainTextResponse

@@ -44,3 +44,8 @@ def test_score_tags_a_customer_as_the_batch_write_back_did(world, client) -> Non
             compared += 1
     assert compared == 3 * len(ids)  # every customer of the world is scored by all three
     assert len({p["predictions"]["ltv"]["tag"] for p in got}) >= 3  # cohorts, not one value for everyone
+    # churn is isotonic-calibrated (two probabilities in this world): ties broken by the raw score keep the
+    # 20/30/50 % cohorts (they were 0/46/54 %), while the score shown stays the calibrated probability
+    assert wide["churn_tier"].value_counts().to_dict() == {"high": 16, "medium": 24, "low": 40}
+    churn = [p["predictions"]["churn"] for p in got]
+    assert len({p["score"] for p in churn}) == 2 and {p["score"] for p in churn} == set(wide["churn_risk"])

@@ -137,3 +137,52 @@ def test_write_back_after_a_rollback_makes_the_restored_champions_tags_current(e
             registry.promote("churn", "1", "test cleanup")
     shown = _load_predicted(type("Cfg", (), {"data_dir": env})())
     assert {t["version"] for tags in shown.values() for t in tags if t["name"] == "churn_tier"} == {"1"}
+
+
+@pytest.fixture()
+def only_propensity(env, world, tmp_path, monkeypatch):
+    """A copy of the world's registry where only propensity has a champion (churn and ltv lost theirs)."""
+    from mlflow.tracking import MlflowClient
+
+    db = tmp_path / "only_propensity.db"
+    shutil.copy(world.uri.removeprefix("sqlite:///"), db)  # the versions' artifacts stay the world's (read only)
+    uri = f"sqlite:///{db}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    for name in ("churn", "ltv"):
+        client.delete_registered_model_alias(name, "champion")
+    monkeypatch.setenv("PORTRAIT_MLFLOW_URI", uri)
+    return uri
+
+
+def test_only_a_propensity_champion_is_scored_by_default_and_named_when_churn_is_asked(env, only_propensity):
+    """`score --write-back` with only a propensity model trained failed naming the missing churn champion."""
+    import json
+
+    r, text = run("--write-back", "--no-push", "--date", "2024-09-02", "--model", "churn")
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    assert "model churn" in text and "champions exist for propensity only" in text and "`--model propensity`" in text
+    assert not (env / "tags" / "history.parquet").exists()
+    r, text = run("--write-back", "--no-push", "--date", "2024-09-02", "--json")
+    assert r.exit_code == 0, r.output
+    assert [b["model"] for b in json.loads(r.stdout)] == ["propensity"]
+    assert "skipped churn, ltv: no 'champion' in the registry" in text
+    assert set(pd.read_parquet(env / "tags" / "history.parquet")["tag"]) == {"propensity_decile"}
+
+
+def test_write_back_function_names_the_loaded_champions(env, only_propensity):
+    """POST /tags/writeback's error (serving.writeback.write_back) says which models to send instead."""
+    import datetime as dt
+
+    from serving import logic
+    from serving.config import ServeConfig
+    from serving.errors import NotLoaded
+    from serving.loader import Loader
+    from serving.writeback import write_back
+
+    cfg = ServeConfig(data_dir=env, mlflow_uri=only_propensity, hmac_key="test-key",
+                      model_names={m: m for m in ("churn", "ltv", "propensity")}, poll_seconds=0)
+    loader = Loader(cfg, load_model=logic.load_model, load_resources=logic.load_resources, prepare=logic.prepare)
+    loader.refresh()
+    with pytest.raises(NotLoaded, match=r'model not loaded: churn, ltv .*"models": \["propensity"\]'):
+        write_back(loader.bundle, env, ["churn", "ltv", "propensity"], dt.date(2024, 9, 2), push=False)
+    assert not (env / "tags" / "history.parquet").exists()
