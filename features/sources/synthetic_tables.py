@@ -95,6 +95,7 @@ def build_block(config: GeneratorConfig, block: int, world: dict) -> dict:
         "amount": (sim["o_subtotal"][o_past] - sim["o_discount"][o_past]) / 100.0,
         "discount": sim["o_discount"][o_past] / 100.0, "coupon_used": sim["o_coupon"][o_past],
         "channel": ids.pick(CHANNEL, o_src), "store_id": world["store_ids"].take(pa.array(store_of, mask=o_src != 3)),
+        "refund_of": pa.nulls(len(o_past), pa.string()),
     })
     rank = np.full(len(sim["o_sess"]), -1)
     rank[o_past] = np.arange(len(o_past))
@@ -104,6 +105,7 @@ def build_block(config: GeneratorConfig, block: int, world: dict) -> dict:
         "order_id": order_ids.take(pa.array(sim["l_order"][l_keep])),
         "item_id": world["item_ids"].take(pa.array(sim["l_item"][l_keep])),
         "quantity": sim["l_qty"][l_keep], "unit_price": sim["l_unit"][l_keep] / 100.0,
+        "line_no": pa.nulls(len(l_keep), pa.string()),
     })
 
     # identity records: observed_at = last time the source saw the record (before now)
