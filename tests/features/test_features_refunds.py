@@ -92,3 +92,15 @@ def test_the_feature_build_and_evaluate_customer_value_agree_on_refunds(tmp_path
     assert (got["orders_total"].to_numpy() == ref["n_orders"].to_numpy()).all()
     assert got["monetary_total"].to_numpy() == pytest.approx(ref["monetary_total"].to_numpy())
     assert got["monetary_90d"].to_numpy() == pytest.approx(ref["monetary_90d"].to_numpy())
+
+
+def test_items_sold_do_not_count_an_order_refunded_in_full(tmp_path, h):
+    w = h.World(tmp_path / "data")
+    kept = w.order("a", h.ago(20), 30.0, items=("I2",))
+    gone = w.order("b", h.ago(20), 30.0, items=("I2",))
+    w.refund("b", h.ago(15), 30.0, of=gone)
+    w.refund("a", h.ago(2), 10.0, of=kept)  # partly refunded: the unit was still sold
+    _, item = h.compute(*w.write(), cutoffs=(h.ago(16), h.CUTOFF))
+    i2 = item[item["item_id"] == "I2"].set_index("event_timestamp")
+    assert i2.loc[h.ago(16), "units_30d"] == 2 and i2.loc[h.ago(16), "buyers_90d"] == 2  # the refund came later
+    assert i2.loc[h.CUTOFF, "units_30d"] == 1 and i2.loc[h.CUTOFF, "buyers_90d"] == 1
