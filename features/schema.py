@@ -63,12 +63,10 @@ class TableSchema:
     name: str
     columns: tuple[Column, ...]
     key: tuple[str, ...] = ()  # unique key; later duplicates are rejected
-    # the key instead when all its columns are in the input (order_lines: order_id, line_no)
-    alt_key: tuple[str, ...] = ()
-    # rows sharing ``key`` (alt_key absent) folded into one instead of rejected: frame -> (frame, rows folded)
+    alt_key: tuple[str, ...] = ()  # the key of rows holding all its columns (order_lines: order_id, line_no)
+    # rows sharing ``key`` folded into one instead of rejected: frame -> (frame, rows folded)
     fold: Callable[[pd.DataFrame], tuple[pd.DataFrame, int]] | None = None
-    # row rules across columns: typed frame -> [(bad rows, reason)]
-    checks: Callable[[pd.DataFrame], list[tuple[pd.Series, str]]] | None = None
+    checks: Callable[[pd.DataFrame], list[tuple[pd.Series, str]]] | None = None  # -> [(bad rows, reason)]
     merge_key: tuple[str, ...] = ()  # an import's rows replace earlier rows by this key (default: key)
     doc: str = ""
 
