@@ -165,6 +165,11 @@ def _settle_refunds(con) -> None:
     """
     from features.returns import stand_orders
 
+    if not con.sql("SELECT count(*) FROM od_raw WHERE amount < 0").fetchall()[0][0]:  # no refund: nothing to settle
+        con.execute("CREATE TABLE od AS SELECT cid, order_id, ts, amount, false refund, NULL::TIMESTAMPTZ cancel_ts, "
+                    "discount, coupon, ch, hr, dow FROM od_raw")
+        con.execute("DROP TABLE od_raw")
+        return
     raw = con.sql("SELECT rn, cid, epoch_us(ts) t, amount, order_id, refund_of FROM od_raw ORDER BY rn").df()
     cid, amount, cancel = stand_orders(raw["cid"].to_numpy(), raw["t"].to_numpy(np.int64), raw["amount"].to_numpy(),
                                        raw["order_id"].to_numpy(object), raw["refund_of"].to_numpy(object))
