@@ -41,11 +41,12 @@ def _win(stem: str, dtype: str, what: str, windows: Sequence[int]) -> list[tuple
 # (name, dtype, description): the customer feature and rule-tag columns, in file order (after the keys).
 # dtypes: int64, float64, string, bool. NaN marks "undefined" (e.g. recency of a customer who never bought).
 CUSTOMER_COLUMNS: list[tuple[str, str, str]] = [
-    ("recency_days", "float64", "days from the last order to the cutoff (NaN: no order before the cutoff)"),
+    ("recency_days", "float64", "days from the last order to the cutoff (NaN: no order before the cutoff); "
+     "here and below an order refunded in full before the cutoff is no order"),
     *_win("frequency", "int64", "orders", (30, 90, 365)),
-    *_win("monetary", "float64", "paid amount", (30, 90, 365)),
+    *_win("monetary", "float64", "net paid amount (purchases minus refunds, never below 0)", (30, 90, 365)),
     ("orders_total", "int64", "orders before the cutoff, all history"),
-    ("monetary_total", "float64", "paid amount before the cutoff, all history"),
+    ("monetary_total", "float64", "net paid amount before the cutoff (purchases minus refunds), all history"),
     ("aov_365d", "float64", "average order value over 365 days (0 without orders)"),
     *[c for t in ("view", "click", "search", "add_to_cart", "purchase") for c in _win(f"n_{t}", "int64", f"{t} events", (7, 30, 90))],
     ("n_favorite_90d", "int64", "favorite events in the 90 days before the cutoff"),

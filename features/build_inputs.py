@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from features.schema import SchemaError
@@ -30,7 +31,8 @@ _INPUTS: dict[str, dict[str, tuple[str, str | None]]] = {
     "events": {"source": (V, None), "record_id": (V, None), "event_type": (V, None), "item_id": (V, None),
                "ts": (T, None), "channel": (V, "NULL"), "session_id": (V, "NULL"), "value": (D, "NULL")},
     "orders": {"order_id": (V, None), "source": (V, None), "record_id": (V, None), "ts": (T, None),
-               "amount": (D, None), "discount": (D, "0.0"), "coupon_used": (B, "false"), "channel": (V, "NULL")},
+               "amount": (D, None), "discount": (D, "0.0"), "coupon_used": (B, "false"), "channel": (V, "NULL"),
+               "refund_of": (V, "NULL")},
     "order_lines": {"order_id": (V, None), "item_id": (V, None), "quantity": (I, None), "unit_price": (D, "NULL")},
     "items": {"item_id": (V, None), "category": (V, None), "brand": (V, "NULL"), "price": (D, "NULL"),
               "launch_date": (T, "NULL"), "in_stock": (B, "NULL")},
@@ -154,14 +156,40 @@ def _ch(col: str) -> str:
     return f"(CASE {col} {whens} ELSE 0 END)::UTINYINT"
 
 
+def _settle_refunds(con) -> None:
+    """``od`` from ``od_raw``: refunds applied by :func:`features.returns.stand_orders`.
+
+    ``od(cid, order_id, ts, amount, refund, cancel_ts, discount, coupon, ch, hr, dow)``: ``amount`` is signed
+    (a refund's is negative, at its own time), ``cancel_ts`` the time a purchase became refunded in full
+    (NULL: never); a purchase counts as of a cutoff only when ``cancel_ts`` is NULL or not before it.
+    """
+    from features.returns import stand_orders
+
+    if not con.sql("SELECT count(*) FROM od_raw WHERE amount < 0").fetchall()[0][0]:  # no refund: nothing to settle
+        con.execute("CREATE TABLE od AS SELECT cid, order_id, ts, amount, false refund, NULL::TIMESTAMPTZ cancel_ts, "
+                    "discount, coupon, ch, hr, dow FROM od_raw")
+        con.execute("DROP TABLE od_raw")
+        return
+    raw = con.sql("SELECT rn, cid, epoch_us(ts) t, amount, order_id, refund_of FROM od_raw ORDER BY rn").df()
+    cid, amount, cancel = stand_orders(raw["cid"].to_numpy(), raw["t"].to_numpy(np.int64), raw["amount"].to_numpy(),
+                                       raw["order_id"].to_numpy(object), raw["refund_of"].to_numpy(object))
+    con.register("od_fix", pd.DataFrame({"rn": raw["rn"].to_numpy(), "cid": cid.astype(np.int32), "amount": amount,
+                                         "cancel_us": cancel}))
+    con.execute("CREATE TABLE od AS SELECT f.cid, r.order_id, r.ts, f.amount, r.amount < 0 refund, "
+                "CASE WHEN f.cancel_us >= 0 THEN make_timestamptz(f.cancel_us) END cancel_ts, r.discount, r.coupon, "
+                "r.ch, r.hr, r.dow FROM od_raw r JOIN od_fix f USING (rn)")
+    con.execute("DROP TABLE od_raw")
+    con.unregister("od_fix")
+
+
 def stage(raw_dir: Path, identity_dir: Path, config: "FeatureConfig", record_map: Path | None = None,
           temp_dir: str | None = None, events: bool = True):
     """Open DuckDB and load the inputs as compact tables keyed by integers; ``(connection, Staged)``.
 
     ``events=False`` leaves ``ev`` empty (labels need orders only). Tables: ``cust(cid, one_id)``,
     ``item(iid, item_id, cat, category, brand, price, launch_date, in_stock)``,
-    ``ev(cid, et, iid, cat, ch, unknown_item, ts, sess, value, hr, dow)``, ``od(cid, oid, ts, amount, discount, coupon, ch, hr, dow)``,
-    ``oli(cid, iid, ts, quantity, unit_price)``, ``cc(cid, sent_at, responded_at)``, ``gold(cid, ...)``.
+    ``ev(cid, et, iid, cat, ch, unknown_item, ts, sess, value, hr, dow)``, ``od`` (:func:`_settle_refunds`),
+    ``oli(cid, iid, ts, cancel_ts, quantity, unit_price)``, ``cc(cid, sent_at, responded_at)``, ``gold(cid, ...)``.
     """
     import duckdb
 
@@ -212,17 +240,20 @@ def stage(raw_dir: Path, identity_dir: Path, config: "FeatureConfig", record_map
         f"{_ch('e.channel')} ch, e.item_id IS NOT NULL AND i.iid IS NULL unknown_item, e.ts, CASE WHEN e.session_id IS NULL THEN NULL ELSE hash(e.session_id) END sess, "
         f"e.value, {_clock('e.ts', config.tz)[0]} hr, {_clock('e.ts', config.tz)[1]} dow "
         f"FROM {s['events']} e JOIN rec r USING (source, record_id) LEFT JOIN item i USING (item_id)",
-        f"CREATE TABLE od AS SELECT r.cid, o.order_id, o.ts, o.amount, coalesce(o.discount, 0) discount, "
-        f"coalesce(o.coupon_used, false) coupon, {_ch('o.channel')} ch, {_clock('o.ts', config.tz)[0]} hr, {_clock('o.ts', config.tz)[1]} dow "
+        f"CREATE TABLE od_raw AS SELECT (row_number() OVER () - 1)::BIGINT rn, r.cid, o.order_id, o.refund_of, o.ts, "
+        f"o.amount, coalesce(o.discount, 0) discount, coalesce(o.coupon_used, false) coupon, {_ch('o.channel')} ch, "
+        f"{_clock('o.ts', config.tz)[0]} hr, {_clock('o.ts', config.tz)[1]} dow "
         f"FROM {s['orders']} o JOIN rec r USING (source, record_id)",
-        f"CREATE TABLE oli AS SELECT o.cid, i.iid, o.ts, l.quantity, l.unit_price "
-        f"FROM {s['order_lines']} l JOIN od o USING (order_id) JOIN item i USING (item_id)",
+        _settle_refunds,
+        # lines of purchases only (a refund's own lines are no sale), with the time their order was cancelled
+        f"CREATE TABLE oli AS SELECT o.cid, i.iid, o.ts, o.cancel_ts, l.quantity, l.unit_price "
+        f"FROM {s['order_lines']} l JOIN od o USING (order_id) JOIN item i USING (item_id) WHERE NOT o.refund",
         f"CREATE TABLE cc AS SELECT r.cid, c.sent_at, c.responded_at FROM {s['campaign_contacts']} c JOIN rec r USING (source, record_id)",
         f"CREATE TABLE gold AS SELECT c.cid, g.birth_year, g.gender, g.city, g.reg_channel, g.occupation, g.first_seen, "
         f"g.n_records FROM {s['golden']} g JOIN cust c USING (one_id)",
     ]
     for q in ddl:
-        con.execute(q)
+        q(con) if callable(q) else con.execute(q)
     n = lambda q: con.sql(q).fetchall()[0][0]  # noqa: E731
     unmapped = {"events": n(f"SELECT count(*) FROM {s['events']}") - n("SELECT count(*) FROM ev"),
                 "orders": n(f"SELECT count(*) FROM {s['orders']}") - n("SELECT count(*) FROM od"),

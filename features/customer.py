@@ -32,6 +32,9 @@ def _in(w: int) -> str:
 
 
 _PREV30 = f"a > {30 * DAY_US} AND a <= {60 * DAY_US}"
+# a purchase as of its row's cutoff: not a refund, not refunded in full before the cutoff (features.returns);
+# such a purchase is no order, no purchase day and no activity at that cutoff, and refunds are no activity
+LIVE = "NOT refund AND (cancel_ts IS NULL OR cancel_ts >= cutoff)"
 _AGE = "epoch_us(c.cutoff) - epoch_us({}.ts) a"
 
 
@@ -60,7 +63,7 @@ _BAND = {7: 0, 30: 1, 60: 2, 90: 3, 365: 4}  # age bands: band b covers (previou
 
 def _shares(prefix: str) -> list[str]:
     """Order counts over 365 days by hour bucket, weekend and channel (added to the event counts later)."""
-    y = _in(365)
+    y = f"{_in(365)} AND {LIVE}"
     out = [f"count(*) FILTER (WHERE {y}) {prefix}_n365"]
     out += [f"count(*) FILTER (WHERE {y} AND {cond}) {prefix}_h_{b}" for b, cond in _HOURS.items()]
     out.append(f"count(*) FILTER (WHERE {y} AND dow >= 6) {prefix}_wkend")
@@ -104,7 +107,8 @@ def _event_stmts(categories: Sequence[str], cat_codes: dict, config: FeatureConf
         # active days: distinct 24-hour periods counted back from the cutoff (UTC days for a midnight cutoff)
         f"CREATE OR REPLACE TEMP TABLE d_agg AS SELECT cid, cutoff, count(*) FILTER (WHERE dd < 30) active_days_30d, "
         f"count(*) active_days_90d FROM (SELECT DISTINCT cid, cutoff, a // {DAY_US} dd FROM (SELECT cid, cutoff, a FROM {base} "
-        f"UNION ALL SELECT o.cid, c.cutoff, {_AGE.format('o')} FROM od o JOIN cuts c ON o.ts < c.cutoff) WHERE {_in(90)}) "
+        f"UNION ALL SELECT o.cid, c.cutoff, {_AGE.format('o')} FROM od o JOIN cuts c ON o.ts < c.cutoff "
+        f"WHERE {LIVE.replace('cutoff', 'c.cutoff')}) WHERE {_in(90)}) "
         "GROUP BY cid, cutoff",
     ]
 
@@ -112,14 +116,18 @@ def _event_stmts(categories: Sequence[str], cat_codes: dict, config: FeatureConf
 def stage_aggregates(con, categories: Sequence[str], config: FeatureConfig) -> None:
     """Create the per-(cid, cutoff) aggregate tables ``e_agg, s_agg, d_agg, o_agg, ipt, c_agg, pop``."""
     cat_codes = dict(con.sql("SELECT category, cat FROM cats").fetchall())
+    # spend is net: purchases and refunds (negative) summed at their own times, never below 0 (a refund of
+    # something bought before a window does not make the window's spend negative); counts are of live purchases
+    net = lambda cond: f"greatest(coalesce(sum(amount) FILTER (WHERE {cond}), 0), 0)"  # noqa: E731
     od_cols = [
-        "max(ts) last_order", "min(ts) first_order", "count(*) orders_total", "sum(amount) monetary_total",
-        *[f"count(*) FILTER (WHERE {_in(w)}) frequency_{w}d" for w in (30, 90, 365)],
-        *[f"coalesce(sum(amount) FILTER (WHERE {_in(w)}), 0) monetary_{w}d" for w in (30, 90, 365)],
-        f"coalesce(sum(amount) FILTER (WHERE {_PREV30}), 0) spend_prev30",
-        f"count(*) FILTER (WHERE {_in(365)} AND (discount > 0 OR coupon)) disc_orders",
-        f"count(*) FILTER (WHERE {_in(365)} AND coupon) coupon_orders",
-        f"coalesce(sum(discount) FILTER (WHERE {_in(365)}), 0) discount_365",
+        f"max(ts) FILTER (WHERE {LIVE}) last_order", f"min(ts) FILTER (WHERE {LIVE}) first_order",
+        f"count(*) FILTER (WHERE {LIVE}) orders_total", f"{net('true')} monetary_total",
+        *[f"count(*) FILTER (WHERE {_in(w)} AND {LIVE}) frequency_{w}d" for w in (30, 90, 365)],
+        *[f"{net(_in(w))} monetary_{w}d" for w in (30, 90, 365)],
+        f"{net(_PREV30)} spend_prev30",
+        f"count(*) FILTER (WHERE {_in(365)} AND {LIVE} AND (discount > 0 OR coupon)) disc_orders",
+        f"count(*) FILTER (WHERE {_in(365)} AND {LIVE} AND coupon) coupon_orders",
+        f"coalesce(sum(discount) FILTER (WHERE {_in(365)} AND {LIVE}), 0) discount_365",
         *_shares("o"),
     ]
     stmts = [
@@ -129,7 +137,8 @@ def stage_aggregates(con, categories: Sequence[str], config: FeatureConfig) -> N
         # inter-purchase time over distinct purchase days
         "CREATE OR REPLACE TEMP TABLE ipt AS SELECT cid, cutoff, avg(gap) ipt_mean_days, stddev_samp(gap) ipt_std_days FROM "
         "(SELECT cid, cutoff, (epoch(d) - epoch(lag(d) OVER (PARTITION BY cid, cutoff ORDER BY d))) / 86400.0 gap FROM "
-        "(SELECT DISTINCT o.cid, c.cutoff, date_trunc('day', o.ts) d FROM od o JOIN cuts c ON o.ts < c.cutoff)) "
+        "(SELECT DISTINCT o.cid, c.cutoff, date_trunc('day', o.ts) d FROM od o JOIN cuts c ON o.ts < c.cutoff "
+        f"WHERE {LIVE.replace('cutoff', 'c.cutoff')})) "
         "WHERE gap IS NOT NULL GROUP BY cid, cutoff",
         f"CREATE OR REPLACE TEMP TABLE c_agg AS SELECT x.cid, c.cutoff, count(*) campaign_contacts_365d, "
         f"count(*) FILTER (WHERE x.responded_at < c.cutoff) campaign_responses_365d FROM cc x "

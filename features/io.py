@@ -210,9 +210,12 @@ def _first_long_row(path: Path, sep: str, encoding: str = "utf-8", skip: int = 0
 def read_table(path: Path, schema: TableSchema) -> pd.DataFrame:
     """Read a canonical table written by portrait and check it still fits ``schema``."""
     df = read_frame(path)
-    missing = [c for c in schema.names if c not in df.columns]
+    missing = [c.name for c in schema.columns if c.name not in df.columns and c.required]
     if missing:
         raise SchemaError(f"{path}: table '{schema.name}' is missing column(s) {missing}")
+    for col in schema.columns:  # an optional column added since the table was written (refund_of, line_no)
+        if col.name not in df.columns:
+            df[col.name] = pd.Series(pd.NA, index=df.index, dtype="string" if col.kind == "str" else "object")
     return df
 
 

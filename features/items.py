@@ -24,8 +24,10 @@ def _in(w: int) -> str:
 
 
 def _base(table: str, days: int) -> str:
+    # a line of an order refunded in full before the cutoff sold nothing as of it (features.returns)
+    live = " AND (x.cancel_ts IS NULL OR x.cancel_ts >= c.cutoff)" if table == "oli" else ""
     return (f"(SELECT x.*, c.cutoff, epoch_us(c.cutoff) - epoch_us(x.ts) a FROM {table} x "
-            f"JOIN cuts c ON x.ts < c.cutoff AND x.ts >= c.cutoff - INTERVAL {int(days)} DAY)")
+            f"JOIN cuts c ON x.ts < c.cutoff AND x.ts >= c.cutoff - INTERVAL {int(days)} DAY{live})")
 
 
 def items_sql() -> str:

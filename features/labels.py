@@ -4,10 +4,11 @@
 of the entity frame (Feast's entity-dataframe style; ``cutoff`` is accepted for ``event_timestamp``)
 or, given cutoffs, per customer known before each cutoff (the feature table's population):
 
-- ``purchased_<H>d`` (bool), ``orders_<H>d`` (int), ``spend_<H>d`` (float): orders with
-  ``cutoff <= ts < cutoff + H days`` for each horizon H;
+- ``purchased_<H>d`` (bool), ``orders_<H>d`` (int): purchases with ``cutoff <= ts < cutoff + H days``
+  for each horizon H, not counting one refunded in full inside the horizon; ``spend_<H>d`` (float): the
+  net spend of the horizon, purchases minus refunds dated in it, floored at 0 per customer;
 - ``buy_30d_<category>`` (bool) for the top categories (by units sold before the last cutoff), from
-  order lines in the 30 days after the cutoff;
+  order lines in the 30 days after the cutoff (of purchases not refunded in full in those 30 days);
 - ``observed_days``: days of data after the cutoff (last event/order - cutoff) and
   ``complete_<H>d``: whether the data covers the whole horizon (a censored label reads as "no purchase").
 
@@ -79,12 +80,18 @@ def future_labels(
                 f"ORDER BY sum(quantity) DESC, i.category LIMIT {int(n_categories)}").fetchall()]
             categories = sorted(categories)
         hmax = max(int(h) for h in (*horizons, 30))
-        win = lambda h: f"o.ts < e.event_timestamp + INTERVAL {int(h)} DAY"  # noqa: E731
+        end = lambda h: f"e.event_timestamp + INTERVAL {int(h)} DAY"  # noqa: E731
+        win = lambda h: f"o.ts < {end(h)}"  # noqa: E731
+        # a purchase refunded in full inside the horizon is no purchase of it (features.returns)
+        live = lambda h: f"NOT o.refund AND (o.cancel_ts IS NULL OR o.cancel_ts >= {end(h)})"  # noqa: E731
         cols = []
         for h in horizons:
-            cols += [f"count(o.ts) FILTER (WHERE {win(h)}) > 0 AS purchased_{h}d",
-                     f"count(o.ts) FILTER (WHERE {win(h)}) AS orders_{h}d",
-                     f"coalesce(sum(o.amount) FILTER (WHERE {win(h)}), 0)::DOUBLE AS spend_{h}d"]
+            # spend: net of the horizon's refunds, floored at 0 per customer: a refund of a purchase made
+            # before the cutoff can outweigh the horizon's purchases, and a negative value is no LTV target
+            # (the tweedie/ZILN models take none); the refunded purchase already counted in the features
+            cols += [f"count(o.ts) FILTER (WHERE {win(h)} AND {live(h)}) > 0 AS purchased_{h}d",
+                     f"count(o.ts) FILTER (WHERE {win(h)} AND {live(h)}) AS orders_{h}d",
+                     f"greatest(coalesce(sum(o.amount) FILTER (WHERE {win(h)}), 0), 0)::DOUBLE AS spend_{h}d"]
         last = staged.data_end
         base = (
             f"SELECT e.one_id, e.event_timestamp, {', '.join(cols)} FROM ent e LEFT JOIN cust k USING (one_id) "
@@ -97,7 +104,7 @@ def future_labels(
         cat_sql = (
             f"SELECT e.one_id, e.event_timestamp, {', '.join(cat_cols) or 'NULL AS _none'} FROM ent e LEFT JOIN cust k USING (one_id) "
             "LEFT JOIN (oli l JOIN item i USING (iid)) ON l.cid = k.cid AND l.ts >= e.event_timestamp "
-            "AND l.ts < e.event_timestamp + INTERVAL 30 DAY GROUP BY e.one_id, e.event_timestamp"
+            f"AND l.ts < {end(30)} AND (l.cancel_ts IS NULL OR l.cancel_ts >= {end(30)}) GROUP BY e.one_id, e.event_timestamp"
         )
         out = con.sql(
             f"SELECT b.*, c.* EXCLUDE (one_id, event_timestamp) FROM ({base}) b JOIN ({cat_sql}) c "

@@ -1,4 +1,9 @@
-"""Returns settled against same-day purchases before :mod:`features.transactions` reads them."""
+"""Returns and refunds settled against purchases: one rule for :mod:`features.transactions` and the feature build.
+
+:func:`settle_returns` settles returns per customer and UTC day (transactions without order ids);
+:func:`stand_orders` applies it to canonical ``orders`` and adds what an order id allows: a refund
+naming its order (``refund_of``) cancels that order once refunded in full.
+"""
 
 from __future__ import annotations
 
@@ -36,3 +41,53 @@ def settle_returns(codes: np.ndarray, t: np.ndarray, amt: np.ndarray,
     out = np.where(back, amt * rest[key], amt * share[key])
     cancelled = (gross > 0) & (left == 0)
     return out, ~back & ~matched & ~cancelled[key]
+
+
+def stand_orders(cid: np.ndarray, ts_us: np.ndarray, amount: np.ndarray, order_id: np.ndarray,
+                 refund_of: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Refunds of canonical ``orders`` (negative amounts) applied: ``(customer, amount, cancelled at)`` per row.
+
+    A refund naming a purchase (``refund_of``) belongs to that purchase's customer; the purchase is
+    cancelled from the time its refunds add up to its amount. Other refunds are settled against their
+    customer's purchases of the same UTC day by :func:`settle_returns` (the rule of ``portrait evaluate
+    customer-value --returns net``, so both paths agree); a purchase it cancels is cancelled from the last
+    such refund of the day. An unsettled refund dated before the customer's first purchase that stands
+    refunds something bought before the data began: only its settled part is kept (as in
+    :mod:`features.transactions`). ``cancelled at`` is microseconds, ``-1`` when never: a reader as of a
+    cutoff counts a purchase only when not cancelled before it (point in time). Amounts stay signed at
+    their own time: summing them up to a cutoff gives the net spend known then.
+    """
+    n = len(amount)
+    cid, amount = cid.astype(np.int64).copy(), amount.astype(np.float64).copy()
+    cancel = np.full(n, -1, dtype=np.int64)
+    if not n:
+        return cid, amount, cancel
+    back = amount < 0
+    buys = np.flatnonzero(~back)
+    pos = pd.Series(buys, index=pd.Index(order_id[buys], dtype=object))
+    pos = pos[~pos.index.duplicated()]
+    link = pos.reindex(pd.Series(refund_of, dtype=object).where(back)).fillna(-1).to_numpy(np.int64)
+    linked = back & (link >= 0)
+    cid[linked] = cid[link[linked]]
+    # named refunds: the purchase is cancelled once they add up to its amount (in cents)
+    r = np.flatnonzero(linked)
+    if len(r):
+        r = r[np.lexsort((ts_us[r], link[r]))]
+        cum = pd.Series(np.round(-amount[r] * 100)).groupby(link[r]).cumsum().to_numpy()
+        full = cum >= np.round(amount[link[r]] * 100)
+        done = pd.DataFrame({"buy": link[r][full], "ts": ts_us[r][full]}).groupby("buy")["ts"].min()
+        cancel[done.index.to_numpy()] = np.maximum(done.to_numpy(), ts_us[done.index.to_numpy()])
+    # the other refunds: settled per customer and UTC day with the purchases
+    sel = np.flatnonzero(~linked)
+    settled, kept = settle_returns(cid[sel], ts_us[sel] / 86_400_000_000, amount[sel], back[sel])
+    day = ts_us[sel] // 86_400_000_000
+    frame = pd.DataFrame({"c": cid[sel], "d": day, "t": np.where(back[sel], ts_us[sel], -1)})
+    last_refund = frame.groupby(["c", "d"])["t"].transform("max").to_numpy()
+    gone = ~back[sel] & ~kept & (last_refund >= 0)
+    same_day = np.maximum(last_refund[gone], ts_us[sel][gone])
+    cancel[sel[gone]] = np.where(cancel[sel[gone]] >= 0, np.minimum(cancel[sel[gone]], same_day), same_day)
+    first = pd.Series(ts_us[sel][~back[sel] & ~gone]).groupby(cid[sel][~back[sel] & ~gone]).min()
+    first_of = first.reindex(cid[sel]).to_numpy()
+    early = back[sel] & (settled < 0) & ~(ts_us[sel] >= first_of)  # NaN (no purchase at all) is early too
+    amount[sel[early]] -= settled[early]
+    return cid, amount, cancel

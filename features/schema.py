@@ -3,7 +3,8 @@
 Every reader passes its rows through :func:`validate`. A missing required column
 is a :class:`SchemaError` naming the file and the column (nothing is written);
 a bad row is moved to the rejects with a reason, so that
-``input rows == accepted + rejected`` always holds.
+``input rows == accepted + rejected + folded`` always holds (``folded``: repeated order lines merged
+into one, see :mod:`features.schema_orders`).
 
 Fact tables (events, orders, campaign contacts, profiles) reference a person only
 through ``(source, record_id)``, the key of ``identity_records``: raw identifiers
@@ -13,10 +14,13 @@ replaces them with keyed hashes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+
+from features.schema_orders import LINE_HEADERS, REFUND_HEADERS, fold_lines, order_checks
 
 SOURCES = ("crm", "app", "miniprogram", "pos", "web")  # the synthetic sources; imports may add others
 IDENTIFIER_TYPES = ("member_id", "phone", "email", "unionid", "openid", "device_id", "cookie_id")
@@ -50,6 +54,7 @@ class Column:
     aliases: tuple[tuple[str, str], ...] = ()  # other spellings of allowed values: (lower case, allowed value)
     identifier: bool = False  # an id or contact: NFKC-folded (full-width １３９/＠), whole floats as integers
     happened: bool = False  # a time something happened: not after now + 1 day, not before 1970-01-02
+    headers: tuple[str, ...] = ()  # other header names shops give this column (read as it, with a note)
     doc: str = ""
 
 
@@ -58,6 +63,11 @@ class TableSchema:
     name: str
     columns: tuple[Column, ...]
     key: tuple[str, ...] = ()  # unique key; later duplicates are rejected
+    alt_key: tuple[str, ...] = ()  # the key of rows holding all its columns (order_lines: order_id, line_no)
+    # rows sharing ``key`` folded into one instead of rejected: frame -> (frame, rows folded)
+    fold: Callable[[pd.DataFrame], tuple[pd.DataFrame, int]] | None = None
+    checks: Callable[[pd.DataFrame], list[tuple[pd.Series, str]]] | None = None  # -> [(bad rows, reason)]
+    merge_key: tuple[str, ...] = ()  # an import's rows replace earlier rows by this key (default: key)
     doc: str = ""
 
     @property
@@ -116,14 +126,17 @@ ORDERS = TableSchema(
         Column("order_id", "str", identifier=True),
         *_ids(),
         Column("ts", "timestamp", happened=True),
-        Column("amount", "money", min=0, doc="paid amount after discount"),
+        Column("amount", "money", doc="paid amount after discount; negative: a refund (its own row and order id)"),
         Column("discount", "money", required=False, nullable=True, min=0),
         Column("coupon_used", "bool", required=False, nullable=True),
         Column("channel", "str", required=False, nullable=True),
         Column("store_id", "str", required=False, nullable=True, identifier=True),
+        Column("refund_of", "str", required=False, nullable=True, identifier=True, headers=REFUND_HEADERS,
+               doc="on a refund (negative amount): the order it refunds, when the shop exports it"),
     ),
     key=("order_id",),
-    doc="Orders (one row per order).",
+    checks=order_checks,
+    doc="Orders (one row per order) and refunds (negative amount, optionally naming the order in refund_of).",
 )
 
 ORDER_LINES = TableSchema(
@@ -133,8 +146,13 @@ ORDER_LINES = TableSchema(
         Column("item_id", "str", identifier=True),
         Column("quantity", "int", min=1),
         Column("unit_price", "money", required=False, nullable=True, min=0),
+        Column("line_no", "str", required=False, nullable=True, identifier=True, headers=LINE_HEADERS,
+               doc="the line within its order; without it, lines of one item in one order are merged"),
     ),
     key=("order_id", "item_id"),
+    alt_key=("order_id", "line_no"),
+    fold=fold_lines,
+    merge_key=("order_id",),  # an order's lines come together: a file's order replaces all its earlier lines
     doc="Order lines.",
 )
 
@@ -179,6 +197,7 @@ class Validated:
     rejects: pd.DataFrame  # the input columns as text, plus _data_row (1-based, header excluded) and _reason
     n_input: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
+    folded: int = 0  # input rows merged into another row of the same key (TableSchema.fold), neither kept nor rejected
 
 
 @dataclass(frozen=True)
@@ -308,14 +327,24 @@ def validate(df: pd.DataFrame, schema: TableSchema, origin: str = "<frame>",
             flag(typed < OLDEST, f"{col.name}: time_too_old (before 1970-01-02)", typed)
         out[col.name] = typed
     typed_df = pd.DataFrame(out, index=df.index)
-    if schema.key:
-        ok = reason.isna()
-        dup = typed_df.loc[ok].duplicated(list(schema.key), keep="first").reindex(df.index, fill_value=False)
-        flag(dup, f"duplicate key {list(schema.key)}")
+    for mask, text in (schema.checks(typed_df) if schema.checks else []):
+        flag(mask, text)
+    # rows holding every alt_key column are keyed by it; the others by key (folded when the schema says so)
+    alt = (typed_df[list(schema.alt_key)].notna().all(axis=1) if schema.alt_key
+           else pd.Series(False, index=df.index))
+    for key, rows in ((schema.alt_key, alt), (schema.key, ~alt)):
+        if key and not (key == schema.key and schema.fold):
+            ok = reason.isna() & rows
+            dup = typed_df.loc[ok].duplicated(list(key), keep="first").reindex(df.index, fill_value=False)
+            flag(dup, f"duplicate key {list(key)}")
     bad_rows = reason.notna()
     rejects = df.loc[bad_rows].astype("string")
     rejects.insert(0, "_reason", reason[bad_rows])
     rejects.insert(0, "_data_row", rejects.index.astype("int64") + 1)  # as a spreadsheet counts below the header
-    accepted = typed_df.loc[~bad_rows].reset_index(drop=True)
+    accepted, folded = typed_df.loc[~bad_rows], 0
+    if schema.fold is not None and (~alt[~bad_rows]).any():
+        folded_rows, folded = schema.fold(accepted.loc[~alt[~bad_rows]])
+        accepted = pd.concat([accepted.loc[alt[~bad_rows]], folded_rows]) if alt.any() else folded_rows
+    accepted = accepted.reset_index(drop=True)
     counts = reason[bad_rows].str.split(":").str[0].value_counts().to_dict()
-    return Validated(accepted, rejects.reset_index(drop=True), n, {str(k): int(v) for k, v in counts.items()})
+    return Validated(accepted, rejects.reset_index(drop=True), n, {str(k): int(v) for k, v in counts.items()}, folded)

@@ -101,9 +101,13 @@ def load_spec(path: Path) -> ImportSpec:
     )
 
 
-def _squash(name: object) -> str:
-    """A column name without case, punctuation or width: ``E-mail``, ``E_MAIL`` and ``Ｅmail`` are ``email``."""
-    return re.sub(r"[^0-9a-z]", "", unicodedata.normalize("NFKC", str(name)).lower())
+def _squash(name: object, keep_letters: bool = False) -> str:
+    """A column name without case, punctuation or width: ``E-mail``, ``E_MAIL`` and ``Ｅmail`` are ``email``.
+
+    ``keep_letters`` keeps letters of every script (``行号``), for the header names of ``Column.headers``.
+    """
+    text = unicodedata.normalize("NFKC", str(name)).lower()
+    return re.sub(r"[\W_]", "", text) if keep_letters else re.sub(r"[^0-9a-z]", "", text)
 
 
 def apply_mapping(df: pd.DataFrame, spec: ImportSpec, origin: str,
@@ -123,6 +127,7 @@ def apply_mapping(df: pd.DataFrame, spec: ImportSpec, origin: str,
     if missing_inputs:
         raise SchemaError(f"{origin}: mapped input column(s) {missing_inputs} not found; found {list(df.columns)}")
     claimed = set(spec.columns.values()) | {n for n in schema.names if n in df.columns}
+    by_name = {c.name: c for c in schema.columns}
     out = pd.DataFrame(index=df.index)
     used: set[str] = set()
     for name in schema.names:
@@ -131,7 +136,9 @@ def apply_mapping(df: pd.DataFrame, spec: ImportSpec, origin: str,
         if name in spec.constants:
             out[name] = spec.constants[name]
             continue
-        near = [c for c in df.columns if c not in claimed and c != source and _squash(c) == _squash(name)]
+        spellings = {_squash(name), *(_squash(h, keep_letters=True) for h in by_name[name].headers)}
+        near = [c for c in df.columns if c not in claimed and c != source
+                and (_squash(c) == _squash(name) or _squash(c, keep_letters=True) in spellings)]
         if source is None and len(near) == 1:
             source = near[0]
             notes.append(f"read column {source!r} as {name}")
@@ -168,7 +175,7 @@ def _merge(old: pd.DataFrame, new: pd.DataFrame, schema: TableSchema,
         rest, how = old[~mine], f"replaced {int(mine.sum()):,} earlier rows of source {', '.join(sources)}"
         kept = "rows of other sources"
     if schema.key:  # a key the file brings again: the file's row wins (also across sources)
-        key = list(schema.key)
+        key = list(schema.merge_key or schema.key)
         again = pd.MultiIndex.from_frame(rest[key].astype("string")).isin(
             pd.MultiIndex.from_frame(new[key].astype("string")))
         if again.any() or not how:
@@ -220,5 +227,24 @@ def import_file(path: Path, spec: ImportSpec, out_dir: Path, rejects_dir: Path,
             except SchemaError as exc:
                 raise SchemaError(f"{exc}; cannot merge into it: pass --replace to replace the table") from None
             table, merge = _merge(old, result.accepted, schema, append=append)
+    if result.folded:  # never silent: the lines were not lost, they were added up
+        notes.append(f"merged {result.folded:,} repeated line(s) of an item in an order into the first one "
+                     "(quantities summed, unit_price quantity-weighted); a line_no column keeps lines apart")
+    if schema.name == "orders":
+        notes += refund_notes(result.accepted, table)
     write_outputs(table, result.rejects, schema.name, out_dir, rejects_dir)  # checks both folders first
     return ImportResult(result, merge, notes, warnings)
+
+
+def refund_notes(new: pd.DataFrame, table: pd.DataFrame) -> list[str]:
+    """What the import says about the file's refunds: how many, and how many name an order not in ``table``."""
+    back = new[new["amount"] < 0]
+    if back.empty:
+        return []
+    named = back["refund_of"].dropna()
+    unknown = named[~named.isin(table.loc[table["amount"] >= 0, "order_id"])]
+    out = [f"{len(back):,} refund(s) (negative amount), {len(named):,} naming the order they refund"]
+    if len(unknown):
+        out.append(f"{len(unknown):,} refund(s) name an order not in the table (e.g. {unknown.iloc[0]!r}): kept, "
+                   "and settled against the customer's purchases of their day like refunds naming no order")
+    return out

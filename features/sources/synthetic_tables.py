@@ -19,6 +19,7 @@ from features.sources.synthetic_campaigns import DRIVERS, contact
 from features.sources.synthetic_config import DAY_US, GeneratorConfig
 from features.sources.synthetic_identity import REG_CHANNEL, SOURCES, make_records, noise_labels
 from features.sources.synthetic_people import CAT_NAMES, CITY_NAMES, OCCUPATIONS, SEGMENT_NAMES, make_people
+from features.sources.synthetic_refunds import add_refunds
 
 TS = pa.timestamp("us", tz="UTC")
 _KIND = {"str": pa.string(), "int": pa.int64(), "float": pa.float64(), "money": pa.float64(), "bool": pa.bool_(), "timestamp": TS}
@@ -95,7 +96,9 @@ def build_block(config: GeneratorConfig, block: int, world: dict) -> dict:
         "amount": (sim["o_subtotal"][o_past] - sim["o_discount"][o_past]) / 100.0,
         "discount": sim["o_discount"][o_past] / 100.0, "coupon_used": sim["o_coupon"][o_past],
         "channel": ids.pick(CHANNEL, o_src), "store_id": world["store_ids"].take(pa.array(store_of, mask=o_src != 3)),
+        "refund_of": pa.nulls(len(o_past), pa.string()),
     })
+    orders = add_refunds(config, block, orders, now_us)
     rank = np.full(len(sim["o_sess"]), -1)
     rank[o_past] = np.arange(len(o_past))
     l_keep = np.flatnonzero(rank[sim["l_order"]] >= 0)
@@ -104,6 +107,7 @@ def build_block(config: GeneratorConfig, block: int, world: dict) -> dict:
         "order_id": order_ids.take(pa.array(sim["l_order"][l_keep])),
         "item_id": world["item_ids"].take(pa.array(sim["l_item"][l_keep])),
         "quantity": sim["l_qty"][l_keep], "unit_price": sim["l_unit"][l_keep] / 100.0,
+        "line_no": pa.nulls(len(l_keep), pa.string()),
     })
 
     # identity records: observed_at = last time the source saw the record (before now)

@@ -91,7 +91,10 @@ def import_(
     --append for increments (monthly event exports), --replace to replace the whole table. A file without data rows, or with no acceptable row,
     changes nothing. Bad rows go to <data>/rejects/<table>.csv with their data row and a reason;
     event times after tomorrow or before 1970-01-02 are rejected. Columns named like a canonical
-    column up to case and punctuation (E-mail, Phone) are read as it.
+    column up to case and punctuation (E-mail, Phone) are read as it. Refunds are order rows with a
+    negative amount, optionally naming the refunded order (refund_of, original_order_id, 原订单号).
+    Order lines without a line_no column (line, line_id, 行号) have one line per item and order:
+    repeated lines are merged (quantities summed) and the summary says how many.
     """
     from features.schema import SchemaError
     from features.sources.generic import ImportSpec, import_file, load_spec

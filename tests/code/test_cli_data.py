@@ -13,7 +13,7 @@ runner = CliRunner()
 def test_import_with_mapping_and_rejects(tmp_path, monkeypatch):
     monkeypatch.setenv("PORTRAIT_DATA_DIR", str(tmp_path / "data"))
     src = tmp_path / "pos.csv"
-    src.write_text("OrderNo,Cust,PaidAt,Total\nA1,c1,2026-03-01 10:00,12.5\nA2,c2,yesterday,3\nA3,c3,2026-03-02,-1\n")
+    src.write_text("OrderNo,Cust,PaidAt,Total\nA1,c1,2026-03-01 10:00,12.5\nA2,c2,yesterday,3\nA3,c3,2026-03-02,n/a\n")
     mapping = tmp_path / "map.yaml"
     mapping.write_text("table: orders\ncolumns: {order_id: OrderNo, record_id: Cust, ts: PaidAt, amount: Total}\n"
                        "constants: {source: pos}\n")

@@ -56,7 +56,8 @@ def test_fact_rows_reference_existing_records(data, table):
 
 def test_references_to_orders_and_items_exist(data):
     items = set(data["items"]["item_id"])
-    assert set(data["order_lines"]["order_id"]) == set(data["orders"]["order_id"])
+    purchases = data["orders"][data["orders"]["amount"] >= 0]
+    assert set(data["order_lines"]["order_id"]) == set(purchases["order_id"])  # a refund has no lines
     assert data["order_lines"]["item_id"].isin(items).all()
     ev = data["events"]["item_id"].dropna()
     assert ev.isin(items).all()
@@ -75,7 +76,7 @@ def test_raw_history_stops_at_now_and_spans_a_year(data):
 
 def test_order_amounts_add_up(data):
     lines = data["order_lines"].assign(v=lambda d: d.quantity * d.unit_price).groupby("order_id")["v"].sum()
-    o = data["orders"].set_index("order_id")
+    o = data["orders"][data["orders"]["amount"] >= 0].set_index("order_id")
     assert np.allclose(o["amount"] + o["discount"], lines.reindex(o.index), atol=0.011)
     assert (o.loc[o["discount"] > 0, "coupon_used"]).all()
     assert (o["amount"] > 0).all()
@@ -84,6 +85,7 @@ def test_order_amounts_add_up(data):
 def test_observed_behaviour_in_truth_matches_the_raw_tables(data):
     tp = data["truth_people"].set_index("person_id")
     orders = data["orders"].assign(person=_person(data, data["orders"]))
+    orders = orders[orders["amount"] >= 0]  # the truth counts purchases, gross
     events = data["events"].assign(person=_person(data, data["events"]))
     n_orders = orders.groupby("person").size().reindex(tp.index, fill_value=0)
     spend = orders.groupby("person")["amount"].sum().reindex(tp.index, fill_value=0.0)
@@ -186,3 +188,17 @@ def test_identity_traps_are_present_in_the_expected_proportions(data):
     digits = phone.str.replace(r"\D", "", regex=True).str[-11:]
     owners = ir.assign(d=digits)[clean_phone | formatted].groupby("d")["person_id"].nunique()
     assert (owners > 1).sum() >= 1
+
+
+def test_a_few_orders_are_refunded_later_some_naming_their_order(data):
+    o = data["orders"]
+    back, buys = o[o["amount"] < 0], o[o["amount"] >= 0].set_index("order_id")
+    assert 0.01 < len(back) / len(buys) < 0.03
+    assert back["order_id"].str.startswith("R").all() and back["discount"].eq(0).all()
+    named = back.dropna(subset=["refund_of"])
+    assert 0.6 < len(named) / len(back) < 0.95
+    orig = buys.loc[named["refund_of"]]
+    assert (orig["record_id"].to_numpy() == named["record_id"].to_numpy()).all()
+    assert (named["ts"].to_numpy() > orig["ts"].to_numpy()).all()
+    assert (-named["amount"].to_numpy() <= orig["amount"].to_numpy() + 1e-9).all()
+    assert ((-named["amount"].to_numpy()) == orig["amount"].to_numpy()).mean() > 0.6  # mostly refunded in full

@@ -45,12 +45,22 @@ class World:
                             "session_id": session or f"s_{pid}_{ts:%Y%m%d}", "value": value})
 
     def order(self, pid: str, ts: pd.Timestamp, amount: float, items: tuple[str, ...] = ("I1",),
-              discount: float = 0.0, coupon: bool = False, channel: str = "store") -> None:
+              discount: float = 0.0, coupon: bool = False, channel: str = "store") -> str:
         self.people.setdefault(pid, {"birth_year": 1990, "first_seen": None})
         oid = f"o{len(self.orders)}"
         self.orders.append({"order_id": oid, "source": "app", "record_id": f"r_{pid}", "ts": ts, "amount": amount,
                             "discount": discount, "coupon_used": coupon, "channel": channel, "store_id": None})
         self.lines += [{"order_id": oid, "item_id": i, "quantity": 1, "unit_price": amount / len(items)} for i in items]
+        return oid
+
+    def refund(self, pid: str, ts: pd.Timestamp, amount: float, of: str | None = None) -> str:
+        """A refund row (negative amount), naming the order it refunds when ``of`` is given."""
+        self.people.setdefault(pid, {"birth_year": 1990, "first_seen": None})
+        oid = f"r{len(self.orders)}"
+        self.orders.append({"order_id": oid, "source": "app", "record_id": f"r_{pid}", "ts": ts,
+                            "amount": -abs(amount), "discount": 0.0, "coupon_used": False, "channel": "store",
+                            "store_id": None, "refund_of": of})
+        return oid
 
     def write(self) -> tuple[Path, Path]:
         raw, ident = self.root / "raw", self.root / "identity"
@@ -63,9 +73,12 @@ class World:
         ev["value"] = ev["value"].astype("float64")
         ev.to_parquet(raw / "events.parquet", index=False)
         od = pd.DataFrame(self.orders, columns=["order_id", "source", "record_id", "ts", "amount", "discount",
-                                                "coupon_used", "channel", "store_id"])
+                                                "coupon_used", "channel", "store_id", "refund_of"])
+        if od["refund_of"].isna().all() and not (od["amount"] < 0).any():  # as tables written before refunds
+            od = od.drop(columns="refund_of")
         od["ts"] = pd.to_datetime(od["ts"], utc=True).astype(us)
-        od = od.astype({"amount": "float64", "discount": "float64", "coupon_used": "bool", "store_id": "string"})
+        od = od.astype({"amount": "float64", "discount": "float64", "coupon_used": "bool", "store_id": "string",
+                        **({"refund_of": "string"} if "refund_of" in od else {})})
         od.to_parquet(raw / "orders.parquet", index=False)
         ol = pd.DataFrame(self.lines, columns=["order_id", "item_id", "quantity", "unit_price"])
         ol.astype({"quantity": "int64", "unit_price": "float64"}).to_parquet(raw / "order_lines.parquet", index=False)

@@ -51,3 +51,29 @@ def test_entity_frame_and_errors(labelled, h):
     assert y.loc["at", "observed_days"].iloc[1] == pytest.approx(10.0)
     with pytest.raises(SchemaError, match="one_id"):
         future_labels(*labelled, pd.DataFrame({"cutoff": [h.CUTOFF]}))
+
+
+def test_labels_are_net_of_refunds_and_a_purchase_refunded_in_the_horizon_is_none(tmp_path, h):
+    w = h.World(tmp_path / "data")
+    c = h.CUTOFF
+    for pid in ("returned", "late_refund", "old_refund", "partial"):
+        w.person(pid, first_seen=c - pd.Timedelta(days=100))
+    o = w.order("returned", c + pd.Timedelta(days=2), 50.0, items=("I3",))
+    w.refund("returned", c + pd.Timedelta(days=20), 50.0, of=o)  # bought and refunded in full inside 30 days
+    o = w.order("late_refund", c + pd.Timedelta(days=2), 40.0, items=("I3",))
+    w.refund("late_refund", c + pd.Timedelta(days=45), 40.0, of=o)  # refunded after the 30-day horizon
+    o = w.order("old_refund", c - pd.Timedelta(days=10), 100.0)
+    w.order("old_refund", c + pd.Timedelta(days=3), 30.0)
+    w.refund("old_refund", c + pd.Timedelta(days=5), 100.0, of=o)  # refunds a purchase of the features' past
+    o = w.order("partial", c + pd.Timedelta(days=1), 80.0)
+    w.refund("partial", c + pd.Timedelta(days=4), 30.0, of=o)
+    w.event("tail", "view", c + pd.Timedelta(days=240))
+    y = future_labels(*w.write(), [c], horizons=(30, 90), categories=["books"]).set_index("one_id")
+    assert not y.loc["returned", "purchased_30d"] and y.loc["returned", "orders_90d"] == 0
+    assert y.loc["returned", "spend_30d"] == 0.0 and not y.loc["returned", "buy_30d_books"]
+    assert y.loc["late_refund", "purchased_30d"] and y.loc["late_refund", "spend_30d"] == 40.0
+    assert y.loc["late_refund", "buy_30d_books"]
+    assert not y.loc["late_refund", "purchased_90d"] and y.loc["late_refund", "spend_90d"] == 0.0
+    # 30 bought, 100 refunded: net spend is floored at 0, and the new purchase still counts
+    assert y.loc["old_refund", "spend_30d"] == 0.0 and y.loc["old_refund", "purchased_30d"]
+    assert y.loc["partial", "spend_30d"] == 50.0 and y.loc["partial", "orders_30d"] == 1
