@@ -8,7 +8,7 @@ Target (issue 4): all feature views in <= 180 s on 2 cores, under 12 GB. Run und
 Input: ``--source direct`` (default) writes canonical tables straight from DuckDB with a fixed
 pseudo-random recipe (hash-based, so the same every run): skewed activity per customer, 100k items in
 20 categories, ~1.5 source records per person, 8% orders-to-events, sessions per record-day, a
-golden record per person. ``--source generator`` uses the synthetic generator
+golden record per person, 2% of orders refunded (3 in 4 in full). ``--source generator`` uses the synthetic generator
 (``features.sources.synthetic``) and OneID (``features.identity``) instead; the 1M-person generator
 run makes ~90M events and takes long, so use it at smaller scale. Inputs are cached under ``--data``.
 
@@ -71,11 +71,16 @@ def make_direct(raw: Path, ident: Path, customers: int, events: int) -> None:
         "orders": f"SELECT printf('O%012d', i) order_id, {srcs}[1 + r % 5] source, printf('R%013d', r) record_id, "
                   f"{now} - to_microseconds((395 * pow({u('i', 10)}, 1.2) * 86400e6)::BIGINT) ts, "
                   f"round(10 + 600 * pow({u('i', 11)}, 3), 2) amount, CASE WHEN {u('i', 12)} < 0.2 THEN 5.0 ELSE 0.0 END discount, "
-                  f"{u('i', 13)} < 0.15 coupon_used, {chans}[1 + r % 4] channel, NULL::VARCHAR store_id "
-                  f"FROM (SELECT i, {rec} r FROM range({n_orders}) t(i))",
+                  f"{u('i', 13)} < 0.15 coupon_used, {chans}[1 + r % 4] channel, NULL::VARCHAR store_id, "
+                  f"NULL::VARCHAR refund_of FROM (SELECT i, {rec} r FROM range({n_orders}) t(i))",
         "order_lines": f"SELECT printf('O%012d', i // 2) order_id, printf('I%06d', floor(pow({u('i', 14)}, 2.5) * {n_items})::INT) item_id, "
                        f"1 quantity, 20.0 unit_price FROM range({2 * n_orders}) t(i) WHERE i % 2 = 0 OR {u('i', 15)} < 0.3",
     }
+    # 2% of orders refunded 1-30 days later (3 in 4 in full), naming the order: the build's refund path runs
+    stmts["orders"] = (f"WITH o AS ({stmts['orders']}) SELECT * FROM o UNION ALL "
+                       f"SELECT 'R' || order_id, source, record_id, least({now}, ts + to_days((1 + 29 * {u('i', 16)})::INT)), "
+                       f"-CASE WHEN {u('i', 17)} < 0.75 THEN amount ELSE round(0.3 * amount, 2) END, 0.0, false, channel, "
+                       f"NULL, order_id FROM (SELECT *, hash(order_id) i FROM o) WHERE {u('i', 18)} < 0.02")
     for name, sql in stmts.items():
         folder = ident if name in ("record_map", "golden") else raw
         query = sql if name != "order_lines" else f"SELECT DISTINCT ON (order_id, item_id) * FROM ({sql})"
@@ -184,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-write", action="store_true", help="do not write RESULTS.md")
     p.add_argument("--truth-people", type=int, default=20_000, help="generator size for the tag-vs-truth check (0: skip)")
     args = p.parse_args(argv)
-    size = f"{args.source}_{args.customers}_{args.events if args.source == 'direct' else 'gen'}"
+    size = f"{args.source}_{args.customers}_{args.events if args.source == 'direct' else 'gen'}_refunds"
     args.data = args.data or f"/tmp/portrait/bench_features/{size}"
     if args.child:
         child(args)
@@ -202,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
 
     n_events = duckdb.sql(f"SELECT count(*) FROM read_parquet('{data}/raw/events.parquet')").fetchall()[0][0]
     n_people = duckdb.sql(f"SELECT count(DISTINCT one_id) FROM read_parquet('{data}/identity/record_map.parquet')").fetchall()[0][0]
+    n_orders, n_refunds = duckdb.sql(f"SELECT count(*), count(*) FILTER (WHERE amount < 0) "
+                                     f"FROM read_parquet('{data}/raw/orders.parquet')").fetchall()[0]
     scan = anchor_scan(data / "raw")
     load_before = os.getloadavg()[0]
     cmd = [sys.executable, "-m", "benchmarks.features", "--child", "--data", str(data), "--cutoffs", str(args.cutoffs),
@@ -216,7 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     ideal = r["cpu"] / args.threads  # the wall time on otherwise idle cores
     ok_i = ideal <= TARGET_SECONDS
     lines = [
-        f"input: {args.source}, {n_people:,} customers (one_id), {n_events:,} events, {r['cutoffs']} cutoff(s); "
+        f"input: {args.source}, {n_people:,} customers (one_id), {n_events:,} events, {n_orders:,} orders of which "
+        f"{n_refunds:,} refunds, {r['cutoffs']} cutoff(s); "
         f"DuckDB threads={args.threads}, memory_limit={args.memory_limit}",
         "",
         "| step | seconds |", "| --- | ---: |",
