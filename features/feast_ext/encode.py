@@ -101,6 +101,9 @@ def _value_segments(col: pa.Array | pa.ChunkedArray, value_type) -> list[Segment
     name, n = value_type.name, len(col)
     if name not in _FIELD:
         return _fallback(col, value_type)
+    if pa.types.is_null(col.type):  # a column of nulls only (pandas' None): type it, every row is empty
+        col = col.cast({"STRING": pa.string(), "DOUBLE": pa.float64(), "FLOAT": pa.float32(),
+                        "BOOL": pa.bool_()}.get(name, pa.int64()))
     if name == "STRING":
         payload = _padded(col.fill_null(""))
         segments = [_const((_FIELD[name] << 3) | 2, n), _varint(payload[1].astype(np.uint64)), payload]

@@ -47,6 +47,13 @@ def test_repeated_value_bytes_match_feast():
     assert parsed[0].double_val == 1.5 and parsed[5].string_val == ""
 
 
+def test_a_column_of_nulls_only_is_empty_values_of_any_type():
+    """pandas gives an all-None column Arrow's null type (a one-row frame of a customer missing a value)."""
+    nulls = pa.nulls(3)
+    for value_type in (ValueType.DOUBLE, ValueType.INT64, ValueType.BOOL, ValueType.STRING):
+        assert value_bytes(nulls, value_type).to_pylist() == [b""] * 3, value_type
+
+
 def test_entity_key_bytes_match_feast():
     ids = ["c1", "c0000001", "é", "x" * 300]
     want = [serialize_entity_key(EntityKey(join_keys=["one_id"], entity_values=[ValueProto(string_val=i)]), 3)
