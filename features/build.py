@@ -65,6 +65,8 @@ CUSTOMER_COLUMNS: list[tuple[str, str, str]] = [
     ("discount_share_365d", "float64", "share of 365-day orders with a discount or a coupon"),
     ("coupon_share_365d", "float64", "share of 365-day orders that used a coupon"),
     ("discount_rate_365d", "float64", "discount / (paid + discount) over 365-day orders"),
+    ("refunds_365d", "int64", "refunds (negative-amount orders) in the 365 days before the cutoff"),
+    ("refund_share_365d", "float64", "refunded / purchased amount over 365 days, at most 1 (0 without purchases)"),
     *[(f"{b}_share", "float64", f"share of 365-day events and orders {h} (UTC)") for b, h in (
         ("morning", "at 06:00-11:59"), ("afternoon", "at 12:00-17:59"), ("evening", "at 18:00-20:59"),
         ("night", "after 21:00 (21:00-23:59)"), ("late_night", "at 00:00-05:59"))],

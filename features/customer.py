@@ -128,6 +128,9 @@ def stage_aggregates(con, categories: Sequence[str], config: FeatureConfig) -> N
         f"count(*) FILTER (WHERE {_in(365)} AND {LIVE} AND (discount > 0 OR coupon)) disc_orders",
         f"count(*) FILTER (WHERE {_in(365)} AND {LIVE} AND coupon) coupon_orders",
         f"coalesce(sum(discount) FILTER (WHERE {_in(365)} AND {LIVE}), 0) discount_365",
+        f"count(*) FILTER (WHERE {_in(365)} AND refund) refunds_365",
+        f"coalesce(-sum(amount) FILTER (WHERE {_in(365)} AND refund), 0) refunded_365",
+        f"coalesce(sum(amount) FILTER (WHERE {_in(365)} AND NOT refund), 0) bought_365",
         *_shares("o"),
     ]
     stmts = [
@@ -191,6 +194,9 @@ def features_sql(categories: Sequence[str]) -> str:
         "discount_share_365d": _ratio(z("o.disc_orders") + "::DOUBLE", z("o.frequency_365d")),
         "coupon_share_365d": _ratio(z("o.coupon_orders") + "::DOUBLE", z("o.frequency_365d")),
         "discount_rate_365d": _ratio(z("o.discount_365"), f"{z('o.monetary_365d')} + {z('o.discount_365')}"),
+        "refunds_365d": z("o.refunds_365"),
+        # at most 1: a window's refunds may be of purchases made before it
+        "refund_share_365d": f"least({_ratio(z('o.refunded_365'), z('o.bought_365'))}, 1.0)",
         **{f"{b}_share": _ratio(f"({z(f'e.e_h_{b}')} + {z(f'o.o_h_{b}')})::DOUBLE", n365) for b in _HOURS},
         "activity_365d": n365,
         "weekend_share": _ratio(f"({z('e.e_wkend')} + {z('o.o_wkend')})::DOUBLE", n365),

@@ -104,3 +104,23 @@ def test_items_sold_do_not_count_an_order_refunded_in_full(tmp_path, h):
     i2 = item[item["item_id"] == "I2"].set_index("event_timestamp")
     assert i2.loc[h.ago(16), "units_30d"] == 2 and i2.loc[h.ago(16), "buyers_90d"] == 2  # the refund came later
     assert i2.loc[h.CUTOFF, "units_30d"] == 1 and i2.loc[h.CUTOFF, "buyers_90d"] == 1
+
+
+def test_refund_count_and_share_over_365_days(tmp_path, h):
+    w = h.World(tmp_path / "data")
+    first = w.order("a", h.ago(100), 100.0)
+    w.order("a", h.ago(60), 100.0)
+    w.refund("a", h.ago(50), 100.0, of=first)
+    w.refund("a", h.ago(20), 50.0)
+    w.order("b", h.ago(30), 80.0)
+    old = w.order("c", h.ago(400), 90.0)  # bought before the window, refunded inside it
+    w.order("c", h.ago(30), 10.0)
+    w.refund("c", h.ago(10), 90.0, of=old)
+    before = h.CUTOFF - 55 * DAY
+    cust, _ = h.compute(*w.write(), cutoffs=(before, h.CUTOFF))
+    c = cust.set_index(["one_id", "event_timestamp"])
+    assert c.loc[("a", h.CUTOFF), "refunds_365d"] == 2
+    assert c.loc[("a", h.CUTOFF), "refund_share_365d"] == pytest.approx(150 / 200)
+    assert c.loc[("a", before), "refunds_365d"] == 0 and c.loc[("a", before), "refund_share_365d"] == 0.0
+    assert c.loc[("b", h.CUTOFF), "refunds_365d"] == 0 and c.loc[("b", h.CUTOFF), "refund_share_365d"] == 0.0
+    assert c.loc[("c", h.CUTOFF), "refunds_365d"] == 1 and c.loc[("c", h.CUTOFF), "refund_share_365d"] == 1.0
