@@ -154,7 +154,8 @@ def scale(lines: list[str], n_users: int, n_items: int, n_inter: int) -> dict:
     model.fit(X, times=T)
     fit_s, fit_cpu = time.perf_counter() - t0, time.process_time() - c0
     print(f"fit {fit_s:.0f} s (CPU {fit_cpu:.0f} s); chosen lam {model.lam_:.1f} window {model.window_weight_} "
-          f"half-life {model.half_life_} low-pass rank {model.low_pass_rank_} weight {model.low_pass_weight_}", flush=True)
+          f"half-life {model.half_life_} low-pass rank {model.low_pass_rank_} weight {model.low_pass_weight_} "
+          f"(terms {model.low_pass_terms_})", flush=True)
     # batch top-20 over every customer
     t0 = time.perf_counter()
     batch = 8192

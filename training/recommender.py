@@ -253,7 +253,7 @@ def train(config: RecommenderConfig, progress: Any = None) -> str:
             step("FAISS item index")
             metrics["ann_recall_at_10"] = bundle.attach_ann(_item_vectors(bundle))
         step("register")
-        tuned = ("lam_", "window_weight_", "half_life_", "low_pass_rank_", "low_pass_weight_")
+        tuned = ("lam_", "window_weight_", "half_life_", "low_pass_rank_", "low_pass_weight_", "low_pass_terms_")
         chosen = {k: getattr(bundle.model, k) for k in tuned if hasattr(bundle.model, k)}
         mlflow.log_dict({k: v for k, v in chosen.items()}, "chosen_params.json")
         version = registry.log_and_register("recommender", RecommenderPyfunc(bundle), metrics=metrics)

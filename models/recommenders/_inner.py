@@ -1,5 +1,7 @@
 """The inner validation of self-tuned recommenders: split the training matrix, score candidates by nDCG@k.
 
+:func:`within_band` keeps the candidates the split cannot tell from the best (a standard-error band).
+
 Everything here sees only the caller's *training* data: the split is taken inside it.
 """
 
@@ -55,13 +57,38 @@ def inner_ndcg(Xf: sp.csr_matrix, Xv: sp.csr_matrix, B: np.ndarray, k: int) -> f
 
 def ndcg_of(s: np.ndarray, seen: sp.csr_matrix, V: sp.csr_matrix, k: int) -> float:
     """Mean nDCG@k of scores ``s`` (one row per user; ``seen`` excluded) against held-out ``V``."""
+    per_user = ndcg_per_user(s, seen, V, k)
+    return float(per_user.mean()) if len(per_user) else 0.0  # nobody to validate: every candidate ties
+
+
+def ndcg_per_user(s: np.ndarray, seen: sp.csr_matrix, V: sp.csr_matrix, k: int) -> np.ndarray:
+    """nDCG@k of each row of scores ``s`` (``seen`` excluded) against held-out ``V`` (no empty row)."""
     n = s.shape[0]
-    if n == 0:  # every history too short to hold any event out: every candidate ties, the first is kept
-        return 0.0
+    if n == 0:
+        return np.zeros(0)
     s = s.copy()
     s[np.repeat(np.arange(n), np.diff(seen.indptr)), seen.indices] = -np.inf
     ids, _ = topk_rows(s, k)
     hits = np.asarray(V[np.repeat(np.arange(n), k), ids.ravel().clip(0)]).reshape(ids.shape) > 0
     disc = 1.0 / np.log2(np.arange(2, k + 2))
     ideal = np.cumsum(disc)[np.minimum(np.diff(V.indptr), k) - 1]
-    return float(((hits & (ids >= 0)) @ disc / ideal).mean())
+    return (hits & (ids >= 0)) @ disc / ideal
+
+
+def within_band(per_user: list[np.ndarray], band: float) -> list[int]:
+    """Candidates not significantly below the best: paired mean gap <= ``band`` standard errors of it.
+
+    ``per_user`` holds each candidate's per-user validation scores (same users, same order). Returns
+    candidate indices, the best (highest mean, first on ties) first; ``band = 0`` keeps only those tying it.
+    The band is the one-standard-error rule of Hastie, Tibshirani & Friedman (ESL 7.10) around the
+    winner of a noisy validation: what it holds, the split cannot separate from the winner.
+    """
+    means = [float(v.mean()) if len(v) else 0.0 for v in per_user]
+    best = int(np.argmax(means))
+    keep = [best]
+    for i, v in enumerate(per_user):
+        gap = per_user[best] - v  # no users: no evidence either way, every candidate ties
+        se = float(gap.std(ddof=1) / np.sqrt(len(gap))) if len(gap) > 1 else 0.0
+        if i != best and (float(gap.mean()) if len(gap) else 0.0) <= band * se:
+            keep.append(i)
+    return keep

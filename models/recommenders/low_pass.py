@@ -3,14 +3,19 @@
 The filter projects a history on the top ``r`` eigenvectors of the degree-normalized item
 graph ``D_i^-1/2 X' D_u^-1 X D_i^-1/2``: the smoothest, most shared taste directions. As an
 item-item matrix ``L = D_i^-1/2 V'V D_i^1/2`` it is added to EASE's ``B`` (rescaled to B's
-score spread), so scoring, pruning, serving and ``similar_items`` are unchanged. The matrix
+score spread), so scoring, pruning, serving and ``similar_items`` are unchanged; several filters
+(ranks and weights the inner split cannot tell apart) are added as their average. The matrix
 is as large as EASE's Gram: dense LAPACK for up to 4,000 items, randomized subspace iteration above.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import scipy.sparse as sp
+
+from models.recommenders._inner import within_band
 
 DENSE_MAX = 4_000  # items up to which the eigenvectors come from dense LAPACK
 
@@ -72,19 +77,44 @@ def scale_to(s_b: np.ndarray, s_l: np.ndarray) -> float:
     return float(s_b.std(axis=1).mean()) / spread_l if spread_l > 0 else 0.0
 
 
-def low_pass_into(B: np.ndarray, X: sp.csr_matrix, V: np.ndarray, di: np.ndarray, weight: float,
-                   max_rows: int = 5_000) -> None:
+def band_terms(search: list[tuple[int, float, float]], per_user: list[np.ndarray], band: float
+               ) -> tuple[int, float, tuple[tuple[int, float], ...]]:
+    """The best ``(rank, weight)`` of ``search`` and the filters to add, as ``(rank, weight)`` pairs.
+
+    ``search`` holds ``(rank, weight, inner nDCG)`` per candidate, "off" ``(0, 0.0, ...)`` first;
+    ``per_user`` the candidates' per-user inner nDCG (empty: no filter was searched, "off"). The
+    candidates within ``band`` standard errors of the best (:func:`_inner.within_band`) are averaged:
+    each filter at ``weight / n`` for ``n`` candidates kept, "off" among them adding nothing.
+    """
+    keep = within_band(per_user, band) if per_user else [0]
+    rank, weight = search[keep[0]][:2]
+    return rank, weight, tuple((search[i][0], search[i][1] / len(keep)) for i in keep if search[i][1] > 0)
+
+
+def low_pass_into(B: np.ndarray, X: sp.csr_matrix, V: np.ndarray, di: np.ndarray,
+                  weight: float | Sequence[tuple[int, float]], max_rows: int = 5_000) -> None:
     """``B += weight * c * L`` off the diagonal, ``c`` = typical per-user score spread of ``x B`` over ``x L``.
 
-    The diagonal only scores items a person already has, which are never recommended.
+    ``weight`` is a float (the filter on every row of ``V``) or ``(rank, weight)`` pairs: a sum of
+    filters on the top ``rank`` rows of ``V``, each scaled against ``B`` as it was on entry (as the
+    inner search scales each candidate). The diagonal only scores items a person already has, which
+    are never recommended.
     """
+    terms = [(len(V), float(weight))] if isinstance(weight, (int, float, np.number)) else list(weight)
     left, right = low_pass_factors(V, di)
     rows = np.flatnonzero(np.diff(X.indptr) > 0)
     if len(rows) > max_rows:
         rows = np.sort(np.random.default_rng(0).choice(rows, max_rows, replace=False))
     Q = X[rows]
-    c = scale_to(np.asarray(Q @ B), np.asarray(Q @ left) @ right)
-    if c > 0:
+    s_b, q_left = np.asarray(Q @ B), np.asarray(Q @ left)
+    # the filters are nested projections: their sum is one spectral filter, eigenvector j weighted by
+    # the sum of w * c over the terms whose rank exceeds j (one items x items product, not one per term)
+    gain = np.zeros(len(V), np.float32)
+    for rank, w in terms:
+        c = scale_to(s_b, q_left[:, :rank] @ right[:rank])
+        if c > 0 and w > 0:
+            gain[:rank] += np.float32(w * c)
+    if gain.any():
         keep = np.diag(B).copy()
-        B += np.float32(weight * c) * (left @ right)
+        B += (left * gain[None, :]) @ right
         B[np.diag_indices_from(B)] = keep

@@ -121,6 +121,8 @@ class TestWindowEASE(RecommenderInterfaceMixin):
         assert len(m.low_pass_search_) == 1 + len(ranks) * sum(a > 0 for a in m.low_pass_weights)
         best = max(m.low_pass_search_, key=lambda r: r[2])
         assert (m.low_pass_rank_, m.low_pass_weight_) == best[:2]
+        # what was added: the band's filters, each at its weight over the band's size
+        assert all(r in ranks and 0 < a <= max(m.low_pass_weights) for r, a in m.low_pass_terms_)
         ids, _ = m.recommend(X, k=3, times=times_of(X))
         assert ids.shape == (N_USERS, 3)
 

@@ -77,7 +77,7 @@ def test_window_ease_records_and_applies_its_choice(weights):
     from models.recommenders import make
 
     X = clustered()
-    m = make("window_ease", low_pass_ranks=(3, 8), low_pass_weights=weights).fit(X)
+    m = make("window_ease", low_pass_ranks=(3, 8), low_pass_weights=weights, low_pass_band=0.0).fit(X)
     plain = make("window_ease", low_pass_weights=(0.0,)).fit(X)  # same first stage, no filter
     assert len(m.low_pass_search_) == 1 + (2 if 0.3 in weights else 0)
     assert (m.lam_, m.half_life_) == (plain.lam_, plain.half_life_)
@@ -85,7 +85,7 @@ def test_window_ease_records_and_applies_its_choice(weights):
         assert m.low_pass_weight_ == 0.0 and np.array_equal(m.B_, plain.B_)
         return
     # on this clustered data the inner split prefers the rank-3 filter (the 3 clusters) ...
-    assert (m.low_pass_rank_, m.low_pass_weight_) == (3, 0.3)
+    assert (m.low_pass_rank_, m.low_pass_weight_) == (3, 0.3) and m.low_pass_terms_ == ((3, 0.3),)
     assert max(m.low_pass_search_, key=lambda r: r[2])[:2] == (3, 0.3)
     # ... and the fitted B is the plain B plus exactly that filter: rank 3, weight 0.3, B's scale
     Xm = m._transform(X)[:, m.items_]
@@ -148,9 +148,76 @@ def test_a_model_pickled_before_the_filter_keeps_its_configuration():
     old = pickle.loads(pickle.dumps(m))
     old.__dict__.clear()
     old.__setstate__(dict(state))
-    assert old.low_pass_weights == (0.0,) and old.low_pass_weight_ == 0.0
+    assert old.low_pass_weights == (0.0,) and old.low_pass_weight_ == 0.0 and old.low_pass_terms_ == ()
     assert _unfitted(old).low_pass_weights == (0.0,)
+    assert old.low_pass_band == 0.0 and _unfitted(old).low_pass_band == 0.0
     assert _unfitted(m).low_pass_weights == m.low_pass_weights  # a current model keeps its own grid
+
+
+def test_a_model_pickled_before_the_band_keeps_its_single_filter():
+    """Pickled with one chosen filter and no band: that filter is its term, and a refit keeps the single best."""
+    import pickle
+
+    from models.recommenders import make
+    from training.recommender import _unfitted
+
+    m = make("window_ease", low_pass_ranks=(3, 8), low_pass_weights=(0.0, 0.3), low_pass_band=0.0).fit(clustered())
+    state = {k: v for k, v in vars(m).items() if k not in ("low_pass_band", "low_pass_terms_")}
+    old = pickle.loads(pickle.dumps(m))
+    old.__dict__.clear()
+    old.__setstate__(dict(state))
+    assert old.low_pass_terms_ == ((3, 0.3),) and old.low_pass_band == 0.0
+    assert _unfitted(old).low_pass_band == 0.0
+
+
+def test_band_keeps_the_best_first_and_what_the_split_cannot_separate():
+    from models.recommenders._inner import within_band
+
+    rng = np.random.default_rng(0)
+    best = rng.random(400)
+    noise = rng.normal(0.0, 0.05, 400)
+    noisy = best - (noise - noise.mean() + 0.001)  # 0.001 below, standard error 0.0025: kept
+    worse = best - 0.2  # clearly below: dropped at any sensible band
+    assert within_band([noisy, worse, best], 1.0)[0] == 2  # the best first, whatever its position
+    assert sorted(within_band([noisy, worse, best], 1.0)) == [0, 2]
+    assert within_band([noisy, worse, best], 0.0) == [2]  # band 0: the single best (nothing ties here)
+    assert within_band([best, best.copy()], 0.0) == [0, 1]  # exact ties are always in
+    assert within_band([np.zeros(0), np.zeros(0)], 1.0) == [0, 1]  # nobody validated: all tie
+
+
+def test_terms_are_each_scaled_against_b_on_entry_and_summed():
+    X = clustered()
+    V, di = low_pass_basis(X, 8, seed=0)
+    B = np.random.default_rng(3).random((60, 60)).astype(np.float32)
+    np.fill_diagonal(B, 0.0)
+    both = B.copy()
+    low_pass_into(both, X, V, di, ((3, 0.1), (8, 0.2)))
+    expected = B.copy()
+    for rank, w in ((3, 0.1), (8, 0.2)):
+        one = B.copy()
+        low_pass_into(one, X, V[:rank], di, w)  # a float weight: the filter on every given row
+        expected += one - B
+    assert np.allclose(both, expected, atol=1e-5) and np.all(np.diag(both) == 0.0)
+
+
+@pytest.mark.parametrize("band", [0.0, 1.0, 1e9])
+def test_window_ease_adds_the_average_of_the_band(band):
+    """B is the plain B plus the mean filter of the configurations in the band ("off" counting as 0)."""
+    from models.recommenders import make
+
+    X = clustered()
+    m = make("window_ease", low_pass_ranks=(3, 8), low_pass_weights=(0.0, 0.15, 0.3), low_pass_band=band).fit(X)
+    plain = make("window_ease", low_pass_weights=(0.0,)).fit(X)
+    search = m.low_pass_search_
+    assert (m.low_pass_rank_, m.low_pass_weight_) == max(search, key=lambda r: r[2])[:2]  # the best is reported
+    if band == 1e9:  # everything is in: each filter at weight / 5 (5 configurations, "off" one of them)
+        assert sorted(m.low_pass_terms_) == sorted((r, a / 5) for r, a, _ in search if a > 0)
+    if band == 0.0:
+        assert m.low_pass_terms_ == ((m.low_pass_rank_, m.low_pass_weight_),)
+    Xm = m._transform(X)[:, m.items_]
+    expected = plain.B_.copy()
+    low_pass_into(expected, Xm, *low_pass_basis(Xm, max(r for r, _ in m.low_pass_terms_), m.seed), m.low_pass_terms_)
+    assert np.allclose(m.B_, expected, atol=1e-6)
 
 
 @pytest.mark.parametrize("params, message", [
