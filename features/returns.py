@@ -62,7 +62,8 @@ def stand_orders(cid: np.ndarray, ts_us: np.ndarray, amount: np.ndarray, order_i
     cancel = np.full(n, -1, dtype=np.int64)
     if not n:
         return cid, amount, cancel
-    back = amount < 0
+    # a zero amount naming an order is a refund row too (nothing refunded: no purchase, no order)
+    back = (amount < 0) | ((amount == 0) & pd.notna(refund_of))
     buys = np.flatnonzero(~back)
     pos = pd.Series(buys, index=pd.Index(order_id[buys], dtype=object))
     pos = pos[~pos.index.duplicated()]
