@@ -156,6 +156,11 @@ def _ch(col: str) -> str:
     return f"(CASE {col} {whens} ELSE 0 END)::UTINYINT"
 
 
+# a refund row: a negative amount, or a zero one naming the order it refunds (features.schema_orders accepts
+# both); a zero row naming an order is no purchase, as features.returns.stand_orders reads it too
+_REFUND = "(amount < 0 OR (amount = 0 AND refund_of IS NOT NULL))"
+
+
 def _settle_refunds(con) -> None:
     """``od`` from ``od_raw``: refunds applied by :func:`features.returns.stand_orders`.
 
@@ -165,7 +170,7 @@ def _settle_refunds(con) -> None:
     """
     from features.returns import stand_orders
 
-    if not con.sql("SELECT count(*) FROM od_raw WHERE amount < 0").fetchall()[0][0]:  # no refund: nothing to settle
+    if not con.sql(f"SELECT count(*) FROM od_raw WHERE {_REFUND}").fetchall()[0][0]:  # no refund: nothing to settle
         con.execute("CREATE TABLE od AS SELECT cid, order_id, ts, amount, false refund, NULL::TIMESTAMPTZ cancel_ts, "
                     "discount, coupon, ch, hr, dow FROM od_raw")
         con.execute("DROP TABLE od_raw")
@@ -175,7 +180,8 @@ def _settle_refunds(con) -> None:
                                        raw["order_id"].to_numpy(object), raw["refund_of"].to_numpy(object))
     con.register("od_fix", pd.DataFrame({"rn": raw["rn"].to_numpy(), "cid": cid.astype(np.int32), "amount": amount,
                                          "cancel_us": cancel}))
-    con.execute("CREATE TABLE od AS SELECT f.cid, r.order_id, r.ts, f.amount, r.amount < 0 refund, "
+    refund = _REFUND.replace("amount", "r.amount")
+    con.execute(f"CREATE TABLE od AS SELECT f.cid, r.order_id, r.ts, f.amount, {refund} refund, "
                 "CASE WHEN f.cancel_us >= 0 THEN make_timestamptz(f.cancel_us) END cancel_ts, r.discount, r.coupon, "
                 "r.ch, r.hr, r.dow FROM od_raw r JOIN od_fix f USING (rn)")
     con.execute("DROP TABLE od_raw")

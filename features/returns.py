@@ -62,10 +62,12 @@ def stand_orders(cid: np.ndarray, ts_us: np.ndarray, amount: np.ndarray, order_i
     cancel = np.full(n, -1, dtype=np.int64)
     if not n:
         return cid, amount, cancel
-    back = amount < 0
+    # a zero amount naming an order is a refund row too (nothing refunded: no purchase, no order)
+    back = (amount < 0) | ((amount == 0) & pd.notna(refund_of))
     buys = np.flatnonzero(~back)
     pos = pd.Series(buys, index=pd.Index(order_id[buys], dtype=object))
-    pos = pos[~pos.index.duplicated()]
+    # a purchase without an order id is named by no refund (a reindex would match a null refund_of to it)
+    pos = pos[~pos.index.duplicated() & pos.index.notna()]
     link = pos.reindex(pd.Series(refund_of, dtype=object).where(back)).fillna(-1).to_numpy(np.int64)
     linked = back & (link >= 0)
     cid[linked] = cid[link[linked]]

@@ -124,3 +124,29 @@ def test_refund_count_and_share_over_365_days(tmp_path, h):
     assert c.loc[("a", before), "refunds_365d"] == 0 and c.loc[("a", before), "refund_share_365d"] == 0.0
     assert c.loc[("b", h.CUTOFF), "refunds_365d"] == 0 and c.loc[("b", h.CUTOFF), "refund_share_365d"] == 0.0
     assert c.loc[("c", h.CUTOFF), "refunds_365d"] == 1 and c.loc[("c", h.CUTOFF), "refund_share_365d"] == 1.0
+
+
+def test_a_zero_amount_row_naming_an_order_is_a_refund_not_a_purchase(tmp_path, h):
+    """The import accepts refund_of on a zero amount (a refund of a free order): it is no order, no recency."""
+    w = h.World(tmp_path / "data")
+    free = w.order("a", h.ago(40), 0.0)
+    w.order("a", h.ago(30), 50.0)
+    back = w.refund("a", h.ago(5), 0.0, of=free)  # amount -0.0: nothing paid back, but a refund row all the same
+    w.lines.append({"order_id": back, "item_id": "I1", "quantity": 1, "unit_price": 0.0})  # the refunded line
+    cust, item = h.compute(*w.write())
+    a = cust.set_index("one_id").loc["a"]
+    assert a["orders_total"] == 1 and a["frequency_90d"] == 1  # the free order is refunded in full, the refund no order
+    assert a["recency_days"] == pytest.approx(30.0) and a["refunds_365d"] == 1
+    assert item.set_index("item_id").loc["I1", "units_30d"] == 1  # the refund row's lines are no sale
+
+
+def test_a_refund_naming_no_order_is_not_linked_to_a_purchase_without_an_order_id():
+    """refund_of null is no name: a table written by another tool with a null order id on a purchase must not
+    draw every unnamed refund to that purchase's buyer (pandas matches None to NaN on reindex)."""
+    from features.returns import stand_orders
+
+    day = 86_400_000_000
+    cid, amount, cancel = stand_orders(np.array([0, 1]), np.array([day, 5 * day]), np.array([5.0, -5.0]),
+                                       np.array([None, "R1"], dtype=object), np.array([None, None], dtype=object))
+    assert cid.tolist() == [0, 1]  # the refund stays with its own customer
+    assert cancel.tolist() == [-1, -1]  # and cancels nobody's purchase
