@@ -60,6 +60,22 @@ class Bundle:
     def versions(self) -> dict[str, str]:
         return {k: m.version for k, m in self.models.items()}
 
+    def with_champions(self, kinds: tuple[str, ...] = ("churn", "ltv", "propensity")) -> tuple[list[str], list[str]]:
+        """``(kinds to score, kinds skipped)`` when a caller names none: a kind without a registered model
+        is skipped; one that has a model but failed to load stays, so the caller's answer names its error."""
+        skipped = [k for k in kinds if k not in self.models and "registry" in self.errors.get(k, "registry")]
+        return [k for k in kinds if k not in skipped], skipped
+
+    def default_kinds(self, named: list[str] | None) -> list[str]:
+        """``named`` (each once), else :meth:`with_champions`; :class:`NotLoaded` when no model has one."""
+        if named is not None:
+            return list(dict.fromkeys(named))
+        kinds, skipped = self.with_champions()
+        if not kinds:
+            raise NotLoaded(f"no model has a champion ({', '.join(skipped)}): train one first "
+                            f"(`portrait train {skipped[0]}`) and promote it")
+        return kinds
+
 
 def load_pyfunc(kind: str, uri: str) -> Any:
     """Default model loader: the MLflow pyfunc, unwrapped to its Python model when it has one."""

@@ -191,7 +191,7 @@ def _features(bundle: Bundle) -> Any:
 
 
 def score(bundle: Bundle, req: ScoreRequest) -> ScoreResponse:
-    models = {kind: bundle.model(kind) for kind in dict.fromkeys(req.models)}
+    models = {kind: bundle.model(kind) for kind in bundle.default_kinds(req.models)}
     res = _features(bundle)
     if res.store is not None or res.store_error is not None:
         return _score_online(res, req, models)

@@ -173,8 +173,9 @@ class MembersPage(BaseModel):
 class ScoreRequest(Strict):
     ids: list[Id] = Field(min_length=1, max_length=MAX_IDS, examples=[["OID0000000001"]],
                            description="one_ids or source identifiers (1..1000)")
-    models: list[Literal["churn", "ltv", "propensity"]] = Field(
-        default_factory=lambda: list(PREDICTORS), min_length=1, max_length=3)
+    models: list[Literal["churn", "ltv", "propensity"]] | None = Field(
+        None, min_length=1, max_length=3,
+        description="models to score; default: every model that has a champion")
 
 
 class Prediction(BaseModel):
@@ -215,8 +216,9 @@ class ProfileResponse(BaseModel):
 
 
 class WritebackRequest(Strict):
-    models: list[Literal["churn", "ltv", "propensity"]] = Field(
-        default_factory=lambda: list(PREDICTORS), min_length=1, max_length=3)
+    models: list[Literal["churn", "ltv", "propensity"]] | None = Field(
+        None, min_length=1, max_length=3,
+        description="models to score; default: every model that has a champion (as `portrait score`)")
     date: dt.date | None = Field(None, description="scoring date; default today (UTC)")
     force: StrictBool = Field(False, description="rewrite a batch already written for this model version and date")
 

@@ -117,7 +117,7 @@ class Portrait:
     @bentoml.api(route="/tags/writeback")
     def tags_writeback(self, req: WritebackRequest, /) -> WritebackResponse:
         """Score every customer with the champion models and write predicted tags (needs the API key)."""
-        result = _answer(writeback.write_back, self.loader.bundle, self.config.data_dir, list(req.models), req.date,
+        result = _answer(writeback.write_back, self.loader.bundle, self.config.data_dir, None if req.models is None else list(req.models), req.date,
                          req.force, self.config.feast_push)
         if isinstance(result, list):
             self.loader.refresh()  # this worker's /profile shows the new tags at once (others on their next poll)

@@ -150,14 +150,17 @@ def _require(bundle: Bundle, kinds: list[str]) -> None:
     raise NotLoaded(f"model not loaded: {', '.join(missing)} ({why}){hint}")
 
 
-def write_back(bundle: Bundle, data_dir: Path, kinds: list[str], date: dt.date | None = None,
+def write_back(bundle: Bundle, data_dir: Path, kinds: list[str] | None, date: dt.date | None = None,
                force: bool = False, push: bool = True) -> list[WritebackBatch]:
-    """Score every customer with each champion in ``kinds`` and write the predicted tags."""
+    """Score every customer with each champion in ``kinds`` and write the predicted tags.
+
+    ``kinds`` None: every model that has a champion (``Bundle.with_champions``), as ``portrait score`` does.
+    """
     import pandas as pd
 
     from features.io import write_parquet
 
-    kinds = list(dict.fromkeys(kinds))  # a model named twice is one batch, not its rows twice
+    kinds = bundle.default_kinds(kinds)  # a model named twice is one batch, not its rows twice
     _require(bundle, kinds)  # 503 before anything is written when a champion is missing
     feats = getattr(bundle.resources, "features", None)
     if feats is None:

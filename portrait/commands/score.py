@@ -107,16 +107,15 @@ def _prepare(models: dict, resources) -> None:
 
 def _with_champions(bundle, alias: str) -> list[str]:
     """The models that have a champion (``alias``), with one note naming the ones skipped; fails when none has."""
-    have = [m for m in MODELS if m in bundle.models]
-    missing = [m for m in MODELS if m not in bundle.models and "registry" in bundle.errors.get(m, "registry")]
+    models, missing = bundle.with_champions(MODELS)
+    have = [m for m in models if m in bundle.models]
     if not have and missing:
         fail(f"no model has a '{alias}' in the registry ({', '.join(missing)}): train one first "
              f"(`portrait train {missing[0]}`, then promote it or pass --alias challenger)")
     if missing:
         console.print(f"skipped {', '.join(missing)}: no '{alias}' in the registry (scoring {', '.join(have)}; "
                       f"`portrait train {missing[0]}` adds one)", soft_wrap=True)
-    # a model that has a champion but failed to load stays in the list: _check_loaded names its error
-    return [m for m in MODELS if m not in missing]
+    return models  # a model that has a champion but failed to load stays: _check_loaded names its error
 
 
 def _aliased(uri: str, alias: str) -> list[str]:

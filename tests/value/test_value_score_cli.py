@@ -186,3 +186,22 @@ def test_write_back_function_names_the_loaded_champions(env, only_propensity):
     with pytest.raises(NotLoaded, match=r'model not loaded: churn, ltv .*"models": \["propensity"\]'):
         write_back(loader.bundle, env, ["churn", "ltv", "propensity"], dt.date(2024, 9, 2), push=False)
     assert not (env / "tags" / "history.parquet").exists()
+    # no models named (POST /tags/writeback with {}): the ones that have a champion, like `portrait score`
+    batches = write_back(loader.bundle, env, None, dt.date(2024, 9, 2), push=False)
+    assert [b.model for b in batches] == ["propensity"] and batches[0].status == "written"
+    # and POST /score without "models" scores them too instead of a 503 for the missing churn champion
+    from serving.schemas import ScoreRequest
+
+    one_id = str(pd.read_parquet(env / "features" / "customer_features.parquet", columns=["one_id"])["one_id"].iloc[0])
+    res = logic.score(loader.bundle, ScoreRequest(ids=[one_id])).model_dump()
+    assert res["results"][0]["found"] and set(res["models"]) == {"propensity"}, res
+    with pytest.raises(NotLoaded, match="model not loaded: churn"):
+        logic.score(loader.bundle, ScoreRequest(ids=[one_id], models=["churn"]))
+
+
+def test_write_back_request_without_models_means_every_champion():
+    from serving.schemas import WritebackRequest
+
+    assert WritebackRequest().models is None and WritebackRequest(models=["ltv"]).models == ["ltv"]
+    with pytest.raises(ValueError):
+        WritebackRequest(models=[])
