@@ -8,6 +8,8 @@ cities differently: ``上海市`` / ``上海`` / ``shanghai`` / ``SHANGHAI`` / f
 - a Chinese administrative suffix dropped when a name of two or more characters remains
   (``上海市`` -> ``上海``, ``香港特别行政区`` -> ``香港``; ``沙市`` keeps its ``市``);
 - other scripts in title case (``shanghai`` -> ``Shanghai``, ``NEW YORK`` -> ``New York``);
+- placeholders (``N/A``, ``null``, ``unknown``, ``未知``: the rules' ``blocked.any`` and
+  :data:`PLACEHOLDERS`) become null, so survivorship takes another source's real city;
 - then the rules file's ``city.aliases`` (e.g. ``Shanghai: 上海``), whose keys are folded the
   same way, so one alias covers every spelling of its key.
 
@@ -45,13 +47,20 @@ def fold_city(value: str) -> str:
     return text
 
 
-def clean_cities(values: pd.Series, aliases: Mapping[str, str] | None = None) -> pd.Series:
-    """``values`` folded by :func:`fold_city` and mapped through ``aliases``; nulls and blanks become null."""
+# what forms write for "no city" besides the rules' placeholders (blocked.any: null, n/a, unknown, ...)
+PLACEHOLDERS = ("未知", "不详", "无", "空", "其他城市")
+
+
+def clean_cities(values: pd.Series, aliases: Mapping[str, str] | None = None,
+                 placeholders: tuple[str, ...] = ()) -> pd.Series:
+    """``values`` folded by :func:`fold_city` and mapped through ``aliases``; nulls, blanks and
+    ``placeholders`` (compared case-insensitively, plus :data:`PLACEHOLDERS`) become null."""
     alias = {fold_city(str(k)): fold_city(str(v)) for k, v in (aliases or {}).items()}
+    blank = {fold_city(str(p)).lower() for p in (*placeholders, *PLACEHOLDERS)}
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     table = []
     for u in uniques:
         c = fold_city(str(u))
-        table.append(alias.get(c, c) or None)
+        table.append(None if c.lower() in blank else alias.get(c, c) or None)
     out = np.array(table + [None], dtype=object)[codes]  # code -1 (null) takes the trailing None
     return pd.Series(out, index=values.index, dtype=object)  # object, as read: no per-row string conversion

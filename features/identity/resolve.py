@@ -167,7 +167,7 @@ def _golden(records: pd.DataFrame, profiles: pd.DataFrame | None, rules: Rules) 
         ok = (srt[pos] == want) if len(srt) else np.zeros(len(profiles), bool)
         prof = profiles.loc[ok].assign(one_num=records["one_num"].to_numpy()[order[pos[ok]]])
         if "city" in prof.columns:  # one spelling per city before survivorship picks a source's value
-            prof["city"] = clean_cities(prof["city"], rules.city_aliases)
+            prof["city"] = clean_cities(prof["city"], rules.city_aliases, rules.blocked_any)
     return golden_records(records, prof, rules.source_priority)
 
 

@@ -29,6 +29,19 @@ def test_clean_cities_keeps_nulls_and_applies_aliases_to_every_spelling():
     assert out.tolist()[4:] == ["Beijing", "上海"]
 
 
+def test_placeholders_are_no_city():
+    s = pd.Series(["N/A", "null", "未知", "-", "Unknown", "上海"])
+    assert clean_cities(s, placeholders=("n/a", "null", "-", "unknown")).isna().tolist() == [True] * 5 + [False]
+
+
+def test_a_placeholder_city_does_not_win_survivorship(run):
+    ids = [{"source": s, "record_id": r, "member_id": "M1"} for s, r in (("crm", "c1"), ("app", "a1"))]
+    prof = _profiles([{"source": "crm", "record_id": "c1", "city": "N/A", "observed_at": "2026-01-01"},
+                      {"source": "app", "record_id": "a1", "city": "杭州市", "observed_at": "2026-01-01"}])
+    run(ids, profiles=prof)
+    assert read_identity_table(run.identity_dir, "golden").to_pandas()["city"].tolist() == ["杭州"]
+
+
 def test_golden_city_is_one_spelling_across_people(run):
     ids = [{"source": "crm", "record_id": f"c{i}", "member_id": f"M{i}"} for i in range(4)]
     prof = _profiles([{"source": "crm", "record_id": f"c{i}", "city": c, "observed_at": "2026-01-01"}
