@@ -76,7 +76,8 @@ def future_labels(
         if categories is None:
             categories = [r[0] for r in con.sql(
                 "SELECT i.category FROM oli JOIN item i USING (iid), (SELECT max(cutoff) m FROM cuts) c "
-                f"WHERE oli.ts < c.m AND i.category IS NOT NULL GROUP BY i.category "
+                f"WHERE oli.ts < c.m AND (oli.cancel_ts IS NULL OR oli.cancel_ts >= c.m) AND i.category IS NOT NULL "
+                "GROUP BY i.category "
                 f"ORDER BY sum(quantity) DESC, i.category LIMIT {int(n_categories)}").fetchall()]
             categories = sorted(categories)
         hmax = max(int(h) for h in (*horizons, 30))

@@ -77,3 +77,16 @@ def test_labels_are_net_of_refunds_and_a_purchase_refunded_in_the_horizon_is_non
     # 30 bought, 100 refunded: net spend is floored at 0, and the new purchase still counts
     assert y.loc["old_refund", "spend_30d"] == 0.0 and y.loc["old_refund", "purchased_30d"]
     assert y.loc["partial", "spend_30d"] == 50.0 and y.loc["partial", "orders_30d"] == 1
+
+
+def test_label_categories_do_not_count_units_refunded_in_full(tmp_path, h):
+    w = h.World(tmp_path / "data")
+    c = h.CUTOFF
+    for k in range(3):  # 3 toys bought and refunded in full, 2 books kept
+        o = w.order(f"t{k}", c - pd.Timedelta(days=30), 20.0, items=("I4",))
+        w.refund(f"t{k}", c - pd.Timedelta(days=25), 20.0, of=o)
+    for k in range(2):
+        w.order(f"b{k}", c - pd.Timedelta(days=30), 20.0, items=("I3",))
+    w.order("s", c - pd.Timedelta(days=30), 20.0, items=("I1",))
+    y = future_labels(*w.write(), [c], horizons=(30,), n_categories=2)
+    assert {col for col in y.columns if col.startswith("buy_30d_")} == {"buy_30d_books", "buy_30d_shoes"}
