@@ -25,15 +25,16 @@ def test_refunds_are_imported_with_the_order_they_name(tmp_path, monkeypatch):
     pos.write_text("order_id,record_id,ts,amount,Original Order ID\n"
                    "O1,c1,2026-01-02,100,\nO2,c1,2026-01-03,0,\nR1,c1,2026-01-05,-100,O1\n"
                    "R2,c1,2026-01-06,(20.00),O9\nR3,c2,2026-01-06,-5,\n"
-                   "O3,c2,2026-01-07,30,O1\nR4,c2,2026-01-08,-1,R4\n", encoding="utf-8")
+                   "O3,c2,2026-01-07,30,O1\nR4,c2,2026-01-08,-1,R4\nR5,c3,2026-01-09,0,O2\n", encoding="utf-8")
     done = _import(tmp_path, monkeypatch, str(pos), "-t", "orders", "--set", "source=pos")
     assert done.exit_code == 0, done.output
     got = _table(tmp_path, "orders").set_index("order_id")
-    assert got["amount"].to_dict() == {"O1": 100.0, "O2": 0.0, "R1": -100.0, "R2": -20.0, "R3": -5.0}
+    assert got["amount"].to_dict() == {"O1": 100.0, "O2": 0.0, "R1": -100.0, "R2": -20.0, "R3": -5.0, "R5": 0.0}
     assert got.loc["R1", "refund_of"] == "O1" and pd.isna(got.loc["R3", "refund_of"])
     out = " ".join(done.output.split())
     assert "read column 'Original Order ID' as refund_of" in out
-    assert "3 refund(s)" in out and "1 refund(s) name an order not in the table (e.g. 'O9')" in out
+    # R5 (0 naming O2) is a refund as the feature build reads it; O2 (0, naming nothing) is a purchase it can name
+    assert "4 refund(s)" in out and "4 naming the order" not in out and "3 naming the order" in out and "1 refund(s) name an order not in the table (e.g. 'O9')" in out
     rejects = pd.read_csv(tmp_path / "data" / "rejects" / "orders.csv")
     assert rejects["_data_row"].tolist() == [6, 7]
     assert rejects["_reason"].tolist() == [
