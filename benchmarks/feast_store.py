@@ -2,7 +2,7 @@
 
 Run alone on the machine (it needs ~6 GB and a few minutes; wall times are the figures)::
 
-    /tmp/portrait/bin/quiet .venv/bin/python -m benchmarks.feast_store [--customers 1000000]
+    .venv/bin/python -m benchmarks.feast_store [--customers 1000000]
 
 Targets (issue 4): materialize 1M customers to SQLite <= 2 min; ``get_online_features`` for one
 customer and one FeatureService p99 <= 10 ms in-process; historical retrieval of 1M rows <= 2 min.
@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> None:
         "CPU times are this process only (online: this thread, per call).")
     print(body)
     if not args.dry:
-        write_section("feast_store", body, "/tmp/portrait/bin/quiet .venv/bin/python -m benchmarks.feast_store")
+        write_section("feast_store", body, ".venv/bin/python -m benchmarks.feast_store")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 """Recommender benchmark: MovieLens 100K side by side with the peers, generalization, and 1M-customer scale.
 
-Run (timings are targets, so alone on the machine: under the shared ``quiet`` lock; each part < 10 min)::
+Run (timings are targets, so alone on the machine; each part < 10 min)::
 
-    /tmp/portrait/bin/quiet .venv/bin/python -m benchmarks.recommenders --skip-scale
-    /tmp/portrait/bin/quiet .venv/bin/python -m benchmarks.recommenders --skip-ml --skip-synthetic
+    .venv/bin/python -m benchmarks.recommenders --skip-scale
+    .venv/bin/python -m benchmarks.recommenders --skip-ml --skip-synthetic
         [--scale-users 1000000 --scale-items 100000 --scale-interactions 50000000]
 
 1. MovieLens 100K, reference protocol (per-user random 75/25, seed 42, every held-out rating

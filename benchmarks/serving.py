@@ -1,6 +1,6 @@
 """Serving latency and load: /recommend and /score against the same server's no-op, plus a promotion under load.
 
-Run: ``/tmp/portrait/bin/quiet .venv/bin/python -m benchmarks.serving [--users 20000 --items 2000]``
+Run: ``.venv/bin/python -m benchmarks.serving [--users 20000 --items 2000]``
 
 What it does, all against one ``bentoml serve serving.service:Portrait`` on 127.0.0.1
 started with portrait's configuration (as ``portrait serve`` does):
@@ -30,7 +30,7 @@ from pathlib import Path
 from benchmarks._report import write_section
 from benchmarks._serving_run import HEADER, Server, make_world, row, wrk
 
-COMMAND = "/tmp/portrait/bin/quiet .venv/bin/python -m benchmarks.serving"
+COMMAND = ".venv/bin/python -m benchmarks.serving"
 
 
 def promote_loop(uri: str, stop: threading.Event, every: float, log: list[str]) -> None:

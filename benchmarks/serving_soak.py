@@ -1,6 +1,6 @@
 """Serving under long load (issue 10): one-connection tails, a request-count soak with RSS, stock vs portrait.
 
-Run: ``/tmp/portrait/bin/quiet .venv/bin/python -m benchmarks.serving_soak``
+Run: ``.venv/bin/python -m benchmarks.serving_soak``
 (defaults are the issue's: 5-minute one-connection runs, a 1,000,000-request soak;
 ``--minutes``/``--soak-requests``/``--soak-minutes`` shorten them, and the report says
 what was run).
@@ -35,7 +35,7 @@ from benchmarks import _soak_state
 from benchmarks._report import write_section
 from benchmarks._serving_run import HEADER, Server, make_world, row, rss_mb, wrk
 
-COMMAND = "/tmp/portrait/bin/quiet .venv/bin/python -m benchmarks.serving_soak"
+COMMAND = ".venv/bin/python -m benchmarks.serving_soak"
 
 
 def soak(server, ids: list[str], requests: int, max_minutes: float, conns: int, state: dict | None = None) -> dict:
