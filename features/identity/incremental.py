@@ -111,6 +111,9 @@ def resolve_incremental(cfg: ResolveConfig, records: pa.Table | None = None, pro
     threading.Thread(target=_preload, daemon=True).start()
     st = load_state(cfg.identity_dir)
     _check_meta(cfg, st.meta, key, rules)
+    if "record_ids" not in st.meta:  # its phone/email record ids are raw: new records would not meet them
+        raise StateError(f"{cfg.identity_dir}: the identity state predates hashing phone and email record ids; "
+                         "run one full `portrait identity resolve` (without --incremental) first: one_ids are kept")
     table = _read_input(cfg, records, step)
     run_id = _run_id()
     types = rules.priority

@@ -190,6 +190,26 @@ def _check_meta(cfg: ResolveConfig, meta: dict, key: bytes, rules: Rules) -> Non
                          "on a fresh identity directory")
 
 
+def _rekey_previous(identity_dir: Path, meta: dict, rules: Rules, key: bytes) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(sorted record keys, one_num, meta) of a state written before record ids were hashed.
+
+    Its records were keyed by their raw ids; a phone or email used as a record id is keyed by its hash
+    now. Re-keying the last run's record_map the new way lets such records keep their one_id (else
+    every one of them would look new and its person would get a second id).
+    """
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from features.identity.hashing import record_keys
+    from features.identity.record_ids import protect
+
+    rm = pq.read_table(Path(identity_dir) / "record_map.parquet", columns=["source", "record_id", "one_id"])
+    rk = np.asarray(record_keys(rm.column("source"), protect(rm.column("record_id"), rules, key)[0]))
+    num = np.asarray(pc.cast(pc.utf8_slice_codeunits(rm.column("one_id"), 3), pa.int64()))
+    order = np.argsort(rk, kind="stable")
+    return rk[order], num[order], meta
+
+
 def _read_input(cfg: ResolveConfig, records: pa.Table | None, step: Step) -> pa.Table:
     step("reading identity records")
     return check_identity_table(records) if records is not None else \
@@ -235,6 +255,8 @@ def resolve(cfg: ResolveConfig, records: pa.Table | None = None, profiles: pd.Da
     prev = previous_ids(cfg.identity_dir)
     if prev is not None:
         _check_meta(cfg, prev[2], key, rules)
+        if "record_ids" not in prev[2]:  # a state from before record ids were hashed: key its records as now
+            prev = _rekey_previous(cfg.identity_dir, prev[2], rules, key)
     table = _read_input(cfg, records, step)
     run_id = _run_id()
     step("normalizing and hashing identifiers")

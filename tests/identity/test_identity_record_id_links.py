@@ -8,6 +8,7 @@ persons, and the POS orders counted for the phone-less one.
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 import pyarrow as pa
 import pyarrow.parquet as pq
 from typer.testing import CliRunner
@@ -71,3 +72,36 @@ def test_one_pos_customer_exported_twice_in_two_phone_forms_keeps_the_orders(tmp
                                {"order_id": ["o1"], "source": ["pos"], "record_id": ["13912345678"],
                                 "ts": ["2026-01-02"], "amount": [25.0]})
     assert feats["orders_total"].tolist() == [1] and feats["monetary_total"].tolist() == [25.0]
+
+
+def _as_before_record_id_hashing(run, monkeypatch, rows):
+    """A state as portrait wrote it before record ids were hashed: raw ids, no ``record_ids`` in meta.json."""
+    import json
+
+    import features.identity.prepare as prepare
+
+    with monkeypatch.context() as m:
+        m.setattr(prepare, "protect", lambda ids, rules, key: (ids, 0))
+        run(rows)
+    meta_path = run.identity_dir / "state" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta.pop("record_ids", None)
+    meta_path.write_text(json.dumps(meta))
+
+
+def test_a_state_from_before_record_id_hashing_keeps_its_one_ids_on_a_full_run(run, monkeypatch):
+    from features.identity.state import StateError
+
+    rows = [{"source": "pos", "record_id": "13912345678"}, {"source": "pos", "record_id": "13700001111"},
+            {"source": "crm", "record_id": "C001", "member_id": "M1"}]
+    _as_before_record_id_hashing(run, monkeypatch, rows)
+    before = run.record_map()
+    assert "pos:13912345678" in before  # the old state holds the raw phone
+    with pytest.raises(StateError, match="predates hashing phone and email record ids.*full"):
+        run(rows, incremental=True)
+    run(rows)  # one full run upgrades it: the same persons, the same one_ids, no raw phone left
+    after = run.record_map()
+    assert sorted(after.values()) == sorted(before.values())
+    assert not any("13912345678" in k for k in after)
+    run(rows + [{"source": "app", "record_id": "A9", "member_id": "M9"}], incremental=True)  # and then increments
+    assert len(set(run.record_map().values())) == 4
