@@ -176,10 +176,13 @@ def _settle_refunds(con) -> None:
         con.execute("DROP TABLE od_raw")
         return
     raw = con.sql("SELECT rn, cid, epoch_us(ts) t, amount, order_id, refund_of FROM od_raw ORDER BY rn").df()
-    cid, amount, cancel = stand_orders(raw["cid"].to_numpy(), raw["t"].to_numpy(np.int64), raw["amount"].to_numpy(),
-                                       raw["order_id"].to_numpy(object), raw["refund_of"].to_numpy(object))
-    con.register("od_fix", pd.DataFrame({"rn": raw["rn"].to_numpy(), "cid": cid.astype(np.int32), "amount": amount,
-                                         "cancel_us": cancel}))
+    # a refund from an account OneID does not know has no customer (-1) until it links to a purchase
+    cid, amount, cancel = stand_orders(raw["cid"].fillna(-1).to_numpy(np.int64), raw["t"].to_numpy(np.int64),
+                                       raw["amount"].to_numpy(), raw["order_id"].to_numpy(object),
+                                       raw["refund_of"].to_numpy(object))
+    keep = cid >= 0  # linked to a purchase's buyer, else dropped (the unmapped count says so)
+    con.register("od_fix", pd.DataFrame({"rn": raw["rn"].to_numpy()[keep], "cid": cid[keep].astype(np.int32),
+                                         "amount": amount[keep], "cancel_us": cancel[keep]}))
     refund = _REFUND.replace("amount", "r.amount")
     con.execute(f"CREATE TABLE od AS SELECT f.cid, r.order_id, r.ts, f.amount, {refund} refund, "
                 "CASE WHEN f.cancel_us >= 0 THEN make_timestamptz(f.cancel_us) END cancel_ts, r.discount, r.coupon, "
@@ -249,7 +252,10 @@ def stage(raw_dir: Path, identity_dir: Path, config: "FeatureConfig", record_map
         f"CREATE TABLE od_raw AS SELECT (row_number() OVER () - 1)::BIGINT rn, r.cid, o.order_id, o.refund_of, o.ts, "
         f"o.amount, coalesce(o.discount, 0) discount, coalesce(o.coupon_used, false) coupon, {_ch('o.channel')} ch, "
         f"{_clock('o.ts', config.tz)[0]} hr, {_clock('o.ts', config.tz)[1]} dow "
-        f"FROM {s['orders']} o JOIN rec r USING (source, record_id)",
+        # a refund naming its order is kept even from an account OneID does not know (a store's service desk):
+        # it belongs to the order's buyer (features.returns.stand_orders); one naming no known order is dropped
+        f"FROM {s['orders']} o LEFT JOIN rec r USING (source, record_id) "
+        f"WHERE r.cid IS NOT NULL OR (o.refund_of IS NOT NULL AND o.amount <= 0)",
         _settle_refunds,
         # lines of purchases only (a refund's own lines are no sale), with the time their order was cancelled
         f"CREATE TABLE oli AS SELECT o.cid, i.iid, o.ts, o.cancel_ts, l.quantity, l.unit_price "

@@ -150,3 +150,17 @@ def test_a_refund_naming_no_order_is_not_linked_to_a_purchase_without_an_order_i
                                        np.array([None, "R1"], dtype=object), np.array([None, None], dtype=object))
     assert cid.tolist() == [0, 1]  # the refund stays with its own customer
     assert cancel.tolist() == [-1, -1]  # and cancels nobody's purchase
+
+
+def test_a_refund_from_an_account_oneid_does_not_know_still_cancels_the_order_it_names(tmp_path, h):
+    w = h.World(tmp_path / "data")
+    bought = w.order("buyer", h.ago(40), 60.0)
+    w.order("buyer", h.ago(30), 25.0)
+    w.refund("desk", h.ago(5), 60.0, of=bought)  # the store's service desk: no identity record
+    w.refund("desk", h.ago(5), 25.0)  # naming no order: nobody's, dropped
+    del w.people["desk"]
+    raw, ident = w.write()
+    cust, _ = h.compute(raw, ident)
+    c = cust.set_index("one_id")
+    assert "desk" not in c.index
+    assert c.loc["buyer", "orders_total"] == 1 and c.loc["buyer", "monetary_total"] == 25.0
