@@ -41,7 +41,8 @@ def fold_city(value: str) -> str:
             if text.endswith(suffix) and len(text) - len(suffix) >= 2:
                 text = text[: -len(suffix)]
                 break
-        return text
+        if _HAN.search(text):
+            return text
     if any(c.isalpha() for c in text):  # Latin, Cyrillic...: case is noise in a city name
         return " ".join(w[:1].upper() + w[1:].lower() for w in text.split(" "))
     return text

@@ -15,7 +15,7 @@ from tests.identity.test_identity_golden import _profiles
     ("上海市", "上海"), (" 上海 ", "上海"), ("上 海", "上海"), ("北京市", "北京"), ("香港特别行政区", "香港"),
     ("沙市", "沙市"),  # a two-character name keeps its 市
     ("shanghai", "Shanghai"), ("SHANGHAI", "Shanghai"), ("ｓｈａｎｇｈａｉ", "Shanghai"), ("new  york", "New York"),
-    ("são paulo", "São Paulo"), ("Shanghai", "Shanghai"),
+    ("são paulo", "São Paulo"), ("Shanghai", "Shanghai"), ("shanghai市", "Shanghai"),
 ])
 def test_fold_city(raw, folded):
     assert fold_city(raw) == folded
