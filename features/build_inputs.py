@@ -271,11 +271,14 @@ def stage(raw_dir: Path, identity_dir: Path, config: "FeatureConfig", record_map
                 "orders": n(f"SELECT count(*) FROM {s['orders']}") - n("SELECT count(*) FROM od"),
                 "event_items_not_in_catalog": n("SELECT count(*) FROM ev WHERE unknown_item")}
     by_source: dict[str, dict[str, tuple[int, int]]] = {}
+    # an order's refund from an account OneID does not know is not lost when it names a purchase kept (od_raw)
+    kept = (" AND NOT (t.refund_of IS NOT NULL AND t.amount <= 0 AND t.refund_of IN "
+            "(SELECT order_id FROM od WHERE NOT refund AND order_id IS NOT NULL))")
     for name in ("events", "orders"):
         if unmapped[name]:
             rows = con.sql(f"SELECT source, count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM rec r WHERE "
-                           f"r.source = t.source AND r.record_id = t.record_id)) lost, count(*) n FROM {s[name]} t "
-                           "GROUP BY source HAVING lost > 0 ORDER BY lost DESC").fetchall()
+                           f"r.source = t.source AND r.record_id = t.record_id){kept if name == 'orders' else ''}) "
+                           f"lost, count(*) n FROM {s[name]} t GROUP BY source HAVING lost > 0 ORDER BY lost DESC").fetchall()
             by_source[name] = {str(src): (int(lost), int(total)) for src, lost, total in rows}
     known = [r[0] for r in con.sql("SELECT DISTINCT source FROM rec ORDER BY 1").fetchall()] if by_source else []
     last = n("SELECT max(ts) FROM (SELECT max(ts) ts FROM ev UNION ALL SELECT max(ts) FROM od"

@@ -30,6 +30,7 @@ from serving.config import ServeConfig
 from serving.errors import NotLoaded
 
 log = logging.getLogger("portrait.serving")
+LOAD_FAILED = "loading "  # how Bundle.errors starts for a kind whose champion exists but failed to load
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,8 @@ class Bundle:
     def with_champions(self, kinds: tuple[str, ...] = ("churn", "ltv", "propensity")) -> tuple[list[str], list[str]]:
         """``(kinds to score, kinds skipped)`` when a caller names none: a kind without a registered model
         is skipped; one that has a model but failed to load stays, so the caller's answer names its error."""
-        skipped = [k for k in kinds if k not in self.models and "registry" in self.errors.get(k, "registry")]
+        # the loader's own prefix, not a word of the exception's text (which may well mention the registry)
+        skipped = [k for k in kinds if k not in self.models and not self.errors.get(k, "").startswith(LOAD_FAILED)]
         return [k for k in kinds if k not in skipped], skipped
 
     def default_kinds(self, named: list[str] | None) -> list[str]:
@@ -162,7 +164,7 @@ class Loader:
                     # the version's own artifact URI: loading never depends on MLflow's global registry URI
                     obj = self.load_model(kind, self._client().get_model_version_download_uri(name, version))
                 except Exception as exc:  # a broken new version must not take the old one down
-                    errors[kind] = f"loading {name} v{version} failed: {type(exc).__name__}: {exc}"
+                    errors[kind] = f"{LOAD_FAILED}{name} v{version} failed: {type(exc).__name__}: {exc}"
                     log.error("%s", errors[kind])
                     continue
                 now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")

@@ -97,7 +97,10 @@ def _part(value: str, id_type: str) -> str:
     if id_type == "email":
         user, _, domain = value.partition("@")
         return f"{user[:1]}***@{domain}"
-    return f"{value[:3]}****{value[-4:]}" if len(value) >= 8 else "*" * len(value)
+    if len(value) >= 11:  # a mobile: its prefix and last four, four or more digits hidden
+        return f"{value[:3]}****{value[-4:]}"
+    # shorter (a landline, another country's plan): prefix and last four would leave one or two digits hidden
+    return f"****{value[-4:]}" if len(value) >= 8 else "*" * len(value)
 
 
 def _shared(index: IdentityIndex, refused: pd.DataFrame, text: str) -> dict | None:

@@ -198,12 +198,12 @@ def _rekey_previous(identity_dir: Path, meta: dict, rules: Rules, key: bytes) ->
     every one of them would look new and its person would get a second id).
     """
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
     from features.identity.hashing import record_keys
     from features.identity.record_ids import protect
 
-    rm = pq.read_table(Path(identity_dir) / "record_map.parquet", columns=["source", "record_id", "one_id"])
+    # the current record_map: its base plus the deltas of incremental runs since (people added or merged)
+    rm = read_identity_table(identity_dir, "record_map").select(["source", "record_id", "one_id"])
     rk = np.asarray(record_keys(rm.column("source"), protect(rm.column("record_id"), rules, key)[0]))
     num = np.asarray(pc.cast(pc.utf8_slice_codeunits(rm.column("one_id"), 3), pa.int64()))
     order = np.argsort(rk, kind="stable")

@@ -164,3 +164,17 @@ def test_a_refund_from_an_account_oneid_does_not_know_still_cancels_the_order_it
     c = cust.set_index("one_id")
     assert "desk" not in c.index
     assert c.loc["buyer", "orders_total"] == 1 and c.loc["buyer", "monetary_total"] == 25.0
+
+
+def test_a_kept_refund_from_an_unknown_account_is_not_reported_as_lost(tmp_path, h):
+    from features.build import FeatureConfig, stage
+
+    w = h.World(tmp_path / "data")
+    bought = w.order("buyer", h.ago(40), 60.0)
+    w.refund("desk", h.ago(5), 60.0, of=bought)  # kept: it cancels the buyer's order
+    w.refund("desk", h.ago(5), 25.0)  # naming no order: dropped
+    del w.people["desk"]
+    con, staged = stage(*w.write(), FeatureConfig())
+    con.close()
+    # the per-source warning counts the rows dropped, as the total does: not the refund that counts for its buyer
+    assert staged.unmapped["orders"] == 1 and staged.unmapped_sources["orders"] == {"app": (1, 3)}

@@ -61,3 +61,12 @@ def test_a_placeholder_on_the_blocked_list_names_its_rule(explain, value: str, l
     assert r.exit_code == 1 and "Traceback" not in r.output
     assert f"error: no person found for that identifier: {line}" in text, text
     assert len(r.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(("value", "shown"), [
+    ("13812345678", "138****5678"), ("+85212345678", "+85****5678"),
+    ("21234567", "****4567"), ("0212345678", "****5678"), ("1234567", "*******")])
+def test_a_phone_shown_in_part_hides_at_least_four_digits(value: str, shown: str) -> None:
+    from features.identity.explain import _part
+
+    assert _part(value, "phone") == shown

@@ -105,3 +105,27 @@ def test_a_state_from_before_record_id_hashing_keeps_its_one_ids_on_a_full_run(r
     assert not any("13912345678" in k for k in after)
     run(rows + [{"source": "app", "record_id": "A9", "member_id": "M9"}], incremental=True)  # and then increments
     assert len(set(run.record_map().values())) == 4
+
+
+def test_a_state_from_before_record_id_hashing_keeps_the_one_ids_of_its_incremental_runs(run, monkeypatch):
+    """The old state's record_map is its base plus the deltas of later incremental runs: all are re-keyed."""
+    import json
+
+    import features.identity.prepare as prepare
+
+    rows = [{"source": "pos", "record_id": "13912345678"}, {"source": "crm", "record_id": "C001", "member_id": "M1"}]
+    late = [{"source": "app", "record_id": "A7", "member_id": "M7", "observed_at": "2026-02-01"}]
+    with monkeypatch.context() as m:
+        m.setattr(prepare, "protect", lambda ids, rules, key: (ids, 0))
+        run(rows)
+        run(late, incremental=True)  # a delta on top of the base record_map
+    meta_path = run.identity_dir / "state" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta.pop("record_ids", None)
+    meta_path.write_text(json.dumps(meta))
+    before = run.record_map()
+    assert "app:A7" in before
+    run(rows + late)
+    after = run.record_map()
+    assert after["app:A7"] == before["app:A7"] and after["crm:C001"] == before["crm:C001"]
+    assert sorted(after.values()) == sorted(before.values())

@@ -128,3 +128,16 @@ def test_reload_marker_reaches_a_polling_worker(world, tmp_path: Path) -> None: 
     finally:
         worker.stop()
         _promote(world.uri, "1")
+
+
+def test_a_champion_that_failed_to_load_is_not_skipped_whatever_its_error_says():
+    """A request naming no model skips a kind with no champion, never one whose champion failed to load
+    (its answer names the error), even when the loader's message mentions the registry."""
+    from serving.loader import Bundle
+
+    b = Bundle(generation=1, errors={
+        "churn": "loading portrait-churn v3 failed: OSError: could not download the artifacts from the model registry",
+        "ltv": "no 'portrait-ltv@champion' in the registry (RestException)"})
+    assert b.with_champions() == (["churn"], ["ltv", "propensity"])
+    with pytest.raises(NotLoaded, match="loading portrait-churn v3 failed"):
+        [b.model(k) for k in b.default_kinds(None)]
