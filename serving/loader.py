@@ -74,8 +74,9 @@ class Bundle:
             return list(dict.fromkeys(named))
         kinds, skipped = self.with_champions()
         if not kinds:
-            raise NotLoaded(f"no model has a champion ({', '.join(skipped)}): train one first "
-                            f"(`portrait train {skipped[0]}`) and promote it")
+            why = "; ".join(f"{k}: {self.errors.get(k, 'no registered model has the alias')}" for k in skipped)
+            raise NotLoaded(f"no model to score ({why}): train one first (`portrait train {skipped[0]}`) "
+                            "and give it the served alias (`portrait models promote`)")
         return kinds
 
 

@@ -141,3 +141,13 @@ def test_a_champion_that_failed_to_load_is_not_skipped_whatever_its_error_says()
     assert b.with_champions() == (["churn"], ["ltv", "propensity"])
     with pytest.raises(NotLoaded, match="loading portrait-churn v3 failed"):
         [b.model(k) for k in b.default_kinds(None)]
+
+
+def test_nothing_to_score_names_the_served_alias():
+    from serving.errors import NotLoaded
+    from serving.loader import Bundle
+
+    errors = {k: f"no '{k}@challenger' in the registry (RestException)" for k in ("churn", "ltv", "propensity")}
+    with pytest.raises(NotLoaded, match=r"no model to score \(churn: no 'churn@challenger' in the registry"):
+        Bundle(generation=1, errors=errors).default_kinds(None)
+    assert Bundle(generation=1, errors=errors).default_kinds(["ltv", "ltv"]) == ["ltv"]
