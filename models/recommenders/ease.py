@@ -35,9 +35,9 @@ import scipy.sparse as sp
 
 from models.recommenders._base import (ScoredRecommender, as_csr, check_item_ids, recency_weights, times_on,
                                        topk_rows)
-from models.recommenders._inner import eval_rows, inner_ndcg, inner_split, masked, ndcg_per_user
-from models.recommenders.low_pass import (band_terms, check_candidates, low_pass_basis, low_pass_factors,
-                                           low_pass_into, scale_to)
+from models.recommenders._inner import inner_ndcg, inner_split, masked
+from models.recommenders.low_pass import (band_terms, check_candidates, low_pass_basis, low_pass_into,
+                                           search_low_pass)
 from models.recommenders.windows import window_matrix
 
 TAIL = -1.0e4  # base score of items outside the modelled set: below any EASE score
@@ -330,24 +330,10 @@ class WindowEASE(EASE):
         # second stage, on the same inner split: the low-pass filter's rank and weight (0 = off). Not
         # when B will be pruned: a dense low-rank term spreads over every weight, and keeping the 256
         # largest per item left 11-14% of it (it then scored below no filter on MovieLens)
-        self.low_pass_search_ = [(0, 0.0, best)]
-        per_user: list[np.ndarray] = []  # each candidate's inner nDCG per user, "off" first
         ranks = [r for r in self.low_pass_ranks if 0 < r < min(Xf.shape)]
         weights_lp = [a for a in self.low_pass_weights if a > 0] if self._prune_to(len(self.items_)) is None else []
-        rows = eval_rows(Xv)
-        if ranks and weights_lp and len(rows):
-            V, d = low_pass_basis(Xf, max(ranks), self.seed)
-            q, seen, held = queries[best_h][rows], Xf[rows], Xv[rows]
-            s_b = np.asarray(q @ B)
-            per_user.append(ndcg_per_user(s_b, seen, held, self.k))
-            left, right = low_pass_factors(V, d)
-            q_left = np.asarray(q @ left)  # x L = (x left) right: rank-r products, not n x n
-            for r in ranks:
-                s_l = q_left[:, :r] @ right[:r]
-                s_l *= scale_to(s_b, s_l)  # on B's scale, as in the final fit
-                for a in weights_lp:
-                    per_user.append(ndcg_per_user(s_b + a * s_l, seen, held, self.k))
-                    self.low_pass_search_.append((r, a, float(per_user[-1].mean())))
+        self.low_pass_search_, per_user = search_low_pass(Xf, Xv, queries[best_h], B, best, ranks, weights_lp,
+                                                          self.k, self.seed)
         # the best, and the average of what the split cannot tell from it: of the 7 default candidates the
         # band kept 4-5 on 3 of the 4 MovieLens benchmark splits (test nDCG +0.001 to +0.003, MAP +0.001)
         # and 1 on the 4th and on the synthetic events, where one filter clearly wins

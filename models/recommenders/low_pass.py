@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from models.recommenders._inner import within_band
+from models.recommenders._inner import eval_rows, ndcg_per_user, within_band
 
 DENSE_MAX = 4_000  # items up to which the eigenvectors come from dense LAPACK
 
@@ -118,3 +118,31 @@ def low_pass_into(B: np.ndarray, X: sp.csr_matrix, V: np.ndarray, di: np.ndarray
         keep = np.diag(B).copy()
         B += (left * gain[None, :]) @ right
         B[np.diag_indices_from(B)] = keep
+
+
+def search_low_pass(Xf: sp.csr_matrix, Xv: sp.csr_matrix, queries: sp.csr_matrix, B: np.ndarray, best: float,
+                    ranks: Sequence[int], weights: Sequence[float], k: int, seed: int
+                    ) -> tuple[list[tuple[int, float, float]], list[np.ndarray]]:
+    """The filter stage of the inner search: ``(search, per_user)`` over ``ranks`` x ``weights``.
+
+    ``search`` holds ``(rank, weight, mean inner nDCG)`` with "off" ``(0, 0.0, best)`` first; ``per_user``
+    each candidate's inner nDCG per evaluated user, "off" first (empty when nothing was searched), for
+    :func:`band_terms`. Scores are ``x B + a (x L)``, the filter on B's score spread as in the final fit.
+    """
+    search, per_user = [(0, 0.0, best)], []
+    rows = eval_rows(Xv)
+    if not (ranks and weights and len(rows)):
+        return search, per_user
+    V, d = low_pass_basis(Xf, max(ranks), seed)
+    q, seen, held = queries[rows], Xf[rows], Xv[rows]
+    s_b = np.asarray(q @ B)
+    per_user.append(ndcg_per_user(s_b, seen, held, k))
+    left, right = low_pass_factors(V, d)
+    q_left = np.asarray(q @ left)  # x L = (x left) right: rank-r products, not n x n
+    for r in ranks:
+        s_l = q_left[:, :r] @ right[:r]
+        s_l *= scale_to(s_b, s_l)
+        for a in weights:
+            per_user.append(ndcg_per_user(s_b + a * s_l, seen, held, k))
+            search.append((r, a, float(per_user[-1].mean())))
+    return search, per_user
