@@ -115,11 +115,7 @@ class Resources:
 
 
 def load_identity(cfg: ServeConfig) -> Identity | None:
-    """The identity part alone (``/score``'s resolver): also used by ``portrait features online``."""
-    return _load_identity(cfg)
-
-
-def _load_identity(cfg: ServeConfig) -> Identity | None:
+    """The identity part (``/score``'s resolver); ``portrait features online`` loads it alone."""
     import pandas as pd
 
     d = cfg.data_dir / "identity"
@@ -251,7 +247,7 @@ def load_resources(cfg: ServeConfig, previous: Resources | None) -> Resources:
     if previous is not None and keys == prev.keys:
         return previous
     same = {part: previous is not None and prev.keys.get(part) == key for part, key in keys.items()}
-    identity = prev.identity if same["identity"] else _load_identity(cfg)
+    identity = prev.identity if same["identity"] else load_identity(cfg)
     features = prev.features if same["features"] else _load_features(cfg)
     items = prev.items if same["items"] else _load_items(cfg)
     behaviour = prev.behaviour if same["behaviour"] else _load_behaviour(cfg, items)

@@ -86,13 +86,13 @@ def blocked(index: IdentityIndex, text: str) -> dict | None:
         return None
     t, (value, rule, _) = next((h for h in hits if h[1][2]), hits[0])
     if t in ("phone", "email") and ".patterns" in rule:  # a pattern may match a real person's contact: show a part
-        value = _part(value, t)
+        value = shown_in_part(value, t)
     kind = "any identifier" if rule == "blocked.any" else t
     return {"id_type": t, "value": value, "rule": rule,
             "line": f"{kind} '{value}' is on the blocked list ({rule}): it never links records, so it names nobody"}
 
 
-def _part(value: str, id_type: str) -> str:
+def shown_in_part(value: str, id_type: str) -> str:
     """A phone or email shown in part (``t***@example.com``, ``138****0000``): enough to recognise, not to use."""
     if id_type == "email":
         user, _, domain = value.partition("@")

@@ -78,11 +78,12 @@ def _masked(text: str) -> str:
     """An id for a warning, a phone or email shown only in part (the terminal may be shared or logged)."""
     import re
 
+    from features.identity.explain import shown_in_part
+
     if "@" in text:
-        user, _, domain = text.partition("@")
-        return f"{user[:1]}***@{domain}"
+        return shown_in_part(text, "email")
     digits = re.sub(r"\D", "", text)
-    return f"{digits[:3]}****{digits[-4:]}" if len(digits) >= 11 and not re.search(r"[A-Za-z]", text) else text
+    return shown_in_part(digits, "phone") if len(digits) >= 11 and not re.search(r"[A-Za-z]", text) else text
 
 
 @app.command("create")
