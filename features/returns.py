@@ -7,6 +7,8 @@ naming its order (``refund_of``) cancels that order once refunded in full.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -43,6 +45,13 @@ def settle_returns(codes: np.ndarray, t: np.ndarray, amt: np.ndarray,
     return out, ~back & ~matched & ~cancelled[key]
 
 
+def is_refund(amount: Any, refund_of: Any) -> np.ndarray:
+    """Which canonical ``orders`` rows are refunds: a negative amount, or a zero one naming an order
+    (nothing refunded: no purchase either). The feature build's SQL reads the same (``_REFUND``)."""
+    amount = pd.Series(amount).to_numpy(dtype=np.float64, na_value=np.nan)
+    return (amount < 0) | ((amount == 0) & pd.notna(np.asarray(refund_of, dtype=object)))
+
+
 def stand_orders(cid: np.ndarray, ts_us: np.ndarray, amount: np.ndarray, order_id: np.ndarray,
                  refund_of: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Refunds of canonical ``orders`` (negative amounts) applied: ``(customer, amount, cancelled at)`` per row.
@@ -62,8 +71,7 @@ def stand_orders(cid: np.ndarray, ts_us: np.ndarray, amount: np.ndarray, order_i
     cancel = np.full(n, -1, dtype=np.int64)
     if not n:
         return cid, amount, cancel
-    # a zero amount naming an order is a refund row too (nothing refunded: no purchase, no order)
-    back = (amount < 0) | ((amount == 0) & pd.notna(refund_of))
+    back = is_refund(amount, refund_of)
     buys = np.flatnonzero(~back)
     pos = pd.Series(buys, index=pd.Index(order_id[buys], dtype=object))
     # a purchase without an order id is named by no refund (a reindex would match a null refund_of to it)

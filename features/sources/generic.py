@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -238,14 +239,16 @@ def import_file(path: Path, spec: ImportSpec, out_dir: Path, rejects_dir: Path,
 
 def refund_notes(new: pd.DataFrame, table: pd.DataFrame) -> list[str]:
     """What the import says about the file's refunds: how many, and how many name an order not in ``table``."""
-    # a refund as the feature build reads it (features.build_inputs._REFUND): a negative amount, or 0 naming an order
-    named_col = new["refund_of"].notna() if "refund_of" in new.columns else pd.Series(False, index=new.index)
-    back = new[(new["amount"] < 0) | ((new["amount"] == 0) & named_col)]
+    from features.returns import is_refund
+
+    def refunds(df: pd.DataFrame) -> np.ndarray:  # as the feature build reads them
+        return is_refund(df["amount"], df["refund_of"] if "refund_of" in df.columns else [None] * len(df))
+
+    back = new[refunds(new)]
     if back.empty:
         return []
     named = back["refund_of"].dropna() if "refund_of" in back.columns else pd.Series([], dtype=object)
-    bought = table["refund_of"].isna() if "refund_of" in table.columns else pd.Series(True, index=table.index)
-    unknown = named[~named.isin(table.loc[(table["amount"] > 0) | ((table["amount"] == 0) & bought), "order_id"])]
+    unknown = named[~named.isin(table.loc[~refunds(table), "order_id"])]
     out = [f"{len(back):,} refund(s) (negative amount, or 0 naming an order), {len(named):,} naming the order they refund"]
     if len(unknown):
         out.append(f"{len(unknown):,} refund(s) name an order not in the table (e.g. {unknown.iloc[0]!r}): kept, "
