@@ -301,7 +301,7 @@ class WindowEASE(EASE):
             raise ValueError(f"inner must be 'random' or 'temporal', got {self.inner!r}")
         if self.inner == "temporal" and tm is None:
             raise ValueError("inner='temporal' needs times")
-        check_candidates(self.low_pass_ranks, self.low_pass_weights)
+        check_candidates(self.low_pass_ranks, self.low_pass_weights, self.low_pass_band)
         # large data: tune on a sample of users and the most popular items (the choice is scale-free)
         rng = np.random.default_rng(self.seed)
         rows = (np.arange(Xm.shape[0]) if Xm.shape[0] <= self.tune_users

@@ -20,14 +20,17 @@ from models.recommenders._inner import eval_rows, ndcg_per_user, within_band
 DENSE_MAX = 4_000  # items up to which the eigenvectors come from dense LAPACK
 
 
-def check_candidates(ranks: tuple, weights: tuple) -> None:
-    """Clear errors for bad ``WindowEASE(low_pass_ranks=..., low_pass_weights=...)`` before any work."""
+def check_candidates(ranks: tuple, weights: tuple, band: float = 0.0) -> None:
+    """Clear errors for bad ``WindowEASE(low_pass_ranks=..., low_pass_weights=..., low_pass_band=...)``
+    before any work."""
     bad = [r for r in ranks if isinstance(r, bool) or not isinstance(r, (int, np.integer)) or r < 1]
     if bad:
         raise ValueError(f"low_pass_ranks must be positive integers, got {bad}")
     bad = [a for a in weights if not (np.isfinite(a) and a >= 0)]
     if bad:
         raise ValueError(f"low_pass_weights must be finite and >= 0 (0 = no filter), got {bad}")
+    if isinstance(band, bool) or not isinstance(band, (int, float, np.number)) or not (np.isfinite(band) and band >= 0):
+        raise ValueError(f"low_pass_band must be a finite number >= 0 (0 = the single best filter), got {band!r}")
 
 
 def _inv_sqrt(degree: np.ndarray) -> np.ndarray:

@@ -225,6 +225,9 @@ def test_window_ease_adds_the_average_of_the_band(band):
     ({"low_pass_ranks": (2.5,)}, "low_pass_ranks.*2.5"),
     ({"low_pass_weights": (0.0, -0.1)}, "low_pass_weights.*-0.1"),
     ({"low_pass_weights": (float("nan"),)}, "low_pass_weights.*nan"),
+    ({"low_pass_band": -1.0}, "low_pass_band.*-1.0"),
+    ({"low_pass_band": float("nan")}, "low_pass_band.*nan"),
+    ({"low_pass_band": "1"}, "low_pass_band.*'1'"),
 ])
 def test_bad_low_pass_candidates_are_named(params, message):
     from models.recommenders import make
