@@ -182,7 +182,8 @@ def test_gate_refit_and_challenger_meet_on_one_holdout(tmp_settings, monkeypatch
     train(RecommenderConfig(**base))  # champion: the default weights, click 1.0
     truths, fitted = [], []
     real_metrics, real_fit = ranking.ranking_metrics, holdout.fit_model
-    monkeypatch.setattr(ranking, "ranking_metrics", lambda ids, rel, **kw: truths.append(rel.copy()) or real_metrics(ids, rel, **kw))
+    monkeypatch.setattr(ranking, "ranking_metrics",
+                        lambda ids, rel, **kw: truths.append(rel.copy()) or real_metrics(ids, rel, **kw))
     monkeypatch.setattr(holdout, "fit_model", lambda model, X, T: fitted.append(X.copy()) or real_fit(model, X, T))
     ignores_clicks = tuple((e, 0.0 if e == "click" else w) for e, w in RecommenderConfig().event_weights)
     run_id = train(RecommenderConfig(**base, event_weights=ignores_clicks))
