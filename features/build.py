@@ -113,7 +113,7 @@ ITEM_COLUMNS: list[tuple[str, str, str]] = [
 INTERACTION_COLUMNS: list[tuple[str, str, str]] = [
     ("one_id", "string", "the person"),
     ("item_id", "string", "the item"),
-    ("event_type", "string", "view / click / favorite / rate / add_to_cart / purchase"),
+    ("event_type", "string", "view / click / favorite / rate / add_to_cart / purchase (refunded in full: view)"),
     ("ts", "timestamp", "when (UTC, microseconds)"),
     ("weight", "float64", "implicit-feedback weight: FeatureConfig.weights, or the rating for rate events"),
 ]

@@ -10,8 +10,9 @@
   (``models.recommenders.serving.RecommenderBundle``) as the MLflow model ``recommender``
   and gates promotion (``training.registry.gate_and_tag``; :func:`gate_score`).
 
-The first two (and :func:`default_model`) live in :mod:`training.recommender_eval` and
-are re-exported here; this module is the training job.
+The first two (and :func:`default_model`) live in :mod:`training.recommender_eval`, the
+holdout (:class:`~training.recommender_holdout.Holdout`, :func:`holdout_metrics`) in
+:mod:`training.recommender_holdout`; all are re-exported here; this module is the training job.
 
 Run: ``portrait evaluate recommender --interactions u.data --json`` /
 ``portrait train recommender``.
@@ -37,8 +38,10 @@ from training.recommender_eval import (
     evaluate_frame,
     read_interactions,
 )
+# the holdout every model is measured and gated on; holdout_metrics re-exported like the above
+from training.recommender_holdout import Holdout, event_matrices, fit_model, holdout_metrics
 
-__all__ = ["GATE_METRIC", "ITEM_ALIASES", "PEERS", "SEGMENT_SOURCES", "TIME_ALIASES", "USER_ALIASES",
+__all__ = ["GATE_METRIC", "Holdout", "ITEM_ALIASES", "PEERS", "SEGMENT_SOURCES", "TIME_ALIASES", "USER_ALIASES",
            "WEIGHT_ALIASES", "RecommenderConfig", "build_bundle", "default_model", "evaluate_frame",
            "gate_score", "holdout_metrics", "load_events", "logged_weighting", "read_interactions", "train", "tune"]
 
@@ -101,16 +104,6 @@ def load_events(config: RecommenderConfig) -> pd.DataFrame:
     return df[df["weight"] > 0].reset_index(drop=True)
 
 
-def _matrices(df: pd.DataFrame, users: pd.Index, items: pd.Index, epoch: pd.Timestamp) -> tuple[Any, Any, Any]:
-    from training.evaluation.splits import to_matrix
-
-    X = to_matrix(df, users, items, df["weight"].to_numpy(np.float32))
-    days = (df["timestamp"] - epoch).dt.total_seconds().to_numpy() / 86400.0 + 1.0
-    last = df.assign(d=days).groupby(["user", "item"], as_index=False, sort=False)["d"].max()
-    T = to_matrix(last, users, items, last["d"].to_numpy(np.float64))
-    return X, T, days
-
-
 def build_bundle(df: pd.DataFrame, model: Any, config: RecommenderConfig, items_df: pd.DataFrame | None = None,
                  profiles: pd.DataFrame | None = None) -> Any:
     """Fit ``model`` on all of ``df`` and wrap it with ids, purchases, catalog and cold-start segments."""
@@ -119,8 +112,8 @@ def build_bundle(df: pd.DataFrame, model: Any, config: RecommenderConfig, items_
 
     users, items = pd.Index(pd.unique(df["user"])), pd.Index(pd.unique(df["item"]))
     epoch = df["timestamp"].min()
-    X, T, _ = _matrices(df, users, items, epoch)
-    _fit(model, X, T)
+    X, T, _ = event_matrices(df, users, items, epoch)
+    fit_model(model, X, T)
     bought_df = df[df["event_type"].isin(config.exclude_event_types)]
     from training.evaluation.splits import to_matrix
 
@@ -139,40 +132,6 @@ def build_bundle(df: pd.DataFrame, model: Any, config: RecommenderConfig, items_
                              catalog=ItemCatalog.from_frame(items, items_df), segments=segments,
                              event_weights=dict(config.event_weights), exclude_event_types=config.exclude_event_types,
                              epoch=epoch)
-
-
-def _fit(model: Any, X: Any, T: Any) -> Any:
-    import inspect
-
-    return model.fit(X, times=T) if "times" in inspect.signature(model.fit).parameters else model.fit(X)
-
-
-def holdout_metrics(df: pd.DataFrame, make_model: Any, config: RecommenderConfig,
-                    train_events: pd.DataFrame | None = None) -> dict[str, float]:
-    """Fit on events before the last ``holdout_days``, score the next items of customers seen before.
-
-    ``train_events`` (the same events weighted another way) replaces ``df`` on the fitting side only:
-    the holdout (cut and test items) stays ``df``'s, so differently weighted models meet on one test.
-    """
-    from training.evaluation.ranking import ranking_metrics
-
-    cut = df["timestamp"].max() - pd.Timedelta(days=config.holdout_days)
-    fit_on = df if train_events is None else train_events
-    train, test = fit_on[fit_on["timestamp"] < cut], df[df["timestamp"] >= cut]
-    users, items = pd.Index(pd.unique(train["user"])), pd.Index(pd.unique(df["item"]))
-    X, T, _ = _matrices(train, users, items, train["timestamp"].min())
-    from training.evaluation.splits import to_matrix
-
-    Y = to_matrix(test, users, items, np.ones(len(test), np.float32))
-    Y = Y - Y.multiply(X > 0)  # re-consumption is not a discovery
-    Y.eliminate_zeros()
-    rows = np.flatnonzero(np.diff(Y.indptr) > 0)
-    if len(rows) == 0:
-        return {"n_users": 0}
-    model = make_model()
-    _fit(model, X, T)
-    ids, _ = model.recommend(X[rows], k=config.k, times=T[rows])
-    return ranking_metrics(ids, Y[rows], k=config.k)
 
 
 def tune(df: pd.DataFrame, config: RecommenderConfig) -> dict[str, Any]:
@@ -236,8 +195,9 @@ def train(config: RecommenderConfig, progress: Any = None) -> str:
             return default_model("temporal", **params) if config.model == "window_ease" else make(config.model, **params)
 
         step("holdout metrics")
-        metrics = {f"holdout_{k}": v for k, v in holdout_metrics(df, build, config).items()}
-        metrics.update({f"holdout_popularity_{k}": v for k, v in holdout_metrics(df, lambda: make("popularity"), config).items()})
+        holdout = Holdout.build(df, config.holdout_days, config.k)  # once: the gate scores the champion on it too
+        metrics = {f"holdout_{k}": v for k, v in holdout.score(build, df).items()}
+        metrics.update({f"holdout_popularity_{k}": v for k, v in holdout.score(lambda: make("popularity"), df).items()})
         own = metrics.get(f"holdout_{GATE_METRIC}", float("nan"))
         if not np.isfinite(own):  # a version measured on nobody would be registered, and gated, on a 0 or a nan
             raise ValueError(f"holdout nDCG@{config.k} is {own}: no customer seen before the last "
@@ -260,7 +220,7 @@ def train(config: RecommenderConfig, progress: Any = None) -> str:
         if config.promote:
             step("promotion gate")
             own = float(own)
-            registry.gate_and_tag("recommender", version, lambda m: gate_score(m, df, config, run.info.run_id, own),
+            registry.gate_and_tag("recommender", version, lambda m: gate_score(m, holdout, df, config, run.info.run_id, own),
                                   metric=f"holdout_{GATE_METRIC}")
         return run.info.run_id
 
@@ -276,23 +236,25 @@ def _unfitted(model: Any) -> Any:
     return type(model)(**{k: v for k, v in model.get_params().items() if k in names})
 
 
-def gate_score(pyfunc: Any, df: pd.DataFrame, config: RecommenderConfig, run_id: str, own: float) -> float:
-    """nDCG@k of a registered recommender's configuration on this run's holdout (the promotion gate's score).
+def gate_score(pyfunc: Any, holdout: Holdout, df: pd.DataFrame, config: RecommenderConfig, run_id: str,
+               own: float) -> float:
+    """nDCG@k of a registered recommender's configuration on this run's ``holdout`` (the promotion gate's score).
 
     The registered model was fitted on every event, holdout included, so it is not scored as
-    it is: its configuration is refitted on the events before the holdout (exactly what this
-    run's ``holdout_ndcg`` measured for the new model, which is reused) and ranks the
-    holdout's new items. Challenger and champion thus meet on the same data, each weighting the
-    events as it was trained to (the champion's ``event_weights`` / ``half_life_days`` from its run,
-    :func:`logged_weighting`).
+    it is: its configuration is refitted on the events (``df``) before the holdout's cut (exactly
+    what this run's ``holdout_ndcg`` measured for the new model, which is reused) and ranks the
+    holdout's new items. Challenger and champion thus meet on one holdout, built once from the
+    challenger's events, each weighting the events as it was trained to (the champion's
+    ``event_weights`` / ``half_life_days`` from its run, :func:`logged_weighting`); customers or
+    items only the champion's weighting keeps are appended to the index, not scored.
     """
     champion_run = getattr(pyfunc.metadata, "run_id", None)
     if champion_run == run_id:
         return own
     bundle = pyfunc.unwrap_python_model().bundle
     own_weights = logged_weighting(champion_run, config, getattr(bundle, "event_weights", None))
-    events = None if own_weights == config else load_events(own_weights)  # its weights, the same events
-    return float(holdout_metrics(df, lambda: _unfitted(bundle.model), config, events).get(GATE_METRIC, 0.0))
+    events = df if own_weights == config else load_events(own_weights)  # its weights, the same events
+    return float(holdout.score(lambda: _unfitted(bundle.model), events).get(GATE_METRIC, 0.0))
 
 
 def logged_weighting(run_id: str | None, config: RecommenderConfig,

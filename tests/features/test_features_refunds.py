@@ -178,3 +178,44 @@ def test_a_kept_refund_from_an_unknown_account_is_not_reported_as_lost(tmp_path,
     con.close()
     # the per-source warning counts the rows dropped, as the total does: not the refund that counts for its buyer
     assert staged.unmapped["orders"] == 1 and staged.unmapped_sources["orders"] == {"app": (1, 3)}
+
+
+def _interactions(raw, ident, out, cutoff) -> list[tuple]:
+    """``(one_id, item_id, event_type, weight)`` rows of a real build's interactions as of ``cutoff``, sorted."""
+    from features.build import build
+
+    res = build(raw, ident, out, [cutoff])
+    inter = pd.read_parquet(res.paths["interactions"])
+    return sorted(map(tuple, inter[["one_id", "item_id", "event_type", "weight"]].values.tolist()))
+
+
+def test_interactions_demote_a_purchase_refunded_in_full_to_a_view_from_the_refund_on(tmp_path, h):
+    """An order refunded in full was no purchase: the recommender learns a view of its items (not an item
+    to leave out as bought), once the refund happened; a cutoff before the refund still sees the purchase."""
+    from features.build import FeatureConfig
+
+    w = h.World(tmp_path / "data")
+    gone = w.order("a", h.ago(20), 40.0, items=("I1", "I2"))
+    w.event("a", "purchase", h.ago(20), item="I1")  # the same purchase also seen as an event: one row, demoted too
+    w.refund("a", h.ago(10), 15.0, of=gone)
+    w.refund("a", h.ago(8), 25.0, of=gone)  # refunded in full from here on
+    w.order("d", h.ago(30, hour=9), 20.0, items=("I3",))
+    w.refund("d", h.ago(30, hour=15), 20.0)  # no order named: the same-day rule cancels it (features.returns)
+    w.event("c", "purchase", h.ago(20), item="I3")  # a purchase no order tells about stays one
+    raw, ident = w.write()
+    p, v = FeatureConfig().weights["purchase"], FeatureConfig().weights["view"]
+    assert _interactions(raw, ident, tmp_path / "before", h.ago(9)) == [
+        ("a", "I1", "purchase", p), ("a", "I2", "purchase", p), ("c", "I3", "purchase", p), ("d", "I3", "view", v)]
+    assert _interactions(raw, ident, tmp_path / "after", h.CUTOFF) == [
+        ("a", "I1", "view", v), ("a", "I2", "view", v), ("c", "I3", "purchase", p), ("d", "I3", "view", v)]
+
+
+def test_interactions_keep_a_purchase_refunded_in_part(tmp_path, h):
+    from features.build import FeatureConfig
+
+    w = h.World(tmp_path / "data")
+    kept = w.order("b", h.ago(20), 30.0, items=("I2",))
+    w.event("b", "purchase", h.ago(20), item="I2")
+    w.refund("b", h.ago(10), 29.99, of=kept)
+    p = FeatureConfig().weights["purchase"]
+    assert _interactions(*w.write(), tmp_path / "features", h.CUTOFF) == [("b", "I2", "purchase", p)]

@@ -134,6 +134,7 @@ def test_gate_refits_the_champion_with_its_own_event_weights(tmp_settings, monke
     import mlflow
 
     import training.recommender as rec
+    import training.recommender_holdout as holdout
 
     write_inputs(tmp_settings.data_dir)
     base = dict(data_dir=str(tmp_settings.data_dir), mlflow_uri=tmp_settings.mlflow_uri,
@@ -142,8 +143,8 @@ def test_gate_refits_the_champion_with_its_own_event_weights(tmp_settings, monke
     challenger = RecommenderConfig(**base, event_weights=(("purchase", 1.0), ("view", 1.0)), half_life_days=None)
     train(champion)
     fitted = []
-    real_fit = rec._fit
-    monkeypatch.setattr(rec, "_fit", lambda model, X, T: fitted.append(X.copy()) or real_fit(model, X, T))
+    real_fit = holdout.fit_model
+    monkeypatch.setattr(holdout, "fit_model", lambda model, X, T: fitted.append(X.copy()) or real_fit(model, X, T))
     run_id = train(challenger)
     assert "champion v1" in mlflow.get_run(run_id).data.tags["gate.reason"]
 
@@ -154,6 +155,51 @@ def test_gate_refits_the_champion_with_its_own_event_weights(tmp_settings, monke
     refit = float(fitted[-1].sum())  # the gate's last fit: the champion's configuration on the holdout's training part
     assert refit == pytest.approx(fit_part(champion), rel=1e-5)
     assert refit != pytest.approx(fit_part(challenger), rel=1e-3)  # the two weightings differ on these events
+
+
+def test_gate_refit_and_challenger_meet_on_one_holdout(tmp_settings, monkeypatch):
+    """The champion's refit is scored on the challenger's holdout, its own extra users/items appended.
+
+    The champion weighs clicks (the challenger ignores them): a click-only customer and a click-only
+    item exist for it alone, and a click before the cut made a holdout item "seen". The gate rebuilt
+    the holdout from the champion's events: one more customer scored, one discovery fewer.
+    """
+    import training.evaluation.ranking as ranking
+    import training.recommender_holdout as holdout
+
+    data = tmp_settings.data_dir
+    write_inputs(data)
+    t0 = pd.Timestamp("2024-01-01", tz="UTC")
+    path = data / "features" / "interactions.parquet"
+    extra = pd.DataFrame([("v0", "p1", "click", t0 + pd.Timedelta(days=1), 1.0),  # clicks only before the cut
+                          ("v0", "p3", "view", t0 + pd.Timedelta(days=29), 1.0),
+                          *[(f"c{u}", "q0", "click", t0 + pd.Timedelta(days=3), 1.0) for u in range(5)],  # click-only item
+                          ("c5", "p6", "click", t0 + pd.Timedelta(days=2), 1.0)],  # c5 views p6 on day 30
+                         columns=["one_id", "item_id", "event_type", "ts", "weight"])
+    pd.concat([pd.read_parquet(path), extra], ignore_index=True).to_parquet(path)
+    base = dict(data_dir=str(data), mlflow_uri=tmp_settings.mlflow_uri,
+                mlflow_artifacts=str(tmp_settings.mlflow_artifacts), holdout_days=5)
+    train(RecommenderConfig(**base))  # champion: the default weights, click 1.0
+    truths, fitted = [], []
+    real_metrics, real_fit = ranking.ranking_metrics, holdout.fit_model
+    monkeypatch.setattr(ranking, "ranking_metrics",
+                        lambda ids, rel, **kw: truths.append(rel.copy()) or real_metrics(ids, rel, **kw))
+    monkeypatch.setattr(holdout, "fit_model", lambda model, X, T: fitted.append(X.copy()) or real_fit(model, X, T))
+    ignores_clicks = tuple((e, 0.0 if e == "click" else w) for e, w in RecommenderConfig().event_weights)
+    run_id = train(RecommenderConfig(**base, event_weights=ignores_clicks))
+    assert "champion v1" in mlflow_tags(run_id)["gate.reason"]
+    challenger, champion = truths[0], truths[-1]  # this run's holdout_ndcg, then the gate's refit of v1
+    assert champion.shape[0] == challenger.shape[0] == 40  # v0 is not scored: no history before the cut here
+    n = challenger.shape[1]
+    assert (champion[:, :n] != challenger).nnz == 0 and champion[:, n:].nnz == 0  # c5's p6 still a discovery
+    refit = fitted[-1]  # the champion's configuration learnt from v0 and q0, appended after the holdout's index
+    assert refit.shape == (fitted[0].shape[0] + 1, n + 1) and refit[-1].nnz == 1 and refit[:, -1].nnz == 5
+
+
+def mlflow_tags(run_id: str) -> dict[str, str]:
+    import mlflow
+
+    return mlflow.get_run(run_id).data.tags
 
 
 def test_train_cli_no_promote_skips_the_gate(tmp_settings, monkeypatch):
