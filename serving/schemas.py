@@ -230,6 +230,7 @@ class WritebackBatch(BaseModel):
     rows: int
     status: str = Field(description="'written' or 'skipped' (already written for this version and date)")
     scored_at: str
+    note: str | None = Field(None, description="why a batch was skipped and how to rewrite it (`\"force\": true`)")
     feast: str = Field(description="Feast push status: 'pushed', or why it was skipped or failed")
 
 

@@ -75,7 +75,8 @@ def score(
     try:
         if write_back:
             with console.status("scoring and writing predicted tags"):
-                batches = do_write_back(loader.bundle, s.data_dir, models, day, force, push)
+                batches = do_write_back(loader.bundle, s.data_dir, models, day, force, push,
+                                        how_to_force="`--force` rewrites it (after a feature rebuild, say)")
             result = [b.model_dump(mode="json") for b in batches]
         else:
             now = dt.datetime.now(dt.timezone.utc)
@@ -187,6 +188,9 @@ def _print_table(result: list[dict], write_back: bool) -> None:
                          else f"{v:,}" if isinstance(v, int) else str(v))
         table.add_row(*cells)
     console.print(table)
+    for r in result:  # a skipped batch says why and how to force it, not only "skipped" in a cell
+        if r.get("note"):
+            console.print(f"{r['model']} v{r['version']} skipped: {r['note']}", soft_wrap=True)
 
 
 def register(root: typer.Typer) -> None:

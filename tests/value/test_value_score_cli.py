@@ -234,3 +234,19 @@ def test_a_champion_that_fails_to_load_is_not_called_missing(env, unloadable_chu
     assert f"model churn: loading churn v{unloadable_churn} failed" in text and "acme_registry_flavor" in text
     assert "churn has a 'champion' but it does not load here" in text and "portrait models rollback churn" in text
     assert "train churn first" not in text and "champions exist for" not in text
+
+
+def test_a_skipped_write_back_says_how_to_force_it(env):
+    import json
+
+    r, _ = run("--write-back", "--no-push", "--date", "2024-09-03", "--model", "churn")
+    assert r.exit_code == 0, r.output
+    r, text = run("--write-back", "--no-push", "--date", "2024-09-03", "--model", "churn")
+    assert r.exit_code == 0, r.output
+    assert "churn v1 skipped: already written for this version and 2024-09-03" in text
+    assert "`--force` rewrites it" in text and '"force"' not in text  # the CLI's option, not the HTTP field
+    r, _ = run("--write-back", "--no-push", "--date", "2024-09-03", "--model", "churn", "--json")
+    (batch,) = json.loads(r.stdout)
+    assert batch["status"] == "skipped" and "`--force` rewrites it" in batch["note"]
+    r, text = run("--write-back", "--no-push", "--date", "2024-09-03", "--model", "churn", "--force")
+    assert r.exit_code == 0 and "written" in text and "skipped:" not in text.replace("skipped: Feast", ""), r.output
