@@ -77,6 +77,23 @@ def latest_snapshot(features: pd.DataFrame) -> pd.DataFrame:
     return features.loc[ts == ts.max()].reset_index(drop=True)
 
 
+def empty_warning(meta: Audience) -> str | None:
+    """What to say about an audience saved with no member (None when it has some): it is empty, and why as far
+    as its metadata tells. Saving it is no error (a rule on a quiet week, a dynamic audience to fill later)."""
+    if meta.size:
+        return None
+    if meta.source == "ids":
+        why = f": none of the {meta.unresolved:,} id(s) given matches a customer"
+    elif meta.rule is not None:
+        why = (f": the rule {meta.rule!r} matches no customer of the features as of "
+               f"{meta.features_as_of or 'the latest snapshot'}")
+    else:
+        why = ""
+    later = " (a dynamic audience fills again when its rule matches: `portrait audience refresh`)" \
+        if meta.kind == "dynamic" else ""
+    return f"audience {meta.name!r} is empty, 0 members{why}; saved all the same{later}"
+
+
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 

@@ -165,6 +165,7 @@ class MembersPage(BaseModel):
     page_size: int
     total: int
     members: list[Member]
+    note: str | None = Field(None, description="an empty audience: says so and why, as far as its metadata tells")
 
 
 # ---- scores, profiles, tags ---------------------------------------------------------------------
