@@ -45,6 +45,15 @@ class AudienceError(ValueError):
     """Bad audience name, unknown audience, or unusable input (the message says which)."""
 
 
+class AudienceExists(AudienceError):
+    """An audience of that name exists and ``overwrite`` was not given. The message names this API's
+    ``overwrite=True``; a caller with its own option for it (the CLI's ``--replace``) names that instead."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"audience {name!r} already exists; overwrite=True replaces it")
+
+
 @dataclass(frozen=True)
 class Audience:
     name: str  # file stem under <data>/audiences/
@@ -121,7 +130,7 @@ class AudienceStore:
 
     def _write(self, meta: Audience, members: pd.DataFrame, overwrite: bool) -> Audience:
         if self.exists(meta.name) and not overwrite:
-            raise AudienceError(f"audience {meta.name!r} already exists (use overwrite / --replace)")
+            raise AudienceExists(meta.name)
         write_parquet(members.reset_index(drop=True), self._path(meta.name, ".parquet"))
         text = json.dumps(asdict(meta), indent=2, default=str)
         atomic_write(self._path(meta.name, ".json"), lambda tmp: tmp.write_text(text))

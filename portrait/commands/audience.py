@@ -102,7 +102,7 @@ def create_cmd(
     """Create a static or dynamic audience from a rule, or a static one from an id list."""
     from dataclasses import asdict
 
-    from features.audience import AudienceError, RuleError
+    from features.audience import AudienceError, AudienceExists, RuleError
 
     if (rule is None) == (ids is None):
         fail("give exactly one of --rule or --ids")
@@ -129,6 +129,8 @@ def create_cmd(
             if missing:
                 shown = ", ".join(_masked(m) for m in missing[:5]) + (f" and {len(missing) - 5:,} more" if len(missing) > 5 else "")
                 warnings = [f"{len(missing):,} id(s) in {ids} match no customer: {shown}"]
+    except AudienceExists as exc:  # the store's message names its Python argument, overwrite=True
+        fail(f"audience {exc.name!r} already exists; pass --replace to overwrite it, or choose another name")
     except (RuleError, AudienceError) as exc:
         fail(str(exc))
     from rich.markup import escape
