@@ -259,11 +259,9 @@ def _coerce(col: Column, s: pd.Series, when: TimeOptions) -> tuple[pd.Series, pd
         num, bad, _ = read_amounts(s)
         num, bad = num.set_axis(s.index), bad.set_axis(s.index)
         huge = ~bad & (num.abs() >= MONEY_LIMIT)
-        if huge.any():
-            why = pd.Series(what, index=s.index, dtype="string")
-            why[huge] = f"too large to hold to the cent (±{MONEY_LIMIT:,.0f} or more)"
-            return num, bad | huge, why
-        return num, bad, what
+        why = pd.Series(what, index=s.index, dtype="string").mask(huge, f"too large to hold to the cent "
+                                                                        f"(±{MONEY_LIMIT:,.0f} or more)")
+        return num, bad | huge, why
     if col.kind == "bool":
         if s.dtype == bool:
             return s.astype("boolean"), pd.Series(False, index=s.index), what
