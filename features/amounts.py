@@ -26,6 +26,10 @@ import unicodedata
 import numpy as np
 import pandas as pd
 
+# from 2**46 (70,368,744,177,664) up a double's step passes a cent: such an amount cannot be held to the cent, and
+# its sums run towards inf (features of inf); the import rejects it (features.schema), naming the column and row
+MONEY_LIMIT = 2.0 ** 46
+
 # currency symbols (any character of Unicode category Sc), ISO 4217 codes (USD, EUR, CNY)
 # and the local signs written in letters, before or after the number; any other word ("12 units",
 # "12 kg", "12 pcs") stays and fails; capitals glued to a symbol are its country (US$, HK$, CN¥, R$)

@@ -45,6 +45,15 @@ class AudienceError(ValueError):
     """Bad audience name, unknown audience, or unusable input (the message says which)."""
 
 
+class AudienceExists(AudienceError):
+    """An audience of that name exists and ``overwrite`` was not given. The message names this API's
+    ``overwrite=True``; a caller with its own option for it (the CLI's ``--replace``) names that instead."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"audience {name!r} already exists; overwrite=True replaces it")
+
+
 @dataclass(frozen=True)
 class Audience:
     name: str  # file stem under <data>/audiences/
@@ -77,6 +86,23 @@ def latest_snapshot(features: pd.DataFrame) -> pd.DataFrame:
     return features.loc[ts == ts.max()].reset_index(drop=True)
 
 
+def empty_warning(meta: Audience) -> str | None:
+    """What to say about an audience saved with no member (None when it has some): it is empty, and why as far
+    as its metadata tells. Saving it is no error (a rule on a quiet week, a dynamic audience to fill later)."""
+    if meta.size:
+        return None
+    if meta.source == "ids":
+        why = f": none of the {meta.unresolved:,} id(s) given matches a customer"
+    elif meta.rule is not None:
+        why = (f": the rule {meta.rule!r} matches no customer of the features as of "
+               f"{meta.features_as_of or 'the latest snapshot'}")
+    else:
+        why = ""
+    later = " (a dynamic audience fills again when its rule matches: `portrait audience refresh`)" \
+        if meta.kind == "dynamic" else ""
+    return f"audience {meta.name!r} is empty, 0 members{why}; saved all the same{later}"
+
+
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -104,7 +130,7 @@ class AudienceStore:
 
     def _write(self, meta: Audience, members: pd.DataFrame, overwrite: bool) -> Audience:
         if self.exists(meta.name) and not overwrite:
-            raise AudienceError(f"audience {meta.name!r} already exists (use overwrite / --replace)")
+            raise AudienceExists(meta.name)
         write_parquet(members.reset_index(drop=True), self._path(meta.name, ".parquet"))
         text = json.dumps(asdict(meta), indent=2, default=str)
         atomic_write(self._path(meta.name, ".json"), lambda tmp: tmp.write_text(text))

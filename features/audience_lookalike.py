@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.audience import Audience, AudienceError, AudienceStore, latest_snapshot
+from features.audience import Audience, AudienceError, AudienceExists, AudienceStore, latest_snapshot
 from features.audience_profile import profile
 from features.audience_rules import evaluate, validate
 
@@ -153,7 +153,7 @@ def expand_audience(store: AudienceStore, population: Any, seed: str, reach: int
     seed_meta = store.get(seed)
     target = name or f"{seed}_lookalike"
     if store.exists(target) and not overwrite:  # also checks the name; before the expansion's work
-        raise AudienceError(f"audience {target!r} already exists (use overwrite / --replace)")
+        raise AudienceExists(target)
     seed_ids = store.members(seed, features)
     result = expand(population, seed_ids, reach, features, filter_rule, method)
     if check is not None:

@@ -12,6 +12,27 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+# amounts closer than a thousandth of a cent are one amount (float noise such as 0.1 + 0.2), never closer ones
+_NOISE = 1e-5
+# from 2**46 up a double cannot hold every cent (its step passes 0.01): such amounts are compared exactly
+_WHOLE_CENTS_BELOW = 2.0 ** 46
+
+
+def amount_key(amount: np.ndarray) -> np.ndarray:
+    """An int64 per amount, equal for equal absolute amounts and for no others.
+
+    A whole number of cents (within float noise) is keyed by its cents (``>= 0``), so ``0.1 + 0.2`` and
+    ``0.3`` are one amount; any other amount (``10.004`` in a three-decimal currency, or one of ``2**46``
+    and up, where a double skips cents) is keyed by its exact value (``< 0``): never rounded onto
+    another amount's key, and no cents overflow the integer however large it is.
+    """
+    a = np.abs(np.asarray(amount, dtype=np.float64))
+    with np.errstate(over="ignore", invalid="ignore"):
+        cents = np.round(a * 100)
+        whole = (a < _WHOLE_CENTS_BELOW) & (np.abs(a * 100 - cents) <= _NOISE * 100)
+    exact = -1 - np.ascontiguousarray(a).view(np.int64)  # bits of a non-negative double: >= 0, so this is < 0
+    return np.where(whole, np.where(whole, cents, 0.0).astype(np.int64), exact)  # inf/NaN cents never cast
+
 
 def settle_returns(codes: np.ndarray, t: np.ndarray, amt: np.ndarray,
                    back: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -28,12 +49,12 @@ def settle_returns(codes: np.ndarray, t: np.ndarray, amt: np.ndarray,
     """
     day = np.floor(t).astype(np.int64)
     _, key = np.unique(codes.astype(np.int64) * (day.max() - day.min() + 1) + (day - day.min()), return_inverse=True)
-    pairs = pd.DataFrame({"k": key, "c": np.round(np.abs(amt) * 100).astype(np.int64), "b": back})
+    pairs = pd.DataFrame({"k": key, "c": amount_key(amt), "b": back})
     same = pairs.groupby(["k", "c"])["b"]
     n_ref = same.transform("sum").to_numpy()
     n_buy = same.transform("size").to_numpy() - n_ref
     nth = pairs.groupby(["k", "c", "b"]).cumcount().to_numpy()
-    matched = np.where(back, nth < n_buy, nth < n_ref) & (pairs["c"].to_numpy() > 0)
+    matched = np.where(back, nth < n_buy, nth < n_ref) & (np.abs(amt) > 0)
     amt = np.where(matched, 0.0, amt)
     gross = np.bincount(key, weights=np.where(back, 0.0, amt))
     refund = np.bincount(key, weights=np.where(back, -amt, 0.0))
@@ -79,12 +100,13 @@ def stand_orders(cid: np.ndarray, ts_us: np.ndarray, amount: np.ndarray, order_i
     link = pos.reindex(pd.Series(refund_of, dtype=object).where(back)).fillna(-1).to_numpy(np.int64)
     linked = back & (link >= 0)
     cid[linked] = cid[link[linked]]
-    # named refunds: the purchase is cancelled once they add up to its amount (in cents)
+    # named refunds: the purchase is cancelled once they add up to its amount (to float noise); summed as
+    # amounts, not cents, so no amount overflows (a sum past the largest double is inf: more than any amount)
     r = np.flatnonzero(linked)
     if len(r):
         r = r[np.lexsort((ts_us[r], link[r]))]
-        cum = pd.Series(np.round(-amount[r] * 100)).groupby(link[r]).cumsum().to_numpy()
-        full = cum >= np.round(amount[link[r]] * 100)
+        cum = pd.Series(-amount[r]).groupby(link[r]).cumsum().to_numpy()
+        full = cum >= amount[link[r]] - _NOISE
         done = pd.DataFrame({"buy": link[r][full], "ts": ts_us[r][full]}).groupby("buy")["ts"].min()
         cancel[done.index.to_numpy()] = np.maximum(done.to_numpy(), ts_us[done.index.to_numpy()])
     # the other refunds: settled per customer and UTC day with the purchases

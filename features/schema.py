@@ -254,10 +254,14 @@ def _coerce(col: Column, s: pd.Series, when: TimeOptions) -> tuple[pd.Series, pd
             num = num.astype("float64")
         return num, bad, what
     if col.kind == "money":  # $1,234.50, 12,50 EUR: the column's decimal mark wins, rows showing the other are bad
-        from features.amounts import read_amounts
+        from features.amounts import MONEY_LIMIT, read_amounts
 
         num, bad, _ = read_amounts(s)
-        return num.set_axis(s.index), bad.set_axis(s.index), what
+        num, bad = num.set_axis(s.index), bad.set_axis(s.index)
+        huge = ~bad & (num.abs() >= MONEY_LIMIT)
+        why = pd.Series(what, index=s.index, dtype="string").mask(huge, f"too large to hold to the cent "
+                                                                        f"(±{MONEY_LIMIT:,.0f} or more)")
+        return num, bad | huge, why
     if col.kind == "bool":
         if s.dtype == bool:
             return s.astype("boolean"), pd.Series(False, index=s.index), what

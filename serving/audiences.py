@@ -58,7 +58,18 @@ def page(data_dir: Path, audience_id: str, page_no: int, page_size: int) -> Memb
     lo = (page_no - 1) * page_size
     members = [Member(one_id=i, score=s, percentile=p)
                for i, s, p in zip(ids[lo:lo + page_size], scores[lo:lo + page_size], pct[lo:lo + page_size])]
-    return MembersPage(audience_id=audience_id, page=page_no, page_size=page_size, total=len(ids), members=members)
+    return MembersPage(audience_id=audience_id, page=page_no, page_size=page_size, total=len(ids), members=members,
+                       note=None if ids else _empty_note(data_dir, audience_id))
+
+
+def _empty_note(data_dir: Path, audience_id: str) -> str:
+    """Why a saved audience has no member, from its metadata (``<id>.json`` beside the members) when there is one."""
+    from features.audience import AudienceStore, empty_warning
+
+    try:
+        return empty_warning(AudienceStore(Path(data_dir) / "audiences").get(audience_id)) or "the audience is empty"
+    except (ValueError, TypeError, OSError):  # no or unreadable metadata (serving.audiences.save writes none)
+        return "the audience is empty"
 
 
 def csv_chunks(data_dir: Path, audience_id: str, chunk: int = 10_000) -> Iterator[str]:

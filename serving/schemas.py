@@ -165,6 +165,7 @@ class MembersPage(BaseModel):
     page_size: int
     total: int
     members: list[Member]
+    note: str | None = Field(None, description="an empty audience: says so and why, as far as its metadata tells")
 
 
 # ---- scores, profiles, tags ---------------------------------------------------------------------
@@ -230,6 +231,7 @@ class WritebackBatch(BaseModel):
     rows: int
     status: str = Field(description="'written' or 'skipped' (already written for this version and date)")
     scored_at: str
+    note: str | None = Field(None, description="why a batch was skipped and how to rewrite it (`\"force\": true`)")
     feast: str = Field(description="Feast push status: 'pushed', or why it was skipped or failed")
 
 

@@ -151,10 +151,13 @@ def _require(bundle: Bundle, kinds: list[str]) -> None:
 
 
 def write_back(bundle: Bundle, data_dir: Path, kinds: list[str] | None, date: dt.date | None = None,
-               force: bool = False, push: bool = True) -> list[WritebackBatch]:
+               force: bool = False, push: bool = True,
+               how_to_force: str = 'send "force": true to rewrite it') -> list[WritebackBatch]:
     """Score every customer with each champion in ``kinds`` and write the predicted tags.
 
     ``kinds`` None: every model that has a champion (``Bundle.with_champions``), as ``portrait score`` does.
+    A skipped batch's ``note`` ends with ``how_to_force``: each caller names its own option (the HTTP
+    field by default, ``portrait score`` its ``--force``).
     """
     import pandas as pd
 
@@ -188,9 +191,10 @@ def write_back(bundle: Bundle, data_dir: Path, kinds: list[str] | None, date: dt
             pos = np.flatnonzero(same.to_numpy())
             later = len(pos) > 0 and bool(((hist["tag"] == TAG_NAMES[kind]) & ~same).to_numpy()[pos[-1] + 1:].any())
             if same.any() and not force and not later:
+                at = str(hist.loc[same, "scored_at"].iloc[0])
+                note = f"already written for this version and {date.isoformat()} (at {at}), left as it is; {how_to_force}"
                 out.append(WritebackBatch(model=served.name, version=served.version, date=date, rows=int(same.sum()),
-                                          status="skipped", scored_at=str(hist.loc[same, "scored_at"].iloc[0]),
-                                          feast="not pushed again"))
+                                          status="skipped", scored_at=at, note=note, feast="not pushed again"))
                 continue
             hist = hist[~same]
             batch = score_all(bundle, kind, now, date)

@@ -102,7 +102,7 @@ def create_cmd(
     """Create a static or dynamic audience from a rule, or a static one from an id list."""
     from dataclasses import asdict
 
-    from features.audience import AudienceError, RuleError
+    from features.audience import AudienceError, AudienceExists, RuleError
 
     if (rule is None) == (ids is None):
         fail("give exactly one of --rule or --ids")
@@ -129,10 +129,15 @@ def create_cmd(
             if missing:
                 shown = ", ".join(_masked(m) for m in missing[:5]) + (f" and {len(missing) - 5:,} more" if len(missing) > 5 else "")
                 warnings = [f"{len(missing):,} id(s) in {ids} match no customer: {shown}"]
+    except AudienceExists as exc:  # the store's message names its Python argument, overwrite=True
+        fail(f"audience {exc.name!r} already exists; pass --replace to overwrite it, or choose another name")
     except (RuleError, AudienceError) as exc:
         fail(str(exc))
     from rich.markup import escape
 
+    from features.audience import empty_warning
+
+    warnings = [w for w in (empty_warning(meta),) if w] + warnings  # the unknown values say why, if that is why
     for w in warnings:  # valid input that silently matches nobody is almost always a typo
         console.print(f"[yellow]warning:[/] {escape(w)}", soft_wrap=True)
     if as_json:
@@ -262,12 +267,21 @@ def overlap_cmd(
 @app.command("refresh")
 def refresh_cmd(name: str = typer.Argument(..., help="Dynamic audience name.")) -> None:
     """Re-evaluate a dynamic audience on the latest features and rewrite its member file."""
-    from features.audience import AudienceError
+    from rich.markup import escape
+
+    from features.audience import AudienceError, RuleError, empty_warning, latest_snapshot
+    from features.audience_rules import unknown_values
 
     try:
-        meta = _store().refresh(name, _features())
+        feats = _features()
+        meta = _store().refresh(name, feats)
     except AudienceError as exc:
         fail(str(exc))
+    except RuleError as exc:  # the features were rebuilt without a column the rule reads: a traceback before
+        fail(f"audience {name!r}: its rule no longer evaluates on the latest features: {exc}; nothing rewritten")
+    warning = empty_warning(meta)
+    for w in [warning, *unknown_values(meta.rule, latest_snapshot(feats))] if warning else ():
+        console.print(f"[yellow]warning:[/] {escape(w)}", soft_wrap=True)
     console.print(f"audience [bold]{meta.name}[/]: {meta.size:,} customers as of {meta.features_as_of}")
 
 

@@ -39,7 +39,7 @@ def expand_cmd(
 
     from rich.markup import escape
 
-    from features.audience import AudienceError, AudienceStore, RuleError, latest_features
+    from features.audience import AudienceError, AudienceExists, AudienceStore, RuleError, latest_features
     from features.audience_lookalike import expand_audience, explain
     from models.lookalike import SeedTooSmall
 
@@ -74,6 +74,8 @@ def expand_cmd(
         # the minimum is the trained model's: expand has no option for it
         fail(f"{exc}; to accept smaller seeds retrain with `portrait train lookalike --min-seeds N` "
              "(then `portrait models promote lookalike VERSION`)")
+    except AudienceExists as exc:  # the store's message names its Python argument, overwrite=True
+        fail(f"audience {exc.name!r} already exists; pass --replace to overwrite it, or --name for another name")
     except (AudienceError, RuleError) as exc:
         fail(str(exc))
     why = explained["why"]

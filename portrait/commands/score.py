@@ -75,7 +75,8 @@ def score(
     try:
         if write_back:
             with console.status("scoring and writing predicted tags"):
-                batches = do_write_back(loader.bundle, s.data_dir, models, day, force, push)
+                batches = do_write_back(loader.bundle, s.data_dir, models, day, force, push,
+                                        how_to_force="`--force` rewrites it (after a feature rebuild, say)")
             result = [b.model_dump(mode="json") for b in batches]
         else:
             now = dt.datetime.now(dt.timezone.utc)
@@ -140,12 +141,20 @@ def _check_loaded(bundle, models: list[str], features_path, alias: str = "champi
     report success on models it could not prepare. A model without the alias names the models that
     have one and the ``--model`` options that score them.
     """
+    from serving.loader import LOAD_FAILED
+
     errors = dict(bundle.errors)
     for kind in models:
         if kind not in bundle.models:
             why = errors.get(kind, "not loaded")
+            # the loader's own prefix tells a champion that failed to load from a missing one (its exception's
+            # text may well say "registry": a missing plugin, a registry-hosted artifact store)
             hint = ""
-            if "registry" in why:
+            if why.startswith(LOAD_FAILED):
+                hint = (f"; {kind} has a '{alias}' but it does not load here: fix what the error names, or give "
+                        f"'{alias}' to a version that loads (`portrait models list`; `portrait models rollback "
+                        f"{kind}` restores the previous champion)")
+            elif kind in errors:  # the loader's only other error for a kind it has not: no version has the alias
                 have = [m for m in MODELS if m in bundle.models] if uri is None else _aliased(uri, alias)
                 hint = (f"; {alias}s exist for {', '.join(have)} only: pass "
                         f"`{' '.join(f'--model {m}' for m in have)}` (or no --model: every model that has one)"
@@ -179,6 +188,9 @@ def _print_table(result: list[dict], write_back: bool) -> None:
                          else f"{v:,}" if isinstance(v, int) else str(v))
         table.add_row(*cells)
     console.print(table)
+    for r in result:  # a skipped batch says why and how to force it, not only "skipped" in a cell
+        if r.get("note"):
+            console.print(f"{r['model']} v{r['version']} skipped: {r['note']}", soft_wrap=True)
 
 
 def register(root: typer.Typer) -> None:

@@ -88,3 +88,22 @@ def test_money_columns_read_shop_exports_and_reject_what_they_cannot():
     reasons = dict(zip(res.rejects["_data_row"] - 1, res.rejects["_reason"]))
     assert reasons == {2: "amount: not a valid amount: 12,50",  # a decimal comma in a column of decimal points
                        3: "amount: not a valid amount: abc"}
+
+
+def test_money_too_large_to_hold_to_the_cent_is_rejected_naming_column_and_value():
+    """From 2**46 a double skips cents and sums of such amounts run to inf: rejected, never garbage features."""
+    df = pd.DataFrame({
+        "order_id": list("abcd"), "source": ["pos"] * 4, "record_id": list("1234"), "ts": ["2026-01-01"] * 4,
+        "amount": ["70,368,744,177,663.99", "70,368,744,177,664", "(90,000,000,000,000.00)", "12"],
+        "discount": ["0", "0", "0", "1e300"],
+    })
+    res = validate(df, ORDERS, "orders.csv")
+    assert res.accepted["amount"].tolist() == [70368744177663.99]
+    reasons = dict(zip(res.rejects["_data_row"] - 1, res.rejects["_reason"]))
+    too = "too large to hold to the cent (±70,368,744,177,664 or more)"
+    assert reasons == {1: f"amount: {too}: 70,368,744,177,664", 2: f"amount: {too}: (90,000,000,000,000.00)",
+                       3: "discount: not a valid amount: 1e300"}
+    numbers = df.assign(amount=[1.0, 1.8e307, -2.0 ** 46, 5.5], discount=0.0)  # a Parquet file's float column
+    res = validate(numbers, ORDERS, "orders.parquet")
+    assert res.accepted["amount"].tolist() == [1.0, 5.5]
+    assert res.rejects["_reason"].tolist() == [f"amount: {too}: 1.8e+307", f"amount: {too}: -70368744177664.0"]

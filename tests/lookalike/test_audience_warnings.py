@@ -71,3 +71,44 @@ def test_helpers_directly(tmp_path):
     meta = store.create_ids("x", ["one_id", "OID1"])  # unchecked ids: a header still is not a member
     assert meta.size == 1 and store.members("x").tolist() == ["OID1"]
     assert overlap([("a", ["1"]), ("a", ["1"])]).iloc[0]["jaccard"] == 1.0
+
+
+def test_an_audience_with_no_member_is_saved_with_a_warning_saying_why(cli, tmp_path):
+    invoke, root, _ = cli
+    r = invoke("audience", "create", "old", "--rule", "age > 1000", "--json")
+    out = _json(r)
+    assert out["size"] == 0 and (root / "audiences" / "old.parquet").exists()
+    assert out["warnings"] == ["audience 'old' is empty, 0 members: the rule 'age > 1000' matches no customer of the "
+                               "features as of 2026-07-01T00:00:00+00:00; saved all the same"]
+    assert "warning:" in r.stderr and "is empty" in r.stderr
+    out = _json(invoke("audience", "create", "atl", "--rule", 'tag_group == "Atlantis"', "--json"))
+    assert "is empty" in out["warnings"][0] and "'Atlantis'" in out["warnings"][1]  # the value is why
+    path = tmp_path / "nobody.txt"
+    path.write_text("OID9999999999\nnobody\n")
+    r = invoke("audience", "create", "none", "--ids", str(path))
+    assert r.exit_code == 0 and "none of the 2 id(s) given matches a customer" in " ".join(r.output.split())
+    r = invoke("audience", "create", "some", "--rule", "age > 30", "--json")
+    assert not any("empty" in w for w in _json(r)["warnings"])
+
+
+def test_refreshing_a_dynamic_audience_to_no_member_warns(cli):
+    invoke, root, _ = cli
+    assert invoke("audience", "create", "adults", "--rule", "age >= 18", "--dynamic").exit_code == 0
+    feats = root / "features" / "customer_features.parquet"
+    df = pd.read_parquet(feats)
+    pd.concat([df, df.assign(event_timestamp=pd.Timestamp("2026-08-01", tz="UTC"), age=12.0)]).to_parquet(feats)
+    r = invoke("audience", "refresh", "adults")
+    text = " ".join(r.output.split())
+    assert r.exit_code == 0 and "0 customers as of 2026-08-01" in text, r.output
+    assert "audience 'adults' is empty, 0 members: the rule 'age >= 18' matches no customer" in text
+    assert "`portrait audience refresh`" in text  # a dynamic audience fills again
+
+
+def test_refreshing_a_rule_on_a_column_the_features_lost_is_one_clear_error(cli):
+    invoke, root, _ = cli
+    assert invoke("audience", "create", "big", "--rule", "spend > 10", "--dynamic").exit_code == 0
+    feats = root / "features" / "customer_features.parquet"
+    pd.read_parquet(feats).drop(columns=["spend"]).to_parquet(feats)
+    r = invoke("audience", "refresh", "big")
+    assert r.exit_code == 2 and isinstance(r.exception, SystemExit), repr(r.exception)  # not a RuleError traceback
+    assert "audience 'big'" in r.output and "'spend'" in r.output and "nothing rewritten" in r.output

@@ -63,8 +63,9 @@ def test_id_list_with_resolver_and_unknown_ids(tmp_path, features):
 def test_names_duplicates_and_bad_rules(tmp_path, features):
     store = AudienceStore(tmp_path)
     store.create_rule("a", "tag_vip", features)
-    with pytest.raises(AudienceError, match="already exists"):
+    with pytest.raises(AudienceError, match="already exists; overwrite=True replaces it") as exc:
         store.create_rule("a", "tag_vip", features)
+    assert "--replace" not in str(exc.value)  # a Python caller is told its argument, not a CLI option
     store.create_rule("a", "not tag_vip", features, overwrite=True)
     for bad in ("../etc", "a/b", "", ".hidden"):
         with pytest.raises(AudienceError, match="bad audience name"):

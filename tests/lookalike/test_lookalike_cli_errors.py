@@ -67,6 +67,21 @@ def test_expand_with_unknown_explain_column_saves_nothing(cli):
     assert not (root / "audiences" / "b_x.json").exists() and not (root / "audiences" / "b_x.parquet").exists()
 
 
+def test_an_existing_name_names_the_cli_option_replace(cli):
+    """The store's error names its Python argument (overwrite=True); each command names its own --replace."""
+    invoke, root = cli
+    assert invoke("lookalike", "expand", "--seed", "b", "--reach", "20", "--name", "b_twice").exit_code == 0
+    line = _one_line_error(invoke("lookalike", "expand", "--seed", "b", "--reach", "30", "--name", "b_twice"),
+                           "audience 'b_twice' already exists", "pass --replace", "--name")
+    assert "overwrite=True" not in line and "overwrite /" not in line
+    assert json.loads((root / "audiences" / "b_twice.json").read_text())["size"] == 20  # left as it was
+    r = invoke("lookalike", "expand", "--seed", "b", "--reach", "30", "--name", "b_twice", "--replace")
+    assert r.exit_code == 0 and json.loads((root / "audiences" / "b_twice.json").read_text())["size"] == 30
+    line = _one_line_error(invoke("audience", "create", "b", "--rule", 'tag_group == "a"'),
+                           "audience 'b' already exists", "pass --replace")
+    assert "overwrite=True" not in line and "overwrite /" not in line
+
+
 def test_filter_leaving_no_one_eligible_names_the_filter(cli):
     invoke, root = cli
     _one_line_error(invoke("lookalike", "expand", "--seed", "b", "--name", "b_none", "--filter", "age > 1000"),

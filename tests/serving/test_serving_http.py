@@ -122,6 +122,24 @@ def test_audience_pages_and_csv(client: TestClient, world) -> None:  # noqa: ANN
     assert client.get("/audiences/..%2Fsecret/members").status_code in (400, 404)
 
 
+def test_an_empty_audience_page_says_it_is_empty_and_why(client: TestClient, world) -> None:  # noqa: ANN001
+    import pandas as pd
+
+    from features.audience import AudienceStore, latest_features
+    from serving.audiences import save
+
+    feats = latest_features(world.data_dir / "features")
+    AudienceStore(world.data_dir / "audiences").create_rule("lapsed-none", "recency_days < -1", feats, overwrite=True)
+    body = client.get("/audiences/lapsed-none/members").json()
+    assert body["total"] == 0 and body["members"] == []
+    assert body["note"].startswith("audience 'lapsed-none' is empty, 0 members: the rule 'recency_days < -1' matches "
+                                   "no customer of the features as of "), body
+    save(world.data_dir, "bare-empty", pd.DataFrame({"one_id": pd.Series([], dtype=str)}))  # no metadata
+    assert client.get("/audiences/bare-empty/members").json()["note"] == "the audience is empty"
+    save(world.data_dir, "two", pd.DataFrame({"one_id": world.one_ids[:2]}))
+    assert client.get("/audiences/two/members").json()["note"] is None
+
+
 def test_openapi_lists_every_endpoint(client: TestClient) -> None:
     paths = client.get("/docs.json").json()["paths"]
     for p in ("/recommend", "/similar_items", "/lookalike", "/score", "/tags/writeback", "/admin/reload",

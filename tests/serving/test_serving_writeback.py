@@ -49,3 +49,16 @@ def test_score_tags_a_customer_as_the_batch_write_back_did(world, client) -> Non
     assert wide["churn_tier"].value_counts().to_dict() == {"high": 16, "medium": 24, "low": 40}
     churn = [p["predictions"]["churn"] for p in got]
     assert len({p["score"] for p in churn}) == 2 and {p["score"] for p in churn} == set(wide["churn_risk"])
+
+
+def test_a_skipped_batch_says_how_to_force_it_in_the_http_field(client) -> None:  # noqa: ANN001
+    body = {"models": ["ltv"], "date": "2024-09-05"}
+    key = {"X-API-Key": "test-key-123"}
+    client.post("/tags/writeback", json=body, headers=key)  # written now, or by an earlier test
+    r = client.post("/tags/writeback", json=body, headers=key)
+    assert r.status_code == 200, r.text
+    (batch,) = r.json()["batches"]
+    assert batch["status"] == "skipped" and batch["note"].endswith('send "force": true to rewrite it'), batch
+    assert "--force" not in batch["note"] and "2024-09-05" in batch["note"]
+    r = client.post("/tags/writeback", json={**body, "force": True}, headers=key)
+    assert r.json()["batches"][0]["status"] == "written" and r.json()["batches"][0]["note"] is None

@@ -205,3 +205,48 @@ def test_write_back_request_without_models_means_every_champion():
     assert WritebackRequest().models is None and WritebackRequest(models=["ltv"]).models == ["ltv"]
     with pytest.raises(ValueError):
         WritebackRequest(models=[])
+
+
+@pytest.fixture()
+def unloadable_churn(env, world, tmp_path, monkeypatch):
+    """A copy of the world's registry whose churn champion is a version that cannot load here: it was logged
+    with a flavour from a plugin not installed, and the import error's text says "registry"."""
+    from mlflow.tracking import MlflowClient
+
+    db = tmp_path / "unloadable.db"
+    shutil.copy(world.uri.removeprefix("sqlite:///"), db)
+    uri = f"sqlite:///{db}"
+    model = tmp_path / "churn_from_elsewhere"
+    model.mkdir()
+    (model / "MLmodel").write_text("flavors:\n  python_function:\n    loader_module: acme_registry_flavor\n"
+                                   "    python_version: 3.11.0\n")
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    version = client.create_model_version("churn", str(model)).version
+    client.set_registered_model_alias("churn", "champion", version)
+    monkeypatch.setenv("PORTRAIT_MLFLOW_URI", uri)
+    return version
+
+
+def test_a_champion_that_fails_to_load_is_not_called_missing(env, unloadable_churn):
+    """The hint follows the loader's prefix for load failures, not the word "registry" in the exception."""
+    r, text = run("--model", "churn", "--no-push", "--date", "2024-09-02")
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    assert f"model churn: loading churn v{unloadable_churn} failed" in text and "acme_registry_flavor" in text
+    assert "churn has a 'champion' but it does not load here" in text and "portrait models rollback churn" in text
+    assert "train churn first" not in text and "champions exist for" not in text
+
+
+def test_a_skipped_write_back_says_how_to_force_it(env):
+    import json
+
+    r, _ = run("--write-back", "--no-push", "--date", "2024-09-03", "--model", "churn")
+    assert r.exit_code == 0, r.output
+    r, text = run("--write-back", "--no-push", "--date", "2024-09-03", "--model", "churn")
+    assert r.exit_code == 0, r.output
+    assert "churn v1 skipped: already written for this version and 2024-09-03" in text
+    assert "`--force` rewrites it" in text and '"force"' not in text  # the CLI's option, not the HTTP field
+    r, _ = run("--write-back", "--no-push", "--date", "2024-09-03", "--model", "churn", "--json")
+    (batch,) = json.loads(r.stdout)
+    assert batch["status"] == "skipped" and "`--force` rewrites it" in batch["note"]
+    r, text = run("--write-back", "--no-push", "--date", "2024-09-03", "--model", "churn", "--force")
+    assert r.exit_code == 0 and "written" in text and "skipped:" not in text.replace("skipped: Feast", ""), r.output
