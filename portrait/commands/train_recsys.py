@@ -28,9 +28,10 @@ def train_recommender_cmd(
     if model not in NAMES:
         fail(f"--model must be one of {', '.join(NAMES)}, got {model!r}")
     s = settings()
+    artifacts = None if s.mlflow_artifacts is None else str(s.mlflow_artifacts)  # None: the server's own root
     try:
         config = RecommenderConfig(
-            data_dir=str(s.data_dir), mlflow_uri=s.mlflow_uri, mlflow_artifacts=str(s.mlflow_artifacts), model=model,
+            data_dir=str(s.data_dir), mlflow_uri=s.mlflow_uri, mlflow_artifacts=artifacts, model=model,
             half_life_days=half_life_days or None, holdout_days=holdout_days, optuna_trials=trials,
             exclude_event_types=tuple(e.strip() for e in exclude.split(",") if e.strip()), promote=promote,
         )
