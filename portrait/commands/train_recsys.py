@@ -48,15 +48,20 @@ def train_recommender_cmd(
     run = mlflow.get_run(run_id)
     metrics, tags = run.data.metrics, run.data.tags
     version = tags.get("model_version")
-    gate = {"promoted": {"True": True, "False": False}.get(tags.get("gate.promoted") or ""),  # tags are text
-            "reason": tags.get("gate.reason"), "version": int(version) if str(version).isdigit() else version}
+    version = int(version) if str(version).isdigit() else None
+    promoted = {"True": True, "False": False}.get(tags.get("gate.promoted") or "")  # tags are text; None: no gate
+    gate = {"promoted": promoted, "reason": tags.get("gate.reason"), "version": version}
     if as_json:
-        emit_json({"run_id": run_id, "metrics": metrics, "gate": gate})
-    else:
-        console.print(f"run [bold]{run_id}[/]: holdout nDCG@10 {metrics.get('holdout_ndcg', float('nan')):.4f} "
-                      f"(popularity {metrics.get('holdout_popularity_ndcg', float('nan')):.4f})")
-        if gate["reason"]:
-            console.print(f"gate: {gate['reason']}")
+        emit_json({"model": "recommender", "run_id": run_id, "version": version, "promoted": promoted,
+                   "metrics": metrics, "gate": gate})
+        return
+    # as `train churn|ltv|propensity|lookalike` say it: which version, and whether it is now the champion
+    role = "champion" if promoted else "challenger" if promote else "challenger; --no-promote: not gated"
+    console.print(f"[bold]recommender[/]: run {run_id}, version {version} ({role})")
+    console.print(f"  holdout nDCG@10 {metrics.get('holdout_ndcg', float('nan')):.4f} "
+                  f"(popularity {metrics.get('holdout_popularity_ndcg', float('nan')):.4f})")
+    if gate["reason"]:
+        console.print(f"  gate: {gate['reason']}", soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
