@@ -170,16 +170,18 @@ def online(
     """Read the online features of customers (one_ids or source:record_id keys) through a FeatureService, as serving does."""
     from rich.table import Table
 
-    one_ids = _one_ids(one_ids)
+    keys, one_ids = one_ids, _one_ids(one_ids)
     try:
         got = _open(redis).online_dict(service, one_ids)
     except KeyError as exc:
         fail(str(exc.args[0]))
-    values = [v for name, col in got.items() if name != "one_id" for v in col]
-    if values and all(v is None for v in values):  # a table of "—" alone does not say why
-        console.print(f"[yellow]no online feature values for {'this customer' if len(one_ids) == 1 else 'these customers'}:"
-                      "[/] unknown one_id, or nothing materialized yet (run `portrait features materialize`)",
-                      soft_wrap=True)
+    missing = _without_row(keys, got)
+    why = (f"no row in {service}'s online store: not a customer, or not materialized yet "
+           "(run `portrait features materialize`)")
+    if len(missing) == len(keys):  # nothing to show: a table of "—" alone said neither what nor why
+        fail(f"{'; '.join(missing)}: {why}", code=1)
+    if missing:
+        console.print(f"[yellow]{'; '.join(missing)}:[/] {why}; shown as —", soft_wrap=True)
     if as_json:
         emit_json(got)
         return
@@ -191,6 +193,18 @@ def online(
         if name != "one_id":
             table.add_row(name, *("—" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v) for v in values))
     console.print(table)
+
+
+def _without_row(keys: list[str], got: dict[str, list]) -> list[str]:
+    """The requested ids without a single online value, named for an error line ("unknown one_id X").
+
+    A ``source:record_id`` key is named by its position and one_id (its record id may be a phone).
+    """
+    out = []
+    for n, (key, one_id) in enumerate(zip(keys, got["one_id"]), 1):
+        if all(col[n - 1] is None for name, col in got.items() if name != "one_id"):
+            out.append(f"key {n} (one_id {one_id})" if ":" in key else f"unknown one_id {one_id}")
+    return out
 
 
 def register(app: typer.Typer) -> None:
