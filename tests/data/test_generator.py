@@ -45,7 +45,8 @@ def test_generated_files_have_the_umask_default_mode(twice):
 
     umask = os.umask(0o022)
     os.umask(umask)
-    modes = {str(p.relative_to(twice[0])): oct(stat.S_IMODE(p.stat().st_mode)) for p in twice[0].rglob("*") if p.is_file()}
+    files = [p for p in twice[0].rglob("*") if p.is_file()]
+    modes = {str(p.relative_to(twice[0])): oct(stat.S_IMODE(p.stat().st_mode)) for p in files}
     assert "raw/events.parquet" in modes
     assert modes == dict.fromkeys(modes, oct(0o666 & ~umask))
 
