@@ -175,13 +175,16 @@ def online(
         got = _open(redis).online_dict(service, one_ids)
     except KeyError as exc:
         fail(str(exc.args[0]))
-    missing = _without_row(keys, got)
-    why = (f"no row in {service}'s online store: not a customer, or not materialized yet "
-           "(run `portrait features materialize`)")
-    if len(missing) == len(keys):  # nothing to show: a table of "—" alone said neither what nor why
-        fail(f"{'; '.join(missing)}: {why}", code=1)
-    if missing:
-        console.print(f"[yellow]{'; '.join(missing)}:[/] {why}; shown as —", soft_wrap=True)
+    unknown, unmaterialized, checked = _without_row(keys, got, settings().features_dir)
+    if unknown:  # a table of "—" alone said neither which id nor why
+        line = (f"unknown one_id {', '.join(unknown)}: no row in {service}'s online store"
+                + (" nor in the feature snapshot" if checked else ""))
+        if len(unknown) == len(keys):
+            fail(line, code=1)
+        console.print(f"[yellow]{line}[/] (shown as —)", soft_wrap=True)
+    if unmaterialized:
+        console.print(f"[yellow]no online feature values for {', '.join(unmaterialized)}:[/] not materialized yet "
+                      "(run `portrait features materialize`)", soft_wrap=True)
     if as_json:
         emit_json(got)
         return
@@ -195,16 +198,39 @@ def online(
     console.print(table)
 
 
-def _without_row(keys: list[str], got: dict[str, list]) -> list[str]:
-    """The requested ids without a single online value, named for an error line ("unknown one_id X").
+def _without_row(keys: list[str], got: dict[str, list], features_dir: Path) -> tuple[list[str], list[str], bool]:
+    """The requested ids without a single online value: (unknown one_ids, customers not materialized yet,
+    whether the feature snapshot was there to tell them apart).
 
-    A ``source:record_id`` key is named by its position and one_id (its record id may be a phone).
+    A one_id is a customer when the feature snapshot Feast materializes from holds it (without the
+    snapshot, on a host that only reaches the online store, an id without a row there is unknown); a
+    ``source:record_id`` key resolved to a person, so it is one. Keys are named by position and one_id
+    (a record id may be a phone).
     """
-    out = []
-    for n, (key, one_id) in enumerate(zip(keys, got["one_id"]), 1):
-        if all(col[n - 1] is None for name, col in got.items() if name != "one_id"):
-            out.append(f"key {n} (one_id {one_id})" if ":" in key else f"unknown one_id {one_id}")
-    return out
+    rows = [n for n in range(len(keys)) if all(col[n] is None for name, col in got.items() if name != "one_id")]
+    asked = [n for n in rows if ":" not in keys[n]]
+    known = _in_snapshot([got["one_id"][n] for n in asked], features_dir / "customer_features.parquet")
+    customer = {n for n, k in zip(asked, known or []) if k} | {n for n in rows if ":" in keys[n]}
+    unknown = [str(got["one_id"][n]) for n in rows if n not in customer]
+    later = [f"key {n + 1} (one_id {got['one_id'][n]})" if ":" in keys[n] else str(got["one_id"][n])
+             for n in rows if n in customer]
+    return unknown, later, known is not None
+
+
+def _in_snapshot(one_ids: list[str], path: Path) -> list[bool] | None:
+    """Whether each of ``one_ids`` is in the feature snapshot file ``path``; None without a readable one."""
+    if not one_ids:
+        return []
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    try:
+        column = pq.read_table(path, columns=["one_id"]).column("one_id")
+    except (OSError, KeyError, pa.ArrowException):
+        return None
+    values = pc.unique(column.cast(pa.string()))
+    return pc.is_in(pa.array([str(i) for i in one_ids], pa.string()), value_set=values).to_pylist()
 
 
 def register(app: typer.Typer) -> None:
