@@ -32,6 +32,15 @@ def _umask() -> int:
     return mask
 
 
+def publish(tmp: Path, path: Path) -> None:
+    """Rename the finished temporary file ``tmp`` onto ``path``, with the mode a plain ``open()`` gives.
+
+    mkstemp's 0600 would make tables unreadable to the group (and others) the umask lets read them.
+    """
+    os.chmod(tmp, 0o666 & ~_umask())
+    os.replace(tmp, path)
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp)`` then rename ``tmp`` onto ``path``; remove ``tmp`` on failure."""
     path = Path(path)
@@ -40,9 +49,7 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     os.close(fd)
     try:
         write(Path(tmp))
-        # mkstemp's 0600 would make tables unreadable to the group a plain open() lets read them
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
+        publish(Path(tmp), path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

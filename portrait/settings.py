@@ -1,7 +1,9 @@
 """Where portrait keeps its state, read once from the environment.
 
 Every component's state lives under one data directory (``PORTRAIT_DATA_DIR``,
-default ``./data``); the MLflow store defaults to ``./mlruns``. Nothing here runs
+default ``./data``); the MLflow store defaults to SQLite with artifacts under ``./mlruns``
+(``PORTRAIT_MLRUNS_DIR``), or is ``PORTRAIT_MLFLOW_URI``: a ``sqlite:///`` URI keeps its
+artifacts beside the database, any other (an MLflow server) its own artifact root. Nothing here runs
 at import time: the CLI and the service call :func:`load_settings` and pass the
 resulting paths down to the layers as plain arguments or config dataclasses.
 
@@ -28,7 +30,9 @@ from pathlib import Path
 class Settings:
     data_dir: Path  # root of every file portrait writes, except the MLflow store
     mlflow_uri: str  # MLflow tracking URI; default SQLite under ./mlruns
-    mlflow_artifacts: Path  # artifact root for the default local store
+    # where new experiments keep artifacts: beside a SQLite store's database; None = the tracking
+    # server's own default (a local path there would put a server's artifacts in this machine's ./mlruns)
+    mlflow_artifacts: Path | None
     hmac_key: str | None  # key for identifier hashing; None outside the demo is an error
     api_key: str | None  # required for write/admin endpoints when set
 
@@ -70,11 +74,22 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     env = dict(os.environ if env is None else env)
     data_dir = Path(env.get("PORTRAIT_DATA_DIR", "data")).resolve()
     mlruns = Path(env.get("PORTRAIT_MLRUNS_DIR", "mlruns")).resolve()
-    uri = env.get("PORTRAIT_MLFLOW_URI") or env.get("MLFLOW_TRACKING_URI")
+    uri = env.get("PORTRAIT_MLFLOW_URI") or env.get("MLFLOW_TRACKING_URI") or f"sqlite:///{mlruns / 'mlflow.db'}"
     return Settings(
         data_dir=data_dir,
-        mlflow_uri=uri or f"sqlite:///{mlruns / 'mlflow.db'}",
-        mlflow_artifacts=mlruns / "artifacts",
+        mlflow_uri=uri,
+        mlflow_artifacts=artifact_root(uri),
         hmac_key=env.get("PORTRAIT_HMAC_KEY"),
         api_key=env.get("PORTRAIT_API_KEY"),
     )
+
+
+def artifact_root(mlflow_uri: str) -> Path | None:
+    """Artifact root for ``mlflow_uri``: ``<db folder>/artifacts`` for ``sqlite:///<db>``, else None.
+
+    ``sqlite:////srv/mlflow/mlflow.db`` -> ``/srv/mlflow/artifacts``; an ``http(s)://`` server (or
+    any other store) -> None, so new experiments take the server's default artifact root.
+    """
+    if mlflow_uri.startswith("sqlite:///"):
+        return Path(mlflow_uri.removeprefix("sqlite:///")).resolve().parent / "artifacts"
+    return None

@@ -30,14 +30,15 @@ KEYS = ["one_id", "event_timestamp"]
 class Paths:
     data_dir: str  # Settings.data_dir
     mlflow_uri: str  # Settings.mlflow_uri
-    mlflow_artifacts: str  # Settings.mlflow_artifacts
+    mlflow_artifacts: str | None  # Settings.mlflow_artifacts (None: the tracking server's default)
     # OneID's HMAC key: labels join raw orders to record ids that were phones/emails (stored hashed);
     # never printed nor logged (registry.SECRET_FIELDS)
     hmac_key: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_settings(cls, s: Any) -> "Paths":
-        return cls(str(s.data_dir), s.mlflow_uri, str(s.mlflow_artifacts), getattr(s, "hmac_key", None))
+        artifacts = None if s.mlflow_artifacts is None else str(s.mlflow_artifacts)
+        return cls(str(s.data_dir), s.mlflow_uri, artifacts, getattr(s, "hmac_key", None))
 
     @property
     def features_dir(self) -> Path:

@@ -217,6 +217,7 @@ def train(config: RecommenderConfig, progress: Any = None) -> str:
         chosen = {k: getattr(bundle.model, k) for k in tuned if hasattr(bundle.model, k)}
         mlflow.log_dict({k: v for k, v in chosen.items()}, "chosen_params.json")
         version = registry.log_and_register("recommender", RecommenderPyfunc(bundle), metrics=metrics)
+        mlflow.set_tag("model_version", version)  # also without the gate (--no-promote): the run names its version
         if config.promote:
             step("promotion gate")
             own = float(own)

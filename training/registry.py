@@ -55,9 +55,10 @@ from training.promotion import (
     task_differences,
 )
 
-__all__ = ["CHALLENGER", "CHAMPION", "HISTORY_TAG", "MODELS_DIR", "GateDecision", "champion_version", "experiment",
-           "gate", "gate_and_tag", "list_versions", "load", "log_and_register", "log_config", "log_figure",
-           "log_frame", "promote", "rollback", "setup", "start_run", "task_differences", "wrap_predictor"]
+__all__ = ["CHALLENGER", "CHAMPION", "HISTORY_TAG", "MODELS_DIR", "GateDecision", "artifact_location",
+           "champion_version", "experiment", "gate", "gate_and_tag", "list_versions", "load", "log_and_register",
+           "log_config", "log_figure", "log_frame", "promote", "rollback", "setup", "start_run", "task_differences",
+           "wrap_predictor"]
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"  # shipped with every pyfunc
 
@@ -67,7 +68,8 @@ def setup(tracking_uri: str, artifact_root: str | Path | None = None) -> Any:
 
     For a ``sqlite:///`` URI the database folder is created; ``artifact_root`` is where
     experiments created by :func:`experiment` keep their artifacts (default: an
-    ``artifacts`` folder next to the SQLite file).
+    ``artifacts`` folder next to the SQLite file; for any other URI, e.g. an MLflow server,
+    none: the server's default artifact root, never this machine's ``./mlruns``).
     """
     import mlflow
     from mlflow import MlflowClient
@@ -98,8 +100,13 @@ def experiment(name: str) -> str:
     found = mlflow.get_experiment_by_name(name)
     if found is not None:
         return found.experiment_id
-    location = (_ARTIFACT_ROOT / name).as_uri() if _ARTIFACT_ROOT else None
-    return mlflow.create_experiment(name, artifact_location=location)
+    return mlflow.create_experiment(name, artifact_location=artifact_location(name))
+
+
+def artifact_location(name: str) -> str | None:
+    """Where a new experiment ``name`` keeps its artifacts: ``<artifact root>/<name>`` as a file URI,
+    or None (no local root, e.g. an MLflow server: the server's default artifact root)."""
+    return (_ARTIFACT_ROOT / name).as_uri() if _ARTIFACT_ROOT else None
 
 
 @contextmanager

@@ -64,13 +64,21 @@ def explain(index: IdentityIndex, identity_dir: Path | str, text: str) -> dict |
                          "also_held_by": others["one_id"].head(20).tolist(), "holders": int(len(others) + 1)})
     golden = read_identity_table(identity_dir, "golden").to_pandas()
     g = golden[golden["one_id"] == me]
-    profile = {k: (None if pd.isna(v) else (v if isinstance(v, (int, float, str)) else str(v)))
-               for k, v in g.drop(columns=["one_id"]).iloc[0].items()} if len(g) else {}
+    profile = {k: _plain(v) for k, v in g.drop(columns=["one_id"]).iloc[0].items()} if len(g) else {}
     aliases = aliases_frame(read_identity_table(identity_dir, "aliases"))
     return {"one_id": _oid(num), "query_was_alias": text.strip().upper() != _oid(num) and text.strip().upper().startswith("OID"),
             "aliases": [_oid(a) for a in aliases.loc[aliases["one_num"] == num, "alias_num"]],
             "golden": profile, "records": records, "links": links, "refused_links": refusals,
             "blocked": _shared(index, refused, text)}
+
+
+def _plain(value: object) -> object:
+    """A golden field as JSON wants it: numpy numbers as numbers (``n_records`` 2, not "2"), times as text."""
+    if value is None or (np.ndim(value) == 0 and pd.isna(value)):
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    return value if isinstance(value, (bool, int, float, str)) else str(value)
 
 
 def blocked(index: IdentityIndex, text: str) -> dict | None:

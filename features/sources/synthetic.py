@@ -35,7 +35,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from features.io import atomic_write
+from features.io import atomic_write, publish
 from features.sources import synthetic_ids as ids
 from features.sources.synthetic_campaigns import make_campaigns
 from features.sources.synthetic_config import DAY_US, GeneratorConfig
@@ -135,7 +135,7 @@ class _Outputs:
         for w in self.writers.values():
             w.close()
         for name, path in self.paths.items():
-            os.replace(self.tmp[name], path)
+            publish(self.tmp[name], path)  # the umask's mode, not mkstemp's 0600
 
     def abort(self) -> None:
         for w in self.writers.values():

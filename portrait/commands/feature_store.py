@@ -170,16 +170,21 @@ def online(
     """Read the online features of customers (one_ids or source:record_id keys) through a FeatureService, as serving does."""
     from rich.table import Table
 
-    one_ids = _one_ids(one_ids)
+    keys, one_ids = one_ids, _one_ids(one_ids)
     try:
         got = _open(redis).online_dict(service, one_ids)
     except KeyError as exc:
         fail(str(exc.args[0]))
-    values = [v for name, col in got.items() if name != "one_id" for v in col]
-    if values and all(v is None for v in values):  # a table of "—" alone does not say why
-        console.print(f"[yellow]no online feature values for {'this customer' if len(one_ids) == 1 else 'these customers'}:"
-                      "[/] unknown one_id, or nothing materialized yet (run `portrait features materialize`)",
-                      soft_wrap=True)
+    unknown, unmaterialized, checked = _without_row(keys, got, settings().features_dir)
+    if unknown:  # a table of "—" alone said neither which id nor why
+        line = (f"unknown one_id {', '.join(unknown)}: no row in {service}'s online store"
+                + (" nor in the feature snapshot" if checked else ""))
+        if len(unknown) == len(keys):
+            fail(line, code=1)
+        console.print(f"[yellow]{line}[/] (shown as —)", soft_wrap=True)
+    if unmaterialized:
+        console.print(f"[yellow]no online feature values for {', '.join(unmaterialized)}:[/] not materialized yet "
+                      "(run `portrait features materialize`)", soft_wrap=True)
     if as_json:
         emit_json(got)
         return
@@ -191,6 +196,41 @@ def online(
         if name != "one_id":
             table.add_row(name, *("—" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v) for v in values))
     console.print(table)
+
+
+def _without_row(keys: list[str], got: dict[str, list], features_dir: Path) -> tuple[list[str], list[str], bool]:
+    """The requested ids without a single online value: (unknown one_ids, customers not materialized yet,
+    whether the feature snapshot was there to tell them apart).
+
+    A one_id is a customer when the feature snapshot Feast materializes from holds it (without the
+    snapshot, on a host that only reaches the online store, an id without a row there is unknown); a
+    ``source:record_id`` key resolved to a person, so it is one. Keys are named by position and one_id
+    (a record id may be a phone).
+    """
+    rows = [n for n in range(len(keys)) if all(col[n] is None for name, col in got.items() if name != "one_id")]
+    asked = [n for n in rows if ":" not in keys[n]]
+    known = _in_snapshot([got["one_id"][n] for n in asked], features_dir / "customer_features.parquet")
+    customer = {n for n, k in zip(asked, known or []) if k} | {n for n in rows if ":" in keys[n]}
+    unknown = [str(got["one_id"][n]) for n in rows if n not in customer]
+    later = [f"key {n + 1} (one_id {got['one_id'][n]})" if ":" in keys[n] else str(got["one_id"][n])
+             for n in rows if n in customer]
+    return unknown, later, known is not None
+
+
+def _in_snapshot(one_ids: list[str], path: Path) -> list[bool] | None:
+    """Whether each of ``one_ids`` is in the feature snapshot file ``path``; None without a readable one."""
+    if not one_ids:
+        return []
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    try:
+        column = pq.read_table(path, columns=["one_id"]).column("one_id")
+    except (OSError, KeyError, pa.ArrowException):
+        return None
+    values = pc.unique(column.cast(pa.string()))
+    return pc.is_in(pa.array([str(i) for i in one_ids], pa.string()), value_set=values).to_pylist()
 
 
 def register(app: typer.Typer) -> None:

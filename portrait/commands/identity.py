@@ -102,12 +102,18 @@ def explain_cmd(
     for r in out["records"]:
         rec.add_row(r["source"], r["record_id"], r["observed_at"], ", ".join(f"{t}: {h}" for t, h in r["identifiers"].items()))
     console.print(rec)
-    links = Table(title="links (identifiers shared by this person's records)")
-    for col in ("id_type", "id_hash", "records"):
-        links.add_column(col)
-    for link in out["links"]:
-        links.add_row(link["id_type"], link["id_hash"], ", ".join(link["record_ids"]))
-    console.print(links)
+    if out["links"]:  # a one-record person has none: an empty table would look like a failure
+        links = Table(title="links (identifiers shared by this person's records)")
+        for col in ("id_type", "id_hash", "records"):
+            links.add_column(col)
+        for link in out["links"]:
+            links.add_row(link["id_type"], link["id_hash"], ", ".join(link["record_ids"]))
+        console.print(links)
+    else:
+        console.print("no links (no identifier is shared by two of these records)")
+    if not out["refused_links"]:
+        console.print("no links refused")
+        return
     refused = Table(title="links refused by a limit (the value is shared with other persons)")
     for col in ("id_type", "id_hash", "reason", "holders", "also held by"):
         refused.add_column(col)

@@ -28,9 +28,10 @@ def train_recommender_cmd(
     if model not in NAMES:
         fail(f"--model must be one of {', '.join(NAMES)}, got {model!r}")
     s = settings()
+    artifacts = None if s.mlflow_artifacts is None else str(s.mlflow_artifacts)  # None: the server's own root
     try:
         config = RecommenderConfig(
-            data_dir=str(s.data_dir), mlflow_uri=s.mlflow_uri, mlflow_artifacts=str(s.mlflow_artifacts), model=model,
+            data_dir=str(s.data_dir), mlflow_uri=s.mlflow_uri, mlflow_artifacts=artifacts, model=model,
             half_life_days=half_life_days or None, holdout_days=holdout_days, optuna_trials=trials,
             exclude_event_types=tuple(e.strip() for e in exclude.split(",") if e.strip()), promote=promote,
         )
@@ -47,15 +48,20 @@ def train_recommender_cmd(
     run = mlflow.get_run(run_id)
     metrics, tags = run.data.metrics, run.data.tags
     version = tags.get("model_version")
-    gate = {"promoted": {"True": True, "False": False}.get(tags.get("gate.promoted") or ""),  # tags are text
-            "reason": tags.get("gate.reason"), "version": int(version) if str(version).isdigit() else version}
+    version = int(version) if str(version).isdigit() else None
+    promoted = {"True": True, "False": False}.get(tags.get("gate.promoted") or "")  # tags are text; None: no gate
+    gate = {"promoted": promoted, "reason": tags.get("gate.reason"), "version": version}
     if as_json:
-        emit_json({"run_id": run_id, "metrics": metrics, "gate": gate})
-    else:
-        console.print(f"run [bold]{run_id}[/]: holdout nDCG@10 {metrics.get('holdout_ndcg', float('nan')):.4f} "
-                      f"(popularity {metrics.get('holdout_popularity_ndcg', float('nan')):.4f})")
-        if gate["reason"]:
-            console.print(f"gate: {gate['reason']}")
+        emit_json({"model": "recommender", "run_id": run_id, "version": version, "promoted": promoted,
+                   "metrics": metrics, "gate": gate})
+        return
+    # as `train churn|ltv|propensity|lookalike` say it: which version, and whether it is now the champion
+    role = "champion" if promoted else "challenger" if promote else "challenger; --no-promote: not gated"
+    console.print(f"[bold]recommender[/]: run {run_id}, version {version} ({role})")
+    console.print(f"  holdout nDCG@10 {metrics.get('holdout_ndcg', float('nan')):.4f} "
+                  f"(popularity {metrics.get('holdout_popularity_ndcg', float('nan')):.4f})")
+    if gate["reason"]:
+        console.print(f"  gate: {gate['reason']}", soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

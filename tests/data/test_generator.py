@@ -38,6 +38,19 @@ def test_same_seed_gives_the_same_bytes(twice):
     assert da == db
 
 
+def test_generated_files_have_the_umask_default_mode(twice):
+    """Tables written to a temporary file and renamed get a plain open()'s mode, not mkstemp's 0600."""
+    import os
+    import stat
+
+    umask = os.umask(0o022)
+    os.umask(umask)
+    files = [p for p in twice[0].rglob("*") if p.is_file()]
+    modes = {str(p.relative_to(twice[0])): oct(stat.S_IMODE(p.stat().st_mode)) for p in files}
+    assert "raw/events.parquet" in modes
+    assert modes == dict.fromkeys(modes, oct(0o666 & ~umask))
+
+
 def test_other_seed_differs(twice, tmp_path):
     generate(GeneratorConfig(seed=4, **SMALL), tmp_path)
     da, dc = _digests(twice[0]), _digests(tmp_path)

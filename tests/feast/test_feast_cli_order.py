@@ -24,7 +24,12 @@ def test_out_of_order_commands_say_what_to_run(feast_data, monkeypatch):
     r, text = run("apply")
     assert r.exit_code == 0, r.output
     r, text = run("online", "c0000001")  # applied, nothing materialized: every value "—", and why
-    assert r.exit_code == 0 and "portrait features materialize" in text
+    assert r.exit_code == 0 and "portrait features materialize" in text and "unknown" not in text
+    r, text = run("online", "nobody", "c0000001")  # a customer of the snapshot, not materialized yet; and nobody
+    assert r.exit_code == 0 and "unknown one_id nobody: no row in churn_v1's online store nor in the feature " \
+        "snapshot" in text and "no online feature values for c0000001: not materialized yet" in text
+    r, text = run("online", "nobody")
+    assert r.exit_code == 1 and "unknown one_id nobody" in text
     r, text = run("materialize", "--view", "nosuch", "--end", "2026-05-01")
     assert r.exit_code == 2 and "'nosuch'" in text and "customer_features" in text and "item_features" in text
     r, text = run("materialize", "--end", "2026-05-01")

@@ -97,3 +97,18 @@ def test_an_unknown_key_is_one_line_naming_it(online) -> None:  # noqa: ANN001
     r, _ = online("miniprogram:13900000000")  # a phone record id nobody has: named by its hash, not printed
     text = " ".join(r.output.split())
     assert r.exit_code == 2 and "miniprogram:hashed-phone-" in text and "13900000000" not in text
+
+
+def test_unknown_one_ids_are_named_and_none_known_exits_1(data, online) -> None:  # noqa: ANN001
+    """No online row for any requested id: "unknown one_id X" on stderr, exit 1, nothing on stdout."""
+    from features.identity.tables import read_identity_table
+
+    r, _ = online("OID9999999999")
+    text = " ".join(r.output.split())
+    assert r.exit_code == 1 and r.stdout == "", r.output
+    assert "unknown one_id OID9999999999: no row in ltv_v1's online store" in text
+    m = read_identity_table(data / "identity", "record_map").to_pandas()
+    c001 = m.loc[m["record_id"] == "C001", "one_id"].iloc[0]
+    r, got = online(c001, "OID9999999999")  # one known: its row is shown, the other named on stderr
+    assert r.exit_code == 0 and got["one_id"] == [c001, "OID9999999999"]
+    assert "unknown one_id OID9999999999" in " ".join(r.output.split())

@@ -216,6 +216,24 @@ def test_train_cli_no_promote_skips_the_gate(tmp_settings, monkeypatch):
     res = CliRunner().invoke(app, ["train", "recommender", "--holdout-days", "5", "--no-promote", "--json"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
-    assert out["gate"] == {"promoted": None, "reason": None, "version": None}
+    assert out["gate"] == {"promoted": None, "reason": None, "version": 1}
+    assert (out["version"], out["promoted"]) == (1, None)  # registered as version 1, not gated
     assert registry.champion_version("recommender") is None
     assert registry.load("recommender", alias="challenger") is not None
+    res = CliRunner().invoke(app, ["train", "recommender", "--holdout-days", "5", "--no-promote"])
+    assert res.exit_code == 0, res.output
+    assert "version 2 (challenger; --no-promote: not gated)" in " ".join(res.output.split())
+
+
+def test_train_cli_says_the_version_and_whether_it_became_champion(tmp_settings, monkeypatch):
+    """Like ``train churn`` etc.: "recommender: run <id>, version 1 (champion)", then the gate's reason."""
+    from portrait.cli import app
+
+    write_inputs(tmp_settings.data_dir)
+    monkeypatch.setenv("PORTRAIT_DATA_DIR", str(tmp_settings.data_dir))
+    monkeypatch.setenv("PORTRAIT_MLFLOW_URI", tmp_settings.mlflow_uri)
+    res = CliRunner().invoke(app, ["train", "recommender", "--holdout-days", "5"])
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    assert "recommender: run " in text and ", version 1 (champion)" in text, text
+    assert "gate: " in text and "holdout nDCG@10 " in text
