@@ -57,6 +57,9 @@ class ImportSpec:
 
     @property
     def schema(self) -> TableSchema:
+        if not self.table:
+            raise SchemaError(f"no table given: pass --table (-t) with one of {', '.join(sorted(TABLES))}, "
+                              "or a --mapping file with a table: line")
         if self.table not in TABLES:
             raise SchemaError(f"unknown table {self.table!r}; choose one of {sorted(TABLES)}")
         return TABLES[self.table]
@@ -123,7 +126,8 @@ def apply_mapping(df: pd.DataFrame, spec: ImportSpec, origin: str,
     schema = spec.schema
     bad_targets = sorted((set(spec.columns) | set(spec.constants)) - set(schema.names))
     if bad_targets:
-        raise SchemaError(f"{origin}: mapping names column(s) {bad_targets} that table '{schema.name}' does not have")
+        raise SchemaError(f"{origin}: mapping names column(s) {bad_targets} that table '{schema.name}' does not have "
+                          f"(its columns: {', '.join(schema.names)})")
     missing_inputs = sorted(v for v in spec.columns.values() if v not in df.columns)
     if missing_inputs:
         raise SchemaError(f"{origin}: mapped input column(s) {missing_inputs} not found; found {list(df.columns)}")

@@ -76,3 +76,13 @@ def test_every_column_mapped_and_still_missing_says_so(tmp_path):
     src.write_text("order_id,source\no1,pos\n")
     text = _one_line(_import(tmp_path / "data", src, "-t", "orders"))
     assert "needs column(s) record_id, ts, amount" in text and "every column of the file is mapped already" in text
+
+
+def test_no_table_says_to_pass_one_and_a_wrong_target_lists_the_tables_columns(tmp_path):
+    src = tmp_path / "x.csv"
+    src.write_text("order_id,source\no1,pos\n")
+    text = _one_line(_import(tmp_path / "data", src))
+    assert "no table given: pass --table (-t) with one of campaign_contacts, events," in text  # was "unknown table ''"
+    text = _one_line(_import(tmp_path / "data", src, "-t", "orders", "--map", "customer=source"))
+    assert "mapping names column(s) ['customer'] that table 'orders' does not have (its columns: order_id, source, " \
+           "record_id, ts, amount" in text
