@@ -104,6 +104,24 @@ def sniff_delimiter(path: Path, candidates: str = ",;\t|", encoding: str = "utf-
 _EXCEL_SEP = re.compile(r"^sep=.\s*$")  # Excel's first line naming the delimiter: "sep=;"
 
 
+def encoding_advice(data: bytes, encoding: str, flag: str = "--encoding") -> str:
+    """What to tell a user whose file is not ``encoding`` text: the encoding it does decode in, if a usual one.
+
+    A Chinese Windows / Excel "CSV" is GBK (GB18030 for rare characters): the commonest non-UTF-8 file.
+    """
+    utf8 = encoding.lower().replace("-", "").replace("_", "") in ("utf8", "utf8sig")
+    for codec, label in ((("gbk", "GBK"), ("gb18030", "GB18030")) if utf8 else ()) + (("utf-8-sig", "UTF-8"),):
+        try:
+            data.decode(codec)
+        except UnicodeDecodeError:
+            continue
+        name = codec.removesuffix("-sig")
+        return (f"it reads as {label}{' (Chinese Windows / Excel)' if label != 'UTF-8' else ''}: pass {flag} {name}"
+                + ("" if label == "UTF-8" else ", or re-save the file as UTF-8 (Excel: 'CSV UTF-8')"))
+    return (f"if it is GBK/GB18030 (Chinese Windows / Excel), pass {flag} gb18030 or re-save it as UTF-8; "
+            f"Western European files are often {flag} latin-1")
+
+
 def _decode_offset(path: Path, encoding: str) -> tuple[int, str]:
     """The byte offset of the first byte ``encoding`` cannot decode, and the bytes there (hex).
 
@@ -171,9 +189,8 @@ def read_frame(path: Path, sep: str | None = None, encoding: str = "utf-8") -> p
         raise
     except UnicodeDecodeError:
         at, seen = _decode_offset(path, encoding)
-        other = "gbk" if encoding.lower().replace("-", "") in ("utf8", "utf8sig") else "utf-8"
-        raise SchemaError(f"{path}: not valid {encoding} text at byte offset {at} (bytes {seen}); pass the file's "
-                          f"encoding, e.g. --encoding {other} (Chinese Windows) or --encoding latin-1") from None
+        raise SchemaError(f"{path}: not valid {encoding} text at byte offset {at} (bytes {seen}); "
+                          f"{encoding_advice(path.read_bytes(), encoding)}") from None
     except LookupError:
         raise SchemaError(f"{path}: unknown encoding {encoding!r} (e.g. utf-8, gbk, latin-1)") from None
     except pd.errors.EmptyDataError:

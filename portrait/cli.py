@@ -11,6 +11,7 @@ from __future__ import annotations
 import typer
 
 from portrait.commands import audience, data, demo, evaluate, features, identity, lookalike, models, score, serve, train
+from portrait.commands._help import plain_help
 
 app = typer.Typer(
     name="portrait",
@@ -22,6 +23,7 @@ app.add_typer(data.app, name="data")
 app.add_typer(evaluate.app, name="evaluate")
 for _module in (identity, features, train, models, audience, lookalike, score, serve, demo):
     _module.register(app)
+plain_help(app)  # help texts are plain prose: [brackets] shown, paragraphs rewrapped at the terminal's width
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints, model_validator
 
 from features.audience_lookalike import REACH_PERCENT  # 1-10%: what ad platforms offer
 from models.lookalike import METHODS as LOOKALIKE_METHODS
@@ -38,17 +38,34 @@ class Strict(BaseModel):
 # ---- recommendations ---------------------------------------------------------------------------
 
 
+# the recommender bundle's ItemFilters (models.recommenders.serving) names three fields otherwise: a caller who
+# read the Python API may send those names, so they are accepted too (one of the two names per field)
+FILTER_ALIASES = {"categories": "categories_allow", "exclude_categories": "categories_deny", "in_stock": "in_stock_only"}
+
+
 class ItemFilters(Strict):
     """Business filters; an item must pass all that are given."""
 
-    categories: list[Id] | None = Field(None, max_length=1000, description="allowed categories (unknown ones are a 400)")
-    exclude_categories: list[Id] | None = Field(None, max_length=1000,
-                                                description="denied categories (unknown ones are a 400)")
+    categories: list[Id] | None = Field(None, max_length=1000, validation_alias=AliasChoices(
+        "categories", "categories_allow"), description="allowed categories (unknown ones are a 400); "
+        "also accepted as categories_allow")
+    exclude_categories: list[Id] | None = Field(None, max_length=1000, validation_alias=AliasChoices(
+        "exclude_categories", "categories_deny"), description="denied categories (unknown ones are a 400); "
+        "also accepted as categories_deny")
     price_min: float | None = Field(None, ge=0)
     price_max: float | None = Field(None, ge=0)
-    in_stock: StrictBool | None = Field(None, description="true: only items in stock")
+    in_stock: StrictBool | None = Field(None, validation_alias=AliasChoices("in_stock", "in_stock_only"),
+                                        description="true: only items in stock; also accepted as in_stock_only")
     launched_after: dt.date | None = None
     launched_before: dt.date | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_name(cls, data: object) -> object:
+        both = [f"{n} and {a}" for n, a in FILTER_ALIASES.items() if isinstance(data, dict) and n in data and a in data]
+        if both:
+            raise ValueError(f"{both[0]} are the same filter: give one of them")
+        return data
 
     @model_validator(mode="after")
     def _ranges(self) -> "ItemFilters":

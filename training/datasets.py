@@ -104,8 +104,10 @@ def training_cutoffs(cutoffs: list[pd.Timestamp], horizon_days: int, as_of: pd.T
         raise ValueError("no feature snapshots; run 'portrait features build' first")
     end = as_of if as_of is not None else max(cutoffs)
     ok = sorted(c for c in cutoffs if c + pd.Timedelta(days=horizon_days) <= end)
-    if not ok:
-        raise ValueError(f"no feature snapshot has a full {horizon_days}-day label window before {end.date()}; "
+    if len(ok) < 3:  # train, validation, test: fewer failed later, without saying what to build
+        raise ValueError(f"{len(ok) or 'no'} feature snapshot{'' if len(ok) == 1 else 's'} "
+                         f"{'has' if len(ok) == 1 else 'have'} a full {horizon_days}-day label window before "
+                         f"{end.date()}; "
                          f"snapshots: {[str(c.date()) for c in cutoffs]}; training needs at least 3 snapshots "
                          f"{horizon_days}+ days before the last one: build monthly ones, e.g. `portrait features "
                          f"build --as-of {_monthly_example(end, horizon_days)}` then `portrait features materialize`")

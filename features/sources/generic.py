@@ -57,6 +57,9 @@ class ImportSpec:
 
     @property
     def schema(self) -> TableSchema:
+        if not self.table:
+            raise SchemaError(f"no table given: pass --table (-t) with one of {', '.join(sorted(TABLES))}, "
+                              "or a --mapping file with a table: line")
         if self.table not in TABLES:
             raise SchemaError(f"unknown table {self.table!r}; choose one of {sorted(TABLES)}")
         return TABLES[self.table]
@@ -123,7 +126,8 @@ def apply_mapping(df: pd.DataFrame, spec: ImportSpec, origin: str,
     schema = spec.schema
     bad_targets = sorted((set(spec.columns) | set(spec.constants)) - set(schema.names))
     if bad_targets:
-        raise SchemaError(f"{origin}: mapping names column(s) {bad_targets} that table '{schema.name}' does not have")
+        raise SchemaError(f"{origin}: mapping names column(s) {bad_targets} that table '{schema.name}' does not have "
+                          f"(its columns: {', '.join(schema.names)})")
     missing_inputs = sorted(v for v in spec.columns.values() if v not in df.columns)
     if missing_inputs:
         raise SchemaError(f"{origin}: mapped input column(s) {missing_inputs} not found; found {list(df.columns)}")
@@ -150,9 +154,22 @@ def apply_mapping(df: pd.DataFrame, spec: ImportSpec, origin: str,
             out[name] = df[source]
             used.add(source)
     unused = [c for c in df.columns if c not in used]
+    _require(schema, out, unused, origin)
     if unused:
         notes.append(f"not imported (no canonical column of that name): {unused}")
     return out
+
+
+def _require(schema: TableSchema, mapped: pd.DataFrame, unused: list, origin: str) -> None:
+    """Raise naming the required columns no input column or constant feeds, and the file's columns left over."""
+    missing = [c.name for c in schema.columns if c.required and c.name not in mapped.columns]
+    if not missing:
+        return
+    left = (f"the file's columns not mapped to one of the table: {', '.join(map(repr, unused))}" if unused
+            else "every column of the file is mapped already")
+    raise SchemaError(f"{origin}: table '{schema.name}' needs column(s) {', '.join(missing)} (read under these "
+                      f"names in any case and punctuation); {left}; name the file's column with --map {missing[0]}=<file column> "
+                      f"(columns: in a mapping file) or give every row one value with --set {missing[0]}=<value>")
 
 
 def _merge(old: pd.DataFrame, new: pd.DataFrame, schema: TableSchema,

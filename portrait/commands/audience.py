@@ -54,13 +54,13 @@ def _read_ids(path: Path, encoding: str) -> list[str]:
         fail(f"{path}: no such file")
     if path.is_dir():
         fail(f"{path}: is a folder, not a file")
+    from features.io import encoding_advice
+
+    data = path.read_bytes()
     try:
-        text = path.read_bytes().decode("utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8")
-                                        else encoding)
+        text = data.decode("utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding)
     except UnicodeDecodeError as exc:
-        other = "gbk" if encoding.lower().replace("-", "").replace("_", "") in ("utf8",) else "utf-8"
-        fail(f"{path}: not valid {encoding} text at byte offset {exc.start}; pass the file's encoding, "
-             f"e.g. --encoding {other}")
+        fail(f"{path}: not valid {encoding} text at byte offset {exc.start}; {encoding_advice(data, encoding)}")
     except LookupError:
         fail(f"--encoding: unknown encoding {encoding!r} (e.g. utf-8, gbk)")
     lines = [ln for ln in text.splitlines() if ln.strip()]

@@ -156,7 +156,12 @@ def load(
     path: Path = typer.Option(None, help="Dataset folder (movielens) or file (cdnow); default ../shared/data/..."),
     out: Path = typer.Option(None, help="Output folder (default: <data>/raw)."),
 ) -> None:
-    """Load a public dataset (MovieLens 100K, CDNOW) as canonical tables, validated."""
+    """Load a public dataset (MovieLens 100K, CDNOW) as canonical tables, validated.
+
+    Each table the dataset has replaces the one in the output folder. A table it does not have (CDNOW has no
+    events, MovieLens no orders) is left as it is: the load warns when such tables from an earlier load,
+    import or generate are there, since the next steps would mix them with the dataset.
+    """
     from features.io import load_validated
     from features.schema import TABLES, SchemaError
     from features.sources import cdnow, movielens
@@ -175,3 +180,11 @@ def load(
     except SchemaError as exc:
         fail(str(exc))
     _report(f"load {dataset}", rows)
+    folder = out or s.raw_dir
+    left = [name for name in TABLES if name not in tables and (folder / f"{name}.parquet").exists()]
+    if left:
+        console.print(f"[yellow]warning:[/] {escape(str(folder))} still holds {', '.join(left)} from an earlier "
+                      f"load, import or generate, which {dataset} does not replace: the next steps would mix "
+                      f"{'it' if len(left) == 1 else 'them'} with {dataset}'s tables. Remove "
+                      f"{'it' if len(left) == 1 else 'them'} (or load into an empty --out) to use {dataset} alone.",
+                      soft_wrap=True)

@@ -51,3 +51,25 @@ def test_load_movielens(tmp_path, monkeypatch, shared_data):
     res = runner.invoke(app, ["data", "load", "movielens", "--path", str(shared_data / "movielens-100k")])
     assert res.exit_code == 0, res.output
     assert len(pd.read_parquet(tmp_path / "data" / "raw" / "events.parquet")) == 100_000
+
+
+CDNOW = " customer_id  date number_of_cds  dollar_value\n 00001 19970101  1   11.77\n 00002 19970112  2   12.00\n"
+
+
+def test_load_warns_about_tables_it_does_not_replace(tmp_path, monkeypatch):
+    monkeypatch.setenv("PORTRAIT_DATA_DIR", str(tmp_path / "data"))
+    src = tmp_path / "CDNOW_master.txt"
+    src.write_text(CDNOW)
+    res = runner.invoke(app, ["data", "load", "cdnow", "--path", str(src)])
+    assert res.exit_code == 0, res.output
+    assert "warning" not in res.output  # an empty folder: nothing left over
+    items = tmp_path / "items.csv"  # an earlier import of another table, then the same load again
+    items.write_text("item_id,category\ni1,books\n")
+    assert runner.invoke(app, ["data", "import", str(items), "-t", "items"]).exit_code == 0
+    pd.DataFrame({"x": [1]}).to_parquet(tmp_path / "data" / "raw" / "events.parquet")
+    res = runner.invoke(app, ["data", "load", "cdnow", "--path", str(src)], env={"COLUMNS": "300"})
+    assert res.exit_code == 0, res.output
+    warning = " ".join(res.output.split())
+    assert "warning:" in warning and "still holds events, items from an earlier" in warning, res.output
+    assert "orders" not in warning.split("still holds")[1].split("from")[0]  # cdnow replaced its own tables
+    assert len(pd.read_parquet(tmp_path / "data" / "raw" / "orders.parquet")) == 2

@@ -137,3 +137,15 @@ def test_one_snapshot_says_which_snapshots_to_build_and_they_train(end, horizon)
     advised = re.search(r"--as-of ([0-9,-]+)`", str(err.value)).group(1).split(",")
     got = training_cutoffs([pd.Timestamp(d, tz="UTC") for d in advised], horizon, None, 6)
     assert len(got) >= 3 and max(pd.Timestamp(d, tz="UTC") for d in advised) == last
+
+
+def test_two_trainable_snapshots_also_say_which_to_build():
+    """Two snapshots with a full label window passed the check and failed in the split without advice."""
+    import pandas as pd
+
+    from training.datasets import training_cutoffs
+
+    cuts = [pd.Timestamp(d, tz="UTC") for d in ("2026-02-01", "2026-03-01", "2026-07-01")]
+    with pytest.raises(ValueError, match=r"^2 feature snapshots have a full 90-day label window before 2026-07-01; "
+                                         r".*portrait features build --as-of "):
+        training_cutoffs(cuts, 90, None, 6)
