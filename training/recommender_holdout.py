@@ -86,6 +86,9 @@ class Holdout:
         if len(self.rows) == 0:
             return {"n_users": 0}
         train = events[events["timestamp"] < self.cut]
+        if train.empty:  # e.g. a champion whose weighting keeps no event before the cut: it learned nothing
+            return {"precision": 0.0, "recall": 0.0, "ndcg": 0.0, "map": 0.0, "hit_rate": 0.0, "coverage": 0.0,
+                    "n_users": len(self.rows)}
         users, items = _extend(self.users, train["user"]), _extend(self.items, train["item"])
         X, T, _ = event_matrices(train, users, items, train["timestamp"].min())
         relevant = self.truth[self.rows]
