@@ -41,9 +41,10 @@ def server_env(data_dir: Path, mlflow_uri: str, api_key: str, *, open_reads: boo
         "PORTRAIT_OPEN_READS": "true" if open_reads else "false",
         "PORTRAIT_POLL_SECONDS": str(poll_seconds),
     })
-    for k in ("OTEL_SDK_DISABLED", "BENTOML_CONFIG_OVERRIDES", "PORTRAIT_GC_FREEZE", "PORTRAIT_GC_THRESHOLD0",
-              "PORTRAIT_OMP_PASSIVE", "PORTRAIT_FIX_TIMEOUT_TIMERS"):
-        env.pop(k, None)  # the knobs below decide these, not a leftover shell variable
+    for k in ("OTEL_SDK_DISABLED", "BENTOML_CONFIG_OVERRIDES"):
+        env.pop(k, None)  # --tracing / --metrics / --access-log decide these, not a leftover shell variable
+    # PORTRAIT_GC_FREEZE, PORTRAIT_GC_THRESHOLD0, PORTRAIT_OMP_PASSIVE and PORTRAIT_FIX_TIMEOUT_TIMERS pass
+    # through: they are the README's documented off-switches (only stock=True, for benchmarks, overrides them)
     env.update(knobs_env(tracing=tracing, metrics=metrics, access_log=access_log, workers=workers, stock=stock))
     return env
 

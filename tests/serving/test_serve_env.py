@@ -63,3 +63,15 @@ def test_a_bad_value_is_an_error_naming_the_variable(monkeypatch, name: str, val
         res = CliRunner().invoke(app, ["serve", "--port", str(taken.getsockname()[1])])
     assert res.exit_code == 2
     assert name in " ".join(res.output.split())
+
+
+def test_the_documented_runtime_off_switches_reach_the_worker(tmp_path: Path) -> None:
+    """README: ``PORTRAIT_GC_FREEZE=false`` etc. turn a runtime knob off; ``portrait serve`` used to drop them."""
+    switches = {"PORTRAIT_GC_FREEZE": "false", "PORTRAIT_GC_THRESHOLD0": "0", "PORTRAIT_OMP_PASSIVE": "false",
+                "PORTRAIT_FIX_TIMEOUT_TIMERS": "false"}
+    env = server_env(tmp_path, "sqlite:///x.db", "k", base={**switches, "OTEL_SDK_DISABLED": "false"})
+    assert {k: env.get(k) for k in switches} == switches
+    assert env["OTEL_SDK_DISABLED"] == "true"  # that one is --tracing's to decide
+    config = ServeConfig.from_env(env)
+    knobs = (config.gc_freeze, config.gc_threshold0, config.omp_passive, config.fix_timeout_timers)
+    assert knobs == (False, 0, False, False)
