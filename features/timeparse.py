@@ -108,12 +108,47 @@ def read_times(col: pd.Series, dayfirst: bool = False, tz: str = "UTC") -> tuple
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # pandas' "could not infer format" chatter
                 ts = pd.to_datetime(col, utc=True, errors="coerce", **kwargs)
-            readings.append((_localize(ts, naive & ts.notna(), tz), note))
+            readings.append((_localize(ts, naive & ts.notna(), tz), note, kwargs))
             if ts.notna().all():
                 break
     if not readings:
         return pd.Series(pd.NaT, index=col.index, dtype="datetime64[ns, UTC]"), note
-    return max(readings, key=lambda r: int(r[0].notna().sum()))  # the first of the best: numbers, then ISO
+    best = max(readings, key=lambda r: int(r[0].notna().sum()))  # the first of the best: numbers, then ISO
+    return best[0], (best[1] if len(best) == 2 else _off_format(col, best[0], best[1], best[2]))
+
+
+_FORMAT_NAMES = (("%Y", "YYYY"), ("%y", "YY"), ("%m", "MM"), ("%d", "DD"), ("%H", "hh"), ("%I", "hh"),
+                 ("%M", "mm"), ("%S", "ss"), ("%f", "ffffff"), ("%p", "AM/PM"), ("%b", "Mon"), ("%B", "Month"))
+_EXPLAINED = 100_000  # rows of a column explained one by one at most (each is a dateutil parse)
+
+
+def _off_format(col: pd.Series, ts: pd.Series, note: pd.Series, kwargs: dict) -> pd.Series:
+    """``note`` plus, for a row an inferred one-format reading misses but that is a date on its own,
+    the column's format: "27/11/1997" in a month-first column is not "unreadable"."""
+    if not ts.isna().any() or not ts.notna().any():
+        return note
+    from pandas.tseries.api import guess_datetime_format
+
+    first = str(col[ts.notna()].iloc[0]).strip()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fmt = ("ISO 8601, YYYY-MM-DD" if kwargs.get("format") == "ISO8601"
+               else guess_datetime_format(first, dayfirst=bool(kwargs.get("dayfirst"))))
+    if fmt is None:
+        return note
+    missed = col[ts.isna() & col.notna()].iloc[:_EXPLAINED]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        alone = pd.to_datetime(missed.astype("string"), format="mixed", utc=True, errors="coerce")
+    dates = alone.index[alone.notna()]
+    if not len(dates):
+        return note
+    for code, name in _FORMAT_NAMES:
+        fmt = fmt.replace(code, name)
+    note = note.copy()
+    note[dates] = (f"a date, but not in the column's format {fmt} (one format per column, read from "
+                   f"{int(ts.notna().sum())} of its values)")
+    return note
 
 
 def to_times(col: pd.Series, dayfirst: bool = False, tz: str = "UTC") -> pd.Series:
@@ -129,7 +164,9 @@ def parse_times(col: pd.Series, origin: str, name: str) -> pd.Series:
                else pd.to_numeric(col, errors="coerce"))
         unreadable = ts.isna() & num.isna()  # neither a date nor a number
         row = int(np.flatnonzero((unreadable if unreadable.any() else ts.isna()).to_numpy())[0])
-        what = ("a missing time" if pd.isna(col.iloc[row]) else "an unreadable time" if unreadable.any()
+        what = ("a missing time" if pd.isna(col.iloc[row])
+                else note.iloc[row] if unreadable.any() and pd.notna(note.iloc[row])  # a date in another format
+                else "an unreadable time" if unreadable.any()
                 else f"a number that is {note.iloc[row]}" if pd.notna(note.iloc[row])
                 else "a number among dates (one format per column)" if num.isna().any() else "an out-of-range time")
         raise ValueError(f"{origin}: column {name!r} holds {what}: {col.iloc[row]!r} at data row {row + 1} "

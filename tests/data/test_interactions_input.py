@@ -64,6 +64,14 @@ def test_day_first_dates_are_read_one_way_for_the_whole_column(tmp_path) -> None
     assert [t.month for t in ts] == [12, 11, 12] and [t.day for t in ts] == [4, 27, 5]
 
 
+def test_a_date_off_the_columns_one_format_is_named_so(tmp_path) -> None:
+    rows = [("1", "10", 5, "04/12/1997"), ("1", "11", 3, "05/13/1997"), ("2", "10", 4, "27/11/1997")]
+    _csv(tmp_path / "us.csv", "user_id,item_id,rating,timestamp", rows=rows)
+    with pytest.raises(ValueError, match=r"'timestamp' holds a date, but not in the column's format MM/DD/YYYY "
+                                         r"\(one format per column, read from 2 of its values\): '27/11/1997' at data row 3"):
+        read_interactions(tmp_path / "us.csv")
+
+
 def test_unreadable_inputs_name_the_file_column_and_row(tmp_path) -> None:
     (tmp_path / "empty.csv").write_text("")
     with pytest.raises(ValueError, match="empty.csv: the file is empty"):

@@ -75,6 +75,19 @@ def test_a_timestamp_column_is_read_with_one_format():
     assert res.reasons == {"ts": 1}  # the impossible date is that row's problem only
 
 
+def test_a_date_in_another_format_is_rejected_naming_the_columns_format():
+    """04/12 + 05/13 make a month-first column: 27/11 is a date, but not in it (it said "not a valid timestamp")."""
+    df = pd.DataFrame({
+        "order_id": ["o1", "o2", "o3", "o4"], "source": ["pos"] * 4, "record_id": ["r1", "r2", "r3", "r4"],
+        "ts": ["04/12/2025 10:00", "05/13/2025 08:30", "27/11/2025 09:00", "not a date"], "amount": [1, 2, 3, 4],
+    })
+    res = validate(df, ORDERS, "orders.csv")
+    reasons = dict(zip(res.rejects["_data_row"] - 1, res.rejects["_reason"]))
+    assert reasons == {2: "ts: a date, but not in the column's format MM/DD/YYYY hh:mm (one format per column, "
+                          "read from 2 of its values): 27/11/2025 09:00",
+                       3: "ts: not a valid timestamp: not a date"}
+
+
 def test_money_columns_read_shop_exports_and_reject_what_they_cannot():
     df = pd.DataFrame({
         "order_id": list("abcdef"), "source": ["pos"] * 6, "record_id": list("123456"),
