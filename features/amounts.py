@@ -119,4 +119,10 @@ def parse_amounts(values: pd.Series, origin: str = "<data>", column: str = "amou
         rows = np.flatnonzero(bad.to_numpy())
         raise ValueError(f"{origin}: column {column!r} needs amounts; {len(rows)} value(s) are missing or not a "
                          f"number, e.g. {text[rows[0]]!r} at data row {rows[0] + 1}")
+    huge = num.abs() >= MONEY_LIMIT  # as the import: beyond it a double skips cents and sums run to inf
+    if huge.any():
+        text = values.reset_index(drop=True).astype("string")
+        rows = np.flatnonzero(huge.to_numpy())
+        raise ValueError(f"{origin}: column {column!r} holds {len(rows)} amount(s) too large to hold to the cent "
+                         f"(±{MONEY_LIMIT:,.0f} or more), e.g. {text[rows[0]]!r} at data row {rows[0] + 1}")
     return num

@@ -58,6 +58,14 @@ def test_inf_and_nan_numbers_are_refused() -> None:
         parse_amounts(pd.Series([float("nan"), 1.0]))
 
 
+def test_amounts_too_large_to_hold_to_the_cent_are_refused_as_the_import_refuses_them() -> None:
+    """1e300 read fine and summed to inf in the holdout spend; the import already refused from 2**46 on."""
+    assert parse_amounts(pd.Series(["70,368,744,177,663.99", "-5"])).tolist() == [70368744177663.99, -5.0]
+    with pytest.raises(ValueError, match=r"'total' holds 1 amount\(s\) too large to hold to the cent .*"
+                                         r"at data row 2"):
+        parse_amounts(pd.Series([12.0, 1e300]), "tx.csv", "total")  # a Parquet float column
+
+
 @pytest.mark.parametrize("values, expected", [
     (["12.-", "3"], [12.0, 3.0]),  # Swiss/German whole amounts are not negatives
     (["12,- €", "3,50"], [12.0, 3.5]),
