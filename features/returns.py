@@ -12,10 +12,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-# amounts closer than a thousandth of a cent are one amount (float noise such as 0.1 + 0.2), never closer ones
-_NOISE = 1e-5
 # from 2**46 up a double cannot hold every cent (its step passes 0.01): such amounts are compared exactly
-_WHOLE_CENTS_BELOW = 2.0 ** 46
+# (the import rejects them: one limit for both)
+from features.amounts import MONEY_LIMIT as _WHOLE_CENTS_BELOW
+
+# amounts closer than a thousandth of a cent are one amount (float noise such as 0.1 + 0.2), never farther ones
+_NOISE = 1e-5
 
 
 def amount_key(amount: np.ndarray) -> np.ndarray:
