@@ -12,10 +12,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-# amounts closer than a thousandth of a cent are one amount (float noise such as 0.1 + 0.2), never closer ones
-_NOISE = 1e-5
 # from 2**46 up a double cannot hold every cent (its step passes 0.01): such amounts are compared exactly
-_WHOLE_CENTS_BELOW = 2.0 ** 46
+# (the import rejects them: one limit for both)
+from features.amounts import MONEY_LIMIT as _WHOLE_CENTS_BELOW
+
+# amounts closer than a thousandth of a cent are one amount (float noise such as 0.1 + 0.2), never farther ones
+_NOISE = 1e-5
 
 
 def amount_key(amount: np.ndarray) -> np.ndarray:
@@ -27,11 +29,18 @@ def amount_key(amount: np.ndarray) -> np.ndarray:
     another amount's key, and no cents overflow the integer however large it is.
     """
     a = np.abs(np.asarray(amount, dtype=np.float64))
+    cents, whole = _whole_cents(a)
+    exact = -1 - np.ascontiguousarray(a).view(np.int64)  # bits of a non-negative double: >= 0, so this is < 0
+    return np.where(whole, cents.astype(np.int64), exact)
+
+
+def _whole_cents(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(cents, whole)``: the cents of each absolute amount ``a`` (0 where not ``whole``), and whether it is a
+    whole number of cents (within float noise) below ``2**46``, where a double holds every cent."""
     with np.errstate(over="ignore", invalid="ignore"):
         cents = np.round(a * 100)
         whole = (a < _WHOLE_CENTS_BELOW) & (np.abs(a * 100 - cents) <= _NOISE * 100)
-    exact = -1 - np.ascontiguousarray(a).view(np.int64)  # bits of a non-negative double: >= 0, so this is < 0
-    return np.where(whole, np.where(whole, cents, 0.0).astype(np.int64), exact)  # inf/NaN cents never cast
+    return np.where(whole, cents, 0.0), whole  # inf/NaN cents never leave here
 
 
 def settle_returns(codes: np.ndarray, t: np.ndarray, amt: np.ndarray,
@@ -100,14 +109,21 @@ def stand_orders(cid: np.ndarray, ts_us: np.ndarray, amount: np.ndarray, order_i
     link = pos.reindex(pd.Series(refund_of, dtype=object).where(back)).fillna(-1).to_numpy(np.int64)
     linked = back & (link >= 0)
     cid[linked] = cid[link[linked]]
-    # named refunds: the purchase is cancelled once they add up to its amount (to float noise); summed as
-    # amounts, not cents, so no amount overflows (a sum past the largest double is inf: more than any amount)
+    # named refunds: the purchase is cancelled once they add up to its amount. An order and refunds in whole
+    # cents are summed in cents, exactly (a sum of amounts drifts past float noise from about 1e11: three
+    # refunds making up 476,238,501,428.09 summed to less); any other (10.004, 2**46 and up) as amounts, to
+    # float noise, so no amount overflows (a sum past the largest double is inf: more than any amount)
     r = np.flatnonzero(linked)
     if len(r):
         r = r[np.lexsort((ts_us[r], link[r]))]
-        cum = pd.Series(-amount[r]).groupby(link[r]).cumsum().to_numpy()
-        full = cum >= amount[link[r]] - _NOISE
-        done = pd.DataFrame({"buy": link[r][full], "ts": ts_us[r][full]}).groupby("buy")["ts"].min()
+        buy = link[r]
+        cents, whole = _whole_cents(np.abs(amount[r]))
+        order_cents, order_whole = _whole_cents(np.abs(amount[buy]))
+        in_cents = pd.Series(whole & order_whole).groupby(buy).transform("all").to_numpy()
+        cum = pd.Series(-amount[r]).groupby(buy).cumsum().to_numpy()
+        cum_cents = pd.Series(cents).groupby(buy).cumsum().to_numpy()  # refunds are <= 0, purchases >= 0
+        full = np.where(in_cents, cum_cents >= order_cents, cum >= amount[buy] - _NOISE)
+        done = pd.DataFrame({"buy": buy[full], "ts": ts_us[r][full]}).groupby("buy")["ts"].min()
         cancel[done.index.to_numpy()] = np.maximum(done.to_numpy(), ts_us[done.index.to_numpy()])
     # the other refunds: settled per customer and UTC day with the purchases
     sel = np.flatnonzero(~linked)

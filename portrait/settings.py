@@ -71,6 +71,8 @@ class Settings:
 
 def load_settings(env: dict[str, str] | None = None) -> Settings:
     """Read settings from ``env`` (default: the process environment)."""
+    from training.registry import default_artifact_root  # the one rule: beside a SQLite store, else None
+
     env = dict(os.environ if env is None else env)
     data_dir = Path(env.get("PORTRAIT_DATA_DIR", "data")).resolve()
     mlruns = Path(env.get("PORTRAIT_MLRUNS_DIR", "mlruns")).resolve()
@@ -78,18 +80,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     return Settings(
         data_dir=data_dir,
         mlflow_uri=uri,
-        mlflow_artifacts=artifact_root(uri),
+        mlflow_artifacts=default_artifact_root(uri),
         hmac_key=env.get("PORTRAIT_HMAC_KEY"),
         api_key=env.get("PORTRAIT_API_KEY"),
     )
 
-
-def artifact_root(mlflow_uri: str) -> Path | None:
-    """Artifact root for ``mlflow_uri``: ``<db folder>/artifacts`` for ``sqlite:///<db>``, else None.
-
-    ``sqlite:////srv/mlflow/mlflow.db`` -> ``/srv/mlflow/artifacts``; an ``http(s)://`` server (or
-    any other store) -> None, so new experiments take the server's default artifact root.
-    """
-    if mlflow_uri.startswith("sqlite:///"):
-        return Path(mlflow_uri.removeprefix("sqlite:///")).resolve().parent / "artifacts"
-    return None

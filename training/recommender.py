@@ -142,12 +142,14 @@ def tune(df: pd.DataFrame, config: RecommenderConfig) -> dict[str, Any]:
     import mlflow
     import optuna
 
+    holdout = Holdout.build(df, config.holdout_days, config.k)  # one for every trial, as train() does
+
     def objective(trial: optuna.Trial) -> float:
         params = {"window": trial.suggest_int("window", 5, 50, log=True),
                   "lams": (trial.suggest_float("lam", 2.0, 40.0, log=True),),
                   "half_lives": (trial.suggest_categorical("half_life", [None, 5.0, 10.0, 30.0]),)}
         with mlflow.start_run(run_name=f"trial-{trial.number}", nested=True):
-            m = holdout_metrics(df, lambda: default_model("temporal", **params), config)
+            m = holdout.score(lambda: default_model("temporal", **params), df)
             mlflow.log_params({k: str(v) for k, v in trial.params.items()})
             mlflow.log_metrics({k: float(v) for k, v in m.items()})
         return float(m.get("ndcg", 0.0))

@@ -25,7 +25,7 @@ without importing portrait.
 Example::
 
     client = setup("sqlite:///mlruns/mlflow.db", "mlruns/artifacts")
-    with start_run("churn", artifact_root="mlruns/artifacts") as run:
+    with start_run("churn") as run:
         version = log_and_register("churn", predictor, feature_names, params={...}, metrics={...})
     decision = gate("churn", version, score=lambda model: auc_on_holdout(model))
 """
@@ -56,9 +56,9 @@ from training.promotion import (
 )
 
 __all__ = ["CHALLENGER", "CHAMPION", "HISTORY_TAG", "MODELS_DIR", "GateDecision", "artifact_location",
-           "champion_version", "experiment", "gate", "gate_and_tag", "list_versions", "load", "log_and_register",
-           "log_config", "log_figure", "log_frame", "promote", "rollback", "setup", "start_run", "task_differences",
-           "wrap_predictor"]
+           "champion_version", "default_artifact_root", "experiment", "gate", "gate_and_tag", "list_versions", "load",
+           "log_and_register", "log_config", "log_figure", "log_frame", "promote", "rollback", "setup", "start_run",
+           "task_differences", "wrap_predictor"]
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"  # shipped with every pyfunc
 
@@ -80,14 +80,19 @@ def setup(tracking_uri: str, artifact_root: str | Path | None = None) -> Any:
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     global _ARTIFACT_ROOT
-    _ARTIFACT_ROOT = Path(artifact_root).resolve() if artifact_root else _default_artifacts(tracking_uri)
+    _ARTIFACT_ROOT = Path(artifact_root).resolve() if artifact_root else default_artifact_root(tracking_uri)
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
 
 _ARTIFACT_ROOT: Path | None = None
 
 
-def _default_artifacts(uri: str) -> Path | None:
+def default_artifact_root(uri: str) -> Path | None:
+    """Artifact root for tracking ``uri``: ``<db folder>/artifacts`` for ``sqlite:///<db>``, else None.
+
+    ``sqlite:////srv/mlflow/mlflow.db`` -> ``/srv/mlflow/artifacts``; an ``http(s)://`` server (or
+    any other store) -> None, so new experiments take the server's default artifact root.
+    """
     if uri.startswith("sqlite:///"):
         return Path(uri.removeprefix("sqlite:///")).resolve().parent / "artifacts"
     return None

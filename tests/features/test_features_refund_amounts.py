@@ -81,3 +81,15 @@ def test_the_feature_build_keeps_a_huge_order_refunded_in_part(tmp_path, h):
     cust, _ = h.compute(*w.write())
     a = cust.set_index("one_id").loc["a"]
     assert a["orders_total"] == 1 and a["monetary_total"] == pytest.approx(5e306)
+
+
+def test_named_refunds_in_whole_cents_add_up_exactly_however_large():
+    """Three refunds making up a 476,238,501,428.09 order exactly: summed as doubles they came to less than
+    the order (the sum drifts past float noise from about 1e11), so the order was never cancelled."""
+    parts = [130013280068.16, 205398880096.71, 140826341263.22]
+    assert sum(parts) < 476238501428.09 - 1e-5  # the drift, as a double sum has it
+    cid, ts = np.zeros(4, np.int64), np.array([1, 2, 3, 4]) * DAY_US
+    _, _, cancel = stand_orders(cid, ts, np.array([476238501428.09, *(-p for p in parts)]),
+                                np.array(["A", "R1", "R2", "R3"], dtype=object),
+                                np.array([None, "A", "A", "A"], dtype=object))
+    assert cancel.tolist() == [4 * DAY_US, -1, -1, -1]
