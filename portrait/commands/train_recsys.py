@@ -58,7 +58,7 @@ def train_recommender_cmd(
     # as `train churn|ltv|propensity|lookalike` say it: which version, and whether it is now the champion
     role = "champion" if promoted else "challenger" if promote else "challenger; --no-promote: not gated"
     console.print(f"[bold]recommender[/]: run {run_id}, version {version} ({role})")
-    console.print(f"  holdout nDCG@10 {metrics.get('holdout_ndcg', float('nan')):.4f} "
+    console.print(f"  holdout nDCG@{config.k} {metrics.get('holdout_ndcg', float('nan')):.4f} "
                   f"(popularity {metrics.get('holdout_popularity_ndcg', float('nan')):.4f})")
     if gate["reason"]:
         console.print(f"  gate: {gate['reason']}", soft_wrap=True)
