@@ -67,9 +67,16 @@ def settle_returns(codes: np.ndarray, t: np.ndarray, amt: np.ndarray,
     amt = np.where(matched, 0.0, amt)
     gross = np.bincount(key, weights=np.where(back, 0.0, amt))
     refund = np.bincount(key, weights=np.where(back, -amt, 0.0))
-    left = np.maximum(gross - refund, 0.0)
+    # a day in whole cents is settled in cents, exactly: 0.1 + 0.2 bought and 0.3 refunded is a day refunded
+    # in full (the float sums leave 5.6e-17); other days compare their float sums as before
+    cents, whole = _whole_cents(np.abs(amt))
+    in_cents = np.bincount(key, weights=~whole) == 0
+    gross_c = np.bincount(key, weights=np.where(back, 0.0, cents))
+    refund_c = np.bincount(key, weights=np.where(back, cents, 0.0))
+    left = np.where(in_cents & (gross_c <= refund_c), 0.0, np.maximum(gross - refund, 0.0))
     share = np.divide(left, gross, out=np.ones_like(gross), where=gross > 0)
     rest = np.divide(np.maximum(refund - gross, 0.0), refund, out=np.zeros_like(refund), where=refund > 0)
+    rest = np.where(in_cents & (gross_c >= refund_c), 0.0, rest)  # nothing beyond the day's spend
     out = np.where(back, amt * rest[key], amt * share[key])
     cancelled = (gross > 0) & (left == 0)
     return out, ~back & ~matched & ~cancelled[key]

@@ -47,6 +47,14 @@ def test_a_sub_cent_amount_is_not_a_refund_of_the_rounded_amount():
     assert out[:2].sum() == pytest.approx(25.004) and out[2] == 0.0
 
 
+def test_a_day_refunded_in_full_in_cents_is_no_purchase_day_despite_float_noise():
+    """0.1 + 0.2 bought, 0.3 refunded: the float sums left 5.6e-17, so both purchases stood (a purchase day)."""
+    out, kept = _day([0.1, 0.2, -0.3])
+    assert kept.tolist() == [False, False, False] and out.tolist() == [0.0, 0.0, 0.0]
+    out, kept = _day([0.1, 0.2, -0.31])  # a cent more than the day's spend stays a return
+    assert kept.tolist() == [False, False, False] and out[2] == pytest.approx(-0.01)
+
+
 def test_amounts_whose_cents_overflow_are_matched_exactly():
     out, kept = _day([1e300, 5e299, -1e300])
     assert kept.tolist() == [False, True, False] and out.tolist() == [0.0, 5e299, 0.0]
