@@ -211,3 +211,19 @@ def append_offline(table: Path, rows: pd.DataFrame) -> None:
                              f"{TABLE_COLUMNS}; move the file away to start a new table")
         new = pa.concat_tables([old, new.select(old.column_names).cast(old.schema)])
     atomic_write(path, lambda tmp: pq.write_table(new, tmp))
+
+
+def push_online(fs: Any, push_source: str, view: str, rows: pd.DataFrame) -> None:
+    """Write whole rows to the online store through Feast's push source ``push_source``.
+
+    Feast's push skips, with a mere warning, a frame whose features are all null; here that
+    is a real write (a customer never scored who just left their last lookalike audience),
+    and skipping it would leave the removed tag online. Such a frame goes to the provider's
+    ``ingest_df``, the step the push itself ends with.
+    """
+    from feast.data_source import PushMode
+
+    if rows[VALUE_COLUMNS].isna().all().all():
+        fs._get_provider().ingest_df(fs.get_feature_view(view), rows)
+    else:
+        fs.push(push_source, rows, to=PushMode.ONLINE)

@@ -296,8 +296,6 @@ class PortraitStore:
         (Feast stores one whole row per customer: see :mod:`features.predicted_tags`), so a churn
         batch keeps the LTV scores and the lookalike audiences, and the reverse.
         """
-        from feast.data_source import PushMode
-
         from features import predicted_tags as pt
 
         given = pt.prepare(df)
@@ -307,7 +305,7 @@ class PortraitStore:
         with pt.predicted_lock(self.predicted_path):
             rows = pt.merge_rows(given, pt.latest_rows(self.predicted_path, given["one_id"]))
             pt.append_offline(self.predicted_path, rows)  # the reference of the next merge: first
-            self.fs.push(PUSH_SOURCE, rows, to=PushMode.ONLINE)
+            pt.push_online(self.fs, PUSH_SOURCE, PREDICTED_VIEW, rows)
         return len(rows)
 
     def latest_predicted(self, one_ids=None) -> pd.DataFrame:
