@@ -121,3 +121,43 @@ def test_bad_predicted_tag_writes_are_clear_errors(world) -> None:
         store.push_predicted_tags(pd.DataFrame({"one_id": ["c1"], "lookalike_audiences": ["a"]}))
     with pytest.raises(ValueError, match="'churn_risk' does not hold float64"):
         store.push_predicted_tags(pd.DataFrame({"one_id": ["c1"], "churn_risk": ["high"], "scored_at": T0}))
+
+
+def test_cli_delete_and_sync_tags_keep_feast_in_line(world, feast_data, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from portrait.cli import app
+
+    store, audiences = world
+    monkeypatch.setenv("PORTRAIT_DATA_DIR", str(feast_data))
+    monkeypatch.delenv("PORTRAIT_REDIS", raising=False)
+    runner = CliRunner()
+    res = runner.invoke(app, ["audience", "delete", "zz_lal"])
+    assert res.exit_code == 0, res.output
+    assert "1 customer(s) updated (1 cleared)" in res.output
+    # never scored: its row is now all null, which Feast's push alone would not write
+    assert pd.isna(_online(store, ["c0000005"]).loc["c0000005", "lookalike_audiences"])
+    _lookalike(audiences, "copied_in", ["c0000003"])  # files put there by hand: the command catches up
+    res = runner.invoke(app, ["audience", "sync-tags"])
+    assert res.exit_code == 0 and "1 customer(s) updated" in res.output, res.output
+    online = _online(store, ["c0000003"])
+    assert online.loc["c0000003", "lookalike_audiences"] == "copied_in" and online.loc["c0000003", "churn_risk"] == 0.1
+    res = runner.invoke(app, ["audience", "create", "copied_in", "--ids", str(_ids_file(feast_data)), "--replace"])
+    assert res.exit_code == 0, res.output  # now an id list: not a lookalike audience any more
+    assert pd.isna(_online(store, ["c0000003"]).loc["c0000003", "lookalike_audiences"])
+
+
+def test_cli_sync_tags_without_a_feature_store_is_an_error(tmp_path, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from portrait.cli import app
+
+    monkeypatch.setenv("PORTRAIT_DATA_DIR", str(tmp_path))
+    res = CliRunner().invoke(app, ["audience", "sync-tags"])
+    assert res.exit_code == 2 and "portrait features apply" in res.output
+
+
+def _ids_file(root):
+    path = root / "ids.txt"
+    path.write_text("c0000003\n")
+    return path
