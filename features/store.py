@@ -34,16 +34,12 @@ from typing import Any
 
 import pandas as pd
 
+from features.predicted_tags import PREDICTED_COLUMNS, utc_us as _utc_us  # noqa: F401 - re-exported
+
 REPO_DIR = Path(__file__).resolve().parents[1] / "feature_repo"
 SERVICES = ("churn_v1", "ltv_v1", "propensity_v1", "lookalike_v1", "recsys_v1")
 PUSH_SOURCE = "predicted_tags_push"
 PREDICTED_VIEW = "predicted_tags"
-# Columns of the predicted-tags view, with the pandas dtype pushed (scored_at is the event time).
-PREDICTED_COLUMNS = {
-    "churn_risk": "float64", "churn_tier": "string", "ltv": "float64", "ltv_tier": "string",
-    "propensity": "float64", "propensity_decile": "Int64", "lookalike_audiences": "string",
-    "model_name": "string", "model_version": "string",
-}
 _load_lock = threading.Lock()
 _exit_hook = []  # the atexit registration, once per process
 
@@ -103,12 +99,6 @@ class StoreConfig:
     redis: str | None = None  # "host:port[,db=N]" puts the online store in Redis instead of SQLite
     repo_dir: Path = REPO_DIR  # the Feast repo (feature_store.yaml + definitions.py)
     stock: bool = False  # Feast's own SQLite store and local engine (the benchmark's anchor)
-
-
-def _utc_us(values: Any) -> pd.Series:
-    """Timestamps as tz-aware UTC at microsecond precision (what Feast's DuckDB joins need)."""
-    ts = pd.to_datetime(pd.Series(values), utc=True)
-    return ts.astype("datetime64[us, UTC]")
 
 
 _SCALARS = frozenset({"double_val", "float_val", "int64_val", "int32_val", "bool_val", "string_val"})
@@ -211,11 +201,9 @@ class PortraitStore:
         if self.predicted_path.exists():
             return
         from features.io import write_parquet
+        from features.predicted_tags import empty_table
 
-        empty = pd.DataFrame({"one_id": pd.Series(dtype="string"),
-                              **{c: pd.Series(dtype=t) for c, t in PREDICTED_COLUMNS.items()},
-                              "scored_at": _utc_us([]), "event_timestamp": _utc_us([])})
-        write_parquet(empty, self.predicted_path)
+        write_parquet(empty_table(), self.predicted_path)
 
     def refresh(self) -> None:
         """Re-read the registry (after an ``apply`` by another process) and drop cached services."""
@@ -300,27 +288,37 @@ class PortraitStore:
 
     # -- write-back --------------------------------------------------------
     def push_predicted_tags(self, df: pd.DataFrame) -> int:
-        """Write model scores to the ``predicted_tags`` view, online and offline; rows written.
+        """Write predicted tags to the ``predicted_tags`` view, offline then online; rows written.
 
-        ``df`` needs ``one_id`` and ``scored_at``; of the score columns (``PREDICTED_COLUMNS``)
-        any subset may be given, the others are stored as missing.
+        ``df`` needs ``one_id`` and ``scored_at`` (when the scores were computed, also the rows'
+        event time), or ``event_timestamp`` for a write without scores (``lookalike_audiences``).
+        The columns given replace the customer's stored values; the columns left out keep them
+        (Feast stores one whole row per customer: see :mod:`features.predicted_tags`), so a churn
+        batch keeps the LTV scores and the lookalike audiences, and the reverse.
         """
-        from feast.data_source import PushMode
+        from features import predicted_tags as pt
 
-        missing = [c for c in ("one_id", "scored_at") if c not in df.columns]
-        if missing:
-            raise ValueError(f"predicted tags are missing column(s) {missing}")
-        unknown = sorted(set(df.columns) - set(PREDICTED_COLUMNS) - {"one_id", "scored_at", "event_timestamp"})
-        if unknown:
-            raise ValueError(f"predicted tags: unknown column(s) {unknown}; expected some of {list(PREDICTED_COLUMNS)}")
-        out = pd.DataFrame({"one_id": df["one_id"].astype(str).to_numpy()})
-        for col, dtype in PREDICTED_COLUMNS.items():
-            out[col] = (df[col] if col in df.columns else pd.Series([None] * len(df))).astype(dtype).to_numpy()
-        out["scored_at"] = _utc_us(df["scored_at"]).to_numpy()
-        out["event_timestamp"] = out["scored_at"]
+        given = pt.prepare(df)
+        if given.empty:
+            return 0
         self._ensure_predicted_table()
-        self.fs.push(PUSH_SOURCE, out, to=PushMode.ONLINE_AND_OFFLINE)
-        return len(out)
+        with pt.predicted_lock(self.predicted_path):
+            rows = pt.merge_rows(given, pt.latest_rows(self.predicted_path, given["one_id"]))
+            pt.append_offline(self.predicted_path, rows)  # the reference of the next merge: first
+            pt.push_online(self.fs, PUSH_SOURCE, PREDICTED_VIEW, rows)
+        return len(rows)
+
+    def latest_predicted(self, one_ids=None) -> pd.DataFrame:
+        """The newest predicted-tags row of each customer (of ``one_ids``), as the next write merges with."""
+        from features.predicted_tags import latest_rows
+
+        return latest_rows(self.predicted_path, one_ids)
+
+    def predicted_lock(self):
+        """The predicted-tags write lock (re-entrant): hold it across a read of the stored tags and a push."""
+        from features.predicted_tags import predicted_lock
+
+        return predicted_lock(self.predicted_path)
 
 
 def check_redis_address(value: str | None, source: str = "redis") -> str | None:

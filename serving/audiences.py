@@ -145,8 +145,12 @@ def _one_person(res: Any, identifier: str) -> str | None:
         return None
 
 
-def lookalike(bundle: Any, req: Any, data_dir: Path) -> Any:
-    """Expand a seed (saved audience, id list or rule) with the lookalike champion; save and explain it."""
+def lookalike(bundle: Any, req: Any, data_dir: Path, push: bool = True) -> Any:
+    """Expand a seed (saved audience, id list or rule) with the lookalike champion; save and explain it.
+
+    With ``push`` the members' ``lookalike_audiences`` predicted tag is written to Feast
+    (``serving.writeback.sync_lookalike_tags``; the response's ``lookalike_tags`` says how it went).
+    """
     import datetime as dt
     import secrets
 
@@ -183,6 +187,9 @@ def lookalike(bundle: Any, req: Any, data_dir: Path) -> Any:
         name, result.members, source="lookalike",
         lineage={"seed": origin, "seeds_in_model": int(result.n_seeds), "method": result.method,
                  "model": served.name, "model_version": served.version, "reach": str(req.reach)})
+    from serving.writeback import sync_lookalike_tags
+
+    tags = sync_lookalike_tags(data_dir) if push else "skipped: Feast push turned off"
     why = explain(seeds, result.members["one_id"], feats)
     page = result.members.head(req.page_size)
     members = [Member(one_id=str(o), score=float(sc), percentile=float(p))
@@ -191,4 +198,5 @@ def lookalike(bundle: Any, req: Any, data_dir: Path) -> Any:
                    population_share=float(r.population_share), tgi=float(r.expansion_tgi), seed_tgi=float(r.seed_tgi))
             for r in why.itertuples(index=False)]
     return LookalikeResponse(audience_id=name, size=len(result.members), members=members, explanation=rows,
-                             method=result.method, model=served.name, model_version=served.version)
+                             method=result.method, model=served.name, model_version=served.version,
+                             lookalike_tags=tags)

@@ -174,6 +174,7 @@ class LookalikeResponse(BaseModel):
     method: str
     model: str
     model_version: str
+    lookalike_tags: str | None = None  # how the members' lookalike_audiences predicted tag was written to Feast
 
 
 class MembersPage(BaseModel):

@@ -112,7 +112,7 @@ class Portrait:
     @bentoml.api(route="/lookalike")
     def lookalike(self, req: LookalikeRequest, /) -> LookalikeResponse:
         """Expand a seed audience to similar customers; saves the result as an audience (needs the API key)."""
-        return _answer(audiences.lookalike, self.loader.bundle, req, self.config.data_dir)
+        return _answer(audiences.lookalike, self.loader.bundle, req, self.config.data_dir, self.config.feast_push)
 
     @bentoml.api(route="/tags/writeback")
     def tags_writeback(self, req: WritebackRequest, /) -> WritebackResponse:

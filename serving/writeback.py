@@ -110,6 +110,34 @@ def feast_frame(history: Any) -> Any:
 _STORES: dict = {}
 
 
+def _store(data_dir: Path, feature_store: Any) -> Any:
+    key = str(Path(data_dir).resolve())
+    if key not in _STORES:  # opening the store imports Feast: once per process
+        _STORES[key] = feature_store.open_store(Path(data_dir))
+    return _STORES[key]
+
+
+def sync_lookalike_tags(data_dir: Path) -> str:
+    """Bring Feast's ``lookalike_audiences`` in line with the saved lookalike audiences; a one-line status.
+
+    Called after ``POST /lookalike`` saved an audience (``features.audience_tags``: only changed
+    customers are written, their scores kept). Never raises: the audience is saved either way,
+    and ``portrait audience sync-tags`` repairs a failed write.
+    """
+    from features import store as feature_store
+    from features.audience import AudienceStore
+    from features.audience_tags import feature_store_ready, sync_lookalike_tags as sync
+
+    if not feature_store_ready(data_dir):
+        return "skipped: no feature store in the data folder (portrait features apply)"
+    try:
+        result = sync(AudienceStore(Path(data_dir) / "audiences"), _store(data_dir, feature_store))
+    except Exception as exc:  # noqa: BLE001 - reported, not fatal (see above)
+        log.error("lookalike_audiences sync failed: %s: %s", type(exc).__name__, exc)
+        return f"failed: {type(exc).__name__}: {exc}; run `portrait audience sync-tags`"
+    return result.summary()
+
+
 def push_to_feast(data_dir: Path, history: Any) -> str:
     """Push the latest predicted tags to Feast (online + offline); returns a one-line status."""
     try:
@@ -117,10 +145,7 @@ def push_to_feast(data_dir: Path, history: Any) -> str:
     except ImportError:
         return "skipped: features/store.py is not installed"
     try:
-        key = str(Path(data_dir).resolve())
-        if key not in _STORES:  # opening the store imports Feast: once per process
-            _STORES[key] = feature_store.open_store(Path(data_dir))
-        rows = _STORES[key].push_predicted_tags(feast_frame(history))
+        rows = _store(data_dir, feature_store).push_predicted_tags(feast_frame(history))
     except Exception as exc:  # noqa: BLE001 - the history is written; Feast is reported, not fatal
         log.error("push to Feast failed: %s: %s", type(exc).__name__, exc)
         return f"failed: {type(exc).__name__}: {exc}"

@@ -1,4 +1,4 @@
-"""``portrait audience ...``: Audiences: create by rule or id list, list, show (TGI profile), export, overlap."""
+"""``portrait audience ...``: Audiences: create by rule or id list, list, show (TGI profile), export, overlap, sync-tags."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from portrait.commands._common import console, emit_json, fail, settings
+from portrait.commands._lookalike_tags import sync_lookalike_tag
 
 app = typer.Typer(help="Audiences: create by rule or id list, list, show (TGI profile), export, overlap.", no_args_is_help=True)
 
@@ -109,6 +110,9 @@ def create_cmd(
     if ids is not None and dynamic:
         fail("--dynamic needs --rule (an id list is static)")
     warnings: list[str] = []
+    from features.audience_tags import is_lookalike
+
+    replaced_lookalike = replace and is_lookalike(_store(), name)  # its members lose the name below
     try:
         if rule is not None:
             from features.audience import latest_snapshot
@@ -140,8 +144,9 @@ def create_cmd(
     warnings = [w for w in (empty_warning(meta),) if w] + warnings  # the unknown values say why, if that is why
     for w in warnings:  # valid input that silently matches nobody is almost always a typo
         console.print(f"[yellow]warning:[/] {escape(w)}", soft_wrap=True)
+    tags = sync_lookalike_tag() if replaced_lookalike else None
     if as_json:
-        emit_json({**asdict(meta), "warnings": warnings})
+        emit_json({**asdict(meta), "warnings": warnings, **({"lookalike_tags": tags} if tags else {})})
         return
     extra = f", {meta.unresolved} id(s) not found" if meta.unresolved else ""
     console.print(f"audience [bold]{meta.name}[/] ({meta.kind}): {meta.size:,} customers{extra}")
@@ -287,14 +292,29 @@ def refresh_cmd(name: str = typer.Argument(..., help="Dynamic audience name.")) 
 
 @app.command("delete")
 def delete_cmd(name: str = typer.Argument(..., help="Audience name.")) -> None:
-    """Delete a saved audience."""
+    """Delete a saved audience (a lookalike one's name is taken off its members' lookalike_audiences tag)."""
     from features.audience import AudienceError
+    from features.audience_tags import is_lookalike
 
     try:
+        lookalike = is_lookalike(_store(), name)
         _store().delete(name)
     except AudienceError as exc:
         fail(str(exc))
     console.print(f"deleted {name}")
+    if lookalike:
+        sync_lookalike_tag()
+
+
+@app.command("sync-tags")
+def sync_tags_cmd() -> None:
+    """Rewrite the lookalike_audiences predicted tag (Feast) from the saved lookalike audiences.
+
+    Runs by itself after `lookalike expand` and `audience delete`; run it after `portrait features
+    apply` on a new store, after a failed write, or after audience files were copied in by hand.
+    Only customers whose tag changes are written; their churn/LTV/propensity scores are kept.
+    """
+    sync_lookalike_tag(required=True)
 
 
 def register(root: typer.Typer) -> None:

@@ -81,10 +81,13 @@ def expand_cmd(
     why = explained["why"]
     for w in result.warnings:
         console.print(f"[yellow]warning:[/] {escape(w)}", soft_wrap=True)
+    from portrait.commands._lookalike_tags import sync_lookalike_tag
+
+    tags = sync_lookalike_tag()  # the members' lookalike_audiences predicted tag (Feast)
     if as_json:
         emit_json({"audience": asdict(meta), "method": result.method, "seeds": result.n_seeds,
                    "seeds_unknown": result.n_seeds_unknown, "eligible": result.eligible, "reach": result.reach,
-                   "seconds": result.seconds, "warnings": list(result.warnings),
+                   "seconds": result.seconds, "warnings": list(result.warnings), "lookalike_tags": tags,
                    "explanation": why.to_dict(orient="records")})
         return
     from rich.table import Table
