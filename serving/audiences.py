@@ -145,7 +145,7 @@ def _one_person(res: Any, identifier: str) -> str | None:
         return None
 
 
-def lookalike(bundle: Any, req: Any, data_dir: Path, push: bool = True) -> Any:
+def lookalike(bundle: Any, req: Any, data_dir: Path, push: bool = True, redis: str | None = None) -> Any:
     """Expand a seed (saved audience, id list or rule) with the lookalike champion; save and explain it.
 
     With ``push`` the members' ``lookalike_audiences`` predicted tag is written to Feast
@@ -189,7 +189,7 @@ def lookalike(bundle: Any, req: Any, data_dir: Path, push: bool = True) -> Any:
                  "model": served.name, "model_version": served.version, "reach": str(req.reach)})
     from serving.writeback import sync_lookalike_tags
 
-    tags = sync_lookalike_tags(data_dir) if push else "skipped: Feast push turned off"
+    tags = sync_lookalike_tags(data_dir, redis) if push else "skipped: Feast push turned off"
     why = explain(seeds, result.members["one_id"], feats)
     page = result.members.head(req.page_size)
     members = [Member(one_id=str(o), score=float(sc), percentile=float(p))

@@ -10,6 +10,7 @@ hand-off). Nothing here runs at import time.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,12 +18,14 @@ MODEL_KINDS = ("recommender", "churn", "ltv", "propensity", "lookalike")
 SCORE_FEATURES = ("snapshot", "feast")  # where /score reads features (ServeConfig.score_features)
 
 
-def _redis_address(value: str | None) -> str | None:
-    """``PORTRAIT_FEAST_REDIS`` checked at startup (Feast parses it only when it first connects, so a
-    typo would otherwise surface as an error on every ``/score`` request)."""
+def _redis_address(env: Mapping[str, str]) -> str | None:
+    """``PORTRAIT_FEAST_REDIS`` (else ``PORTRAIT_REDIS``, the name every other command reads) checked at
+    startup (Feast parses it only when it first connects, so a typo would otherwise surface as an error
+    on every ``/score`` request)."""
     from features.store import check_redis_address
 
-    return check_redis_address(value, "PORTRAIT_FEAST_REDIS")
+    name = "PORTRAIT_FEAST_REDIS" if env.get("PORTRAIT_FEAST_REDIS") else "PORTRAIT_REDIS"
+    return check_redis_address(env.get(name) or None, name)
 
 
 def _flag(value: str | None, default: bool) -> bool:
@@ -83,7 +86,7 @@ class ServeConfig:
             poll_seconds=float(env.get("PORTRAIT_POLL_SECONDS", "30")),
             feast_push=_flag(env.get("PORTRAIT_FEAST_PUSH"), True),
             score_features=mode,
-            feast_redis=_redis_address(env.get("PORTRAIT_FEAST_REDIS")),
+            feast_redis=_redis_address(env),
             omp_passive=_flag(env.get("PORTRAIT_OMP_PASSIVE"), True),
             fix_timeout_timers=_flag(env.get("PORTRAIT_FIX_TIMEOUT_TIMERS"), True),
             gc_freeze=_flag(env.get("PORTRAIT_GC_FREEZE"), True),

@@ -36,9 +36,9 @@ from serving.schemas import (
 AnyId = Path(min_length=1, max_length=MAX_ID_LEN, description="one_id or any source identifier")
 
 
-def _answer(fn, *args):  # noqa: ANN001, ANN202 - returns the endpoint's model or an error response
+def _answer(fn, *args, **kwargs):  # noqa: ANN001, ANN202 - returns the endpoint's model or an error response
     try:
-        return fn(*args)
+        return fn(*args, **kwargs)
     except ServingError as exc:
         return JSONResponse({"error": exc.message}, status_code=exc.status)
 
@@ -112,13 +112,15 @@ class Portrait:
     @bentoml.api(route="/lookalike")
     def lookalike(self, req: LookalikeRequest, /) -> LookalikeResponse:
         """Expand a seed audience to similar customers; saves the result as an audience (needs the API key)."""
-        return _answer(audiences.lookalike, self.loader.bundle, req, self.config.data_dir, self.config.feast_push)
+        return _answer(audiences.lookalike, self.loader.bundle, req, self.config.data_dir, self.config.feast_push,
+                       self.config.feast_redis)
 
     @bentoml.api(route="/tags/writeback")
     def tags_writeback(self, req: WritebackRequest, /) -> WritebackResponse:
         """Score every customer with the champion models and write predicted tags (needs the API key)."""
-        result = _answer(writeback.write_back, self.loader.bundle, self.config.data_dir, None if req.models is None else list(req.models), req.date,
-                         req.force, self.config.feast_push)
+        models = None if req.models is None else list(req.models)
+        result = _answer(writeback.write_back, self.loader.bundle, self.config.data_dir, models, req.date,
+                         req.force, self.config.feast_push, redis=self.config.feast_redis)
         if isinstance(result, list):
             self.loader.refresh()  # this worker's /profile shows the new tags at once (others on their next poll)
             return WritebackResponse(batches=result)

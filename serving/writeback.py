@@ -110,14 +110,16 @@ def feast_frame(history: Any) -> Any:
 _STORES: dict = {}
 
 
-def _store(data_dir: Path, feature_store: Any) -> Any:
-    key = str(Path(data_dir).resolve())
+def _store(data_dir: Path, feature_store: Any, redis: str | None = None) -> Any:
+    """The Feast store of ``data_dir``, online in Redis at ``redis`` (``ServeConfig.feast_redis``) or SQLite:
+    the one serving reads, so what is written here is what ``/score`` and ``/profile`` see."""
+    key = (str(Path(data_dir).resolve()), redis)
     if key not in _STORES:  # opening the store imports Feast: once per process
-        _STORES[key] = feature_store.open_store(Path(data_dir))
+        _STORES[key] = feature_store.open_store(Path(data_dir), redis=redis)
     return _STORES[key]
 
 
-def sync_lookalike_tags(data_dir: Path) -> str:
+def sync_lookalike_tags(data_dir: Path, redis: str | None = None) -> str:
     """Bring Feast's ``lookalike_audiences`` in line with the saved lookalike audiences; a one-line status.
 
     Called after ``POST /lookalike`` saved an audience (``features.audience_tags``: only changed
@@ -131,21 +133,21 @@ def sync_lookalike_tags(data_dir: Path) -> str:
     if not feature_store_ready(data_dir):
         return "skipped: no feature store in the data folder (portrait features apply)"
     try:
-        result = sync(AudienceStore(Path(data_dir) / "audiences"), _store(data_dir, feature_store))
+        result = sync(AudienceStore(Path(data_dir) / "audiences"), _store(data_dir, feature_store, redis))
     except Exception as exc:  # noqa: BLE001 - reported, not fatal (see above)
         log.error("lookalike_audiences sync failed: %s: %s", type(exc).__name__, exc)
         return f"failed: {type(exc).__name__}: {exc}; run `portrait audience sync-tags`"
     return result.summary()
 
 
-def push_to_feast(data_dir: Path, history: Any) -> str:
+def push_to_feast(data_dir: Path, history: Any, redis: str | None = None) -> str:
     """Push the latest predicted tags to Feast (online + offline); returns a one-line status."""
     try:
         from features import store as feature_store  # the feast area's module
     except ImportError:
         return "skipped: features/store.py is not installed"
     try:
-        rows = _store(data_dir, feature_store).push_predicted_tags(feast_frame(history))
+        rows = _store(data_dir, feature_store, redis).push_predicted_tags(feast_frame(history))
     except Exception as exc:  # noqa: BLE001 - the history is written; Feast is reported, not fatal
         log.error("push to Feast failed: %s: %s", type(exc).__name__, exc)
         return f"failed: {type(exc).__name__}: {exc}"
@@ -177,12 +179,13 @@ def _require(bundle: Bundle, kinds: list[str]) -> None:
 
 def write_back(bundle: Bundle, data_dir: Path, kinds: list[str] | None, date: dt.date | None = None,
                force: bool = False, push: bool = True,
-               how_to_force: str = 'send "force": true to rewrite it') -> list[WritebackBatch]:
+               how_to_force: str = 'send "force": true to rewrite it', redis: str | None = None) -> list[WritebackBatch]:
     """Score every customer with each champion in ``kinds`` and write the predicted tags.
 
     ``kinds`` None: every model that has a champion (``Bundle.with_champions``), as ``portrait score`` does.
     A skipped batch's ``note`` ends with ``how_to_force``: each caller names its own option (the HTTP
-    field by default, ``portrait score`` its ``--force``).
+    field by default, ``portrait score`` its ``--force``). ``redis``: the Redis online store serving reads
+    (``ServeConfig.feast_redis``), None for the data folder's SQLite one.
     """
     import pandas as pd
 
@@ -232,6 +235,6 @@ def write_back(bundle: Bundle, data_dir: Path, kinds: list[str] | None, date: dt
             table["scored_at"] = pd.to_datetime(table["scored_at"], utc=True).dt.as_unit("us")
             table["value"] = table["value"].astype("string")
             write_parquet(table[HISTORY_COLUMNS], path)
-            feast = push_to_feast(data_dir, table) if push else "skipped: Feast push turned off"
+            feast = push_to_feast(data_dir, table, redis) if push else "skipped: Feast push turned off"
             out = [b.model_copy(update={"feast": feast}) if b.status == "written" else b for b in out]
     return out

@@ -15,6 +15,7 @@ that exist and the ``--model`` options that would score them.
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 import typer
 
@@ -56,6 +57,14 @@ def score(
     from training.tags import cohort_shares
 
     s = settings()
+    redis = None
+    if write_back and push:  # the online store the tags go to: Redis when PORTRAIT_REDIS says so, as for `features`
+        from features.store import check_redis_address
+
+        try:
+            redis = check_redis_address(os.environ.get("PORTRAIT_REDIS") or None, "PORTRAIT_REDIS")
+        except ValueError as exc:
+            fail(str(exc))
     cfg = ServeConfig(data_dir=s.data_dir, mlflow_uri=s.mlflow_uri, hmac_key=s.hmac_key, alias=alias,
                       model_names={m: m for m in models}, poll_seconds=0)
     import logging
@@ -76,7 +85,7 @@ def score(
         if write_back:
             with console.status("scoring and writing predicted tags"):
                 batches = do_write_back(loader.bundle, s.data_dir, models, day, force, push,
-                                        how_to_force="`--force` rewrites it (after a feature rebuild, say)")
+                                        how_to_force="`--force` rewrites it (after a feature rebuild, say)", redis=redis)
             result = [b.model_dump(mode="json") for b in batches]
         else:
             now = dt.datetime.now(dt.timezone.utc)

@@ -88,3 +88,24 @@ def test_redis_bulk_write_keeps_the_newest_row(redis_store):
     older = table.slice(0, 1)  # 2026-06-01 < the stored 2026-06-03: skipped
     assert online_store.write_arrow(redis_store.fs.config, fv, older) == 0
     assert redis_store.online("lookalike_v1", ["c0000011"])["monetary_90d"].tolist() == [2.0]
+
+
+def test_serving_write_back_goes_to_the_redis_store_serving_reads(redis_store, feast_data, redis_url):
+    """With ``PORTRAIT_FEAST_REDIS`` (or ``PORTRAIT_REDIS``) serving reads Redis: its write-back must land there.
+
+    It opened the data folder's SQLite store instead, so /tags/writeback and ``portrait score --write-back``
+    wrote tags that a Redis-backed /score or /profile never saw.
+    """
+    from serving.config import ServeConfig
+    from serving.writeback import push_to_feast
+
+    assert ServeConfig.from_env({"PORTRAIT_REDIS": redis_url}).feast_redis == redis_url
+    assert ServeConfig.from_env({"PORTRAIT_FEAST_REDIS": redis_url, "PORTRAIT_REDIS": "x:1"}).feast_redis == redis_url
+    history = pd.DataFrame({"one_id": ["c0000021"], "tag": ["ltv_tier"], "value": ["high"], "score": [321.0],
+                            "model": ["ltv"], "version": ["4"], "date": ["2026-05-02"],
+                            "scored_at": [pd.Timestamp("2026-05-02T00:00:00Z")]})
+    status = push_to_feast(feast_data, history, redis=ServeConfig.from_env({"PORTRAIT_REDIS": redis_url}).feast_redis)
+    assert status.startswith("pushed 1 rows"), status
+    got = redis_store.fs.get_online_features(features=["predicted_tags:ltv", "predicted_tags:ltv_tier"],
+                                             entity_rows=[{"one_id": "c0000021"}]).to_dict()
+    assert got["ltv"] == [321.0] and got["ltv_tier"] == ["high"]
