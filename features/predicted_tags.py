@@ -216,13 +216,25 @@ def append_offline(table: Path, rows: pd.DataFrame) -> None:
 def push_online(fs: Any, push_source: str, view: str, rows: pd.DataFrame) -> None:
     """Write whole rows to the online store through Feast's push source ``push_source``.
 
-    Feast's push skips, with a mere warning, a frame whose features are all null; here that
+    Portrait's online stores take the rows whole through their ``write_arrow`` (the vectorized encoder
+    materialization uses: Feast's push converts each cell to a protobuf object in Python, 70% of a
+    200k-row write-back's time). With a stock store: Feast's push, which skips, with a mere warning, a
+    frame whose features are all null; here that
     is a real write (a customer never scored who just left their last lookalike audience),
     and skipping it would leave the removed tag online. Such a frame goes to the provider's
     ``ingest_df``, the step the push itself ends with.
     """
     from feast.data_source import PushMode
 
+    online_store = getattr(fs._get_provider(), "online_store", None)
+    if hasattr(online_store, "write_arrow"):  # portrait's SQLite / Redis stores: the bulk encoder materialize uses
+        import pyarrow as pa
+
+        fv = fs.get_feature_view(view)
+        table = pa.Table.from_pandas(rows[["one_id", "event_timestamp", *(f.name for f in fv.features)]],
+                                     preserve_index=False)
+        online_store.write_arrow(fs.config, fv, table)
+        return
     if rows[VALUE_COLUMNS].isna().all().all():
         fs._get_provider().ingest_df(fs.get_feature_view(view), rows)
     else:
