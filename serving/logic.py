@@ -284,6 +284,8 @@ def profile(bundle: Bundle, id_: str) -> ProfileResponse:
         r = f.row[one_id]
         tags += [Tag(name=t, value=_plain(f.tags[t][r]), source="rule", updated_at=f.as_of) for t in f.tag_columns]
     tags += [Tag(**t, ) for t in (dict(t, value=_plain(t["value"])) for t in res.predicted.get(one_id, []))]
+    if one_id in res.lookalike:  # as Feast's predicted_tags carries it: found as a lookalike in these audiences
+        tags.append(Tag(name="lookalike_audiences", value=res.lookalike[one_id], source="lookalike"))
     behaviour = {k: _plain(v) for k, v in res.behaviour.get(one_id, {}).items()}
     return ProfileResponse(one_id=one_id, attributes=attrs, tags=tags, behaviour=behaviour)
 

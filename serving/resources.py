@@ -106,6 +106,7 @@ class Resources:
     keys: dict = field(default_factory=dict)  # part -> file mtimes it was built from
     missing: tuple = ()  # human-readable list of absent inputs
     store_error: str | None = None  # why the Feast store could not be opened (score_features="feast"): /score -> 503
+    lookalike: dict = field(default_factory=dict)  # one_id -> "a,b": the lookalike audiences that found them
 
     def resolve(self, identifier: str, personal: bool = False) -> str | None:
         return self.identity.resolve(identifier, personal) if self.identity is not None else None
@@ -229,6 +230,22 @@ def _load_predicted(cfg: ServeConfig) -> dict:
     return out
 
 
+def _load_lookalike(cfg: ServeConfig) -> dict:
+    """one_id -> the saved lookalike audiences that found the customer (``features.audience_tags``' rule)."""
+    from features.audience import AudienceError, AudienceStore
+    from features.audience_tags import lookalike_memberships
+
+    folder = cfg.data_dir / "audiences"
+    if not folder.is_dir():
+        return {}
+    try:
+        value, _ = lookalike_memberships(AudienceStore(folder))
+    except AudienceError as exc:  # a member file that cannot be read: profiles go on without the tag
+        log.error("lookalike audiences not shown in /profile: %s", exc)
+        return {}
+    return {str(k): str(v) for k, v in value.items()}
+
+
 def load_resources(cfg: ServeConfig, previous: Resources | None) -> Resources:
     """Load (or reuse from ``previous``) every part; never raises for a missing file."""
     d = cfg.data_dir
@@ -241,6 +258,7 @@ def load_resources(cfg: ServeConfig, previous: Resources | None) -> Resources:
         "items": [d / "raw" / "items.parquet"],
         "behaviour": [d / "features" / "interactions.parquet", d / "raw" / "items.parquet"],
         "predicted": [d / "tags" / "history.parquet"],
+        "lookalike": [d / "audiences"],  # a saved, replaced or deleted audience renames files: the folder's mtime
     }
     prev = previous or Resources()
     keys = {part: _mtimes(paths) for part, paths in inputs.items()}
@@ -252,6 +270,7 @@ def load_resources(cfg: ServeConfig, previous: Resources | None) -> Resources:
     items = prev.items if same["items"] else _load_items(cfg)
     behaviour = prev.behaviour if same["behaviour"] else _load_behaviour(cfg, items)
     predicted = prev.predicted if same["predicted"] else _load_predicted(cfg)
+    lookalike = prev.lookalike if same["lookalike"] else _load_lookalike(cfg)
     store, store_error = None, None
     if cfg.score_features == "feast":
         try:  # a store that cannot be opened fails /score only (503), not the other parts
@@ -259,9 +278,9 @@ def load_resources(cfg: ServeConfig, previous: Resources | None) -> Resources:
         except Exception as exc:  # noqa: BLE001 - Feast config, import or connection errors
             store_error = f"{type(exc).__name__}: {exc}"
     missing = tuple(str(paths[0].relative_to(d)) for part, paths in inputs.items()
-                    if part != "predicted" and not paths[0].exists())
+                    if part not in ("predicted", "lookalike") and not paths[0].exists())
     return Resources(identity, features, items, behaviour, predicted, store, dict(cfg.feature_services), keys, missing,
-                     store_error)
+                     store_error, lookalike)
 
 
 def _open_store(cfg: ServeConfig) -> Any:

@@ -221,7 +221,7 @@ class ScoreResponse(BaseModel):
 class Tag(BaseModel):
     name: str
     value: str | float | int | bool | None
-    source: str = Field(description="'rule' or 'model'")
+    source: str = Field(description="'rule', 'model' or 'lookalike' (lookalike_audiences: the audiences that found them)")
     model: str | None = None
     version: str | None = None
     updated_at: str | None = None

@@ -112,8 +112,11 @@ class Portrait:
     @bentoml.api(route="/lookalike")
     def lookalike(self, req: LookalikeRequest, /) -> LookalikeResponse:
         """Expand a seed audience to similar customers; saves the result as an audience (needs the API key)."""
-        return _answer(audiences.lookalike, self.loader.bundle, req, self.config.data_dir, self.config.feast_push,
-                       self.config.feast_redis)
+        result = _answer(audiences.lookalike, self.loader.bundle, req, self.config.data_dir, self.config.feast_push,
+                         self.config.feast_redis)
+        if isinstance(result, LookalikeResponse):
+            self.loader.refresh()  # this worker's /profile shows the new lookalike_audiences at once
+        return result
 
     @bentoml.api(route="/tags/writeback")
     def tags_writeback(self, req: WritebackRequest, /) -> WritebackResponse:

@@ -121,3 +121,18 @@ def test_single_row_predictions_equal_the_models_own(svc) -> None:  # noqa: ANN0
         own = a._array(a.predictor.predict(feats.frame[a.feature_names]))
         one = np.concatenate([a.predict_rows(feats, np.array([i])) for i in range(len(feats.frame))])
         np.testing.assert_allclose(one, own, rtol=1e-9, atol=1e-12, err_msg=kind)
+
+
+def test_profile_shows_the_lookalike_audiences_that_found_the_customer(svc, world) -> None:  # noqa: ANN001
+    """/lookalike saves an audience; its members' /profile lists it at once (seeds are not tagged)."""
+    from serving.schemas import LookalikeRequest
+
+    seeds = list(world.one_ids[:6])
+    res = svc.lookalike(LookalikeRequest(ids=seeds, reach=10, method="centroid"))
+    assert not hasattr(res, "body"), bytes(res.body)  # an error response
+    found = [m.one_id for m in res.members]
+    assert found and not set(found) & set(seeds)
+    tags = {t.name: t for t in _run(svc.profile, found[0]).tags}
+    assert res.audience_id in tags["lookalike_audiences"].value.split(",")
+    assert tags["lookalike_audiences"].source == "lookalike"
+    assert "lookalike_audiences" not in {t.name for t in _run(svc.profile, seeds[0]).tags}
