@@ -158,7 +158,8 @@ def evaluate_frame(
     out: dict[str, Any] = {"model": "window_ease", **{m: res[m] for m in keys}}
     out["chosen"] = {"lam": model.lam_, "window_weight": model.window_weight_, "half_life": model.half_life_,
                      "low_pass_rank": model.low_pass_rank_, "low_pass_weight": model.low_pass_weight_,
-                     "low_pass_terms": [list(t) for t in model.low_pass_terms_], "inner": model.inner}
+                     "low_pass_terms": [list(t) for t in model.low_pass_terms_], "inner": model.inner,
+                     "availability": model.first_seen_ is not None}
     out["baselines"] = {}
     for name in peers:
         if progress:

@@ -17,6 +17,8 @@ global taste directions that a ridge regression on sparse histories underweights
 query's recency half-life, ``r`` and ``a`` (0 = off) are chosen on an inner split (random or
 temporal per user) of the *training* matrix only, never on a caller's held-out data; the filter
 configurations that split cannot tell apart from the best (within one standard error) are averaged.
+Asked "what else" (random inner split), it leaves out, per user, items first seen after the
+user's last event (:mod:`models.recommenders.availability`) unless that split vetoes it.
 
 Large catalogs: the solve is dense and cubic in the number of items, so only the
 ``max_items`` most popular items (default 10,000: 0.4 GB float32, about a minute on
@@ -35,10 +37,10 @@ import scipy.sparse as sp
 
 from models.recommenders._base import (ScoredRecommender, as_csr, check_item_ids, recency_weights, times_on,
                                        topk_rows)
+from models.recommenders._closed_form import closed_form, gram
 from models.recommenders._inner import inner_ndcg, inner_split, masked
 from models.recommenders.low_pass import (band_terms, check_candidates, low_pass_basis, low_pass_into,
                                            search_low_pass)
-from models.recommenders.windows import window_matrix
 
 TAIL = -1.0e4  # base score of items outside the modelled set: below any EASE score
 AUTO_PRUNE, AUTO_PRUNE_FROM = 256, 5_000  # prune="auto": keep 256 weights per item above 5,000 modelled items
@@ -84,13 +86,7 @@ class EASE(ScoredRecommender):
         self.weight_mix = weight_mix
 
     def _gram(self, X: sp.csr_matrix, times: sp.csr_matrix | None, weight: float) -> np.ndarray:
-        G = (X.T @ X).toarray().astype(np.float64)
-        if times is not None and weight > 0:
-            W = window_matrix(times, self.window)
-            # two cuttings count each window pair twice; scale to the typical squared weight
-            scale = float(np.mean(X.data**2)) if X.nnz else 1.0
-            G += (weight * scale / 2.0) * (W.T @ W).toarray()
-        return G
+        return gram(X, times, weight, self.window)
 
     def _transform(self, X: sp.csr_matrix) -> sp.csr_matrix:
         """Weights as the model reads them: 1 (binary) or ``1 - mix + mix * w / w_max``."""
@@ -106,24 +102,7 @@ class EASE(ScoredRecommender):
         return self._transform(user_items)
 
     def _solve(self, G: np.ndarray, lam: float, dropout: float) -> np.ndarray:
-        diag = np.diag(G).copy()
-        ridge = lam + (dropout / (1.0 - dropout)) * diag if dropout > 0 else np.full(len(diag), lam)
-        G[np.diag_indices_from(G)] += ridge
-        # single precision halves the cubic solve on big catalogs; the ridge keeps G well conditioned.
-        # scipy's LAPACK inverse in place: ~0.2 s at 1,700 items, and unlike numpy's it stays fast
-        # when the 2 cores are shared (numpy's threaded inverse slowed 3-7x under load)
-        from scipy.linalg import inv
-
-        if len(G) > 1000:
-            G = G.astype(np.float32)
-        P = inv(G, overwrite_a=True, check_finite=False)
-        del G
-        if dropout > 0:  # DLAE: B = I - P diag(ridge); the diagonal is zeroed below
-            P *= -ridge.astype(P.dtype)[None, :]
-        else:
-            P /= -np.diag(P).copy()[None, :]
-        np.fill_diagonal(P, 0.0)
-        return P.astype(np.float32, copy=False)
+        return closed_form(G, lam, dropout)
 
     def _prepare(self, user_items: Any, times: Any) -> tuple[sp.csr_matrix, sp.csr_matrix | None]:
         X = as_csr(user_items)
@@ -242,6 +221,9 @@ class WindowEASE(EASE):
     low_pass_band : float
         Filter configurations within this many standard errors of the best inner nDCG (per-user
         paired differences) are averaged, "off" counting as a filter of weight 0; 0 keeps the single best.
+    availability : bool
+        With ``inner="random"`` ("what else") and times: leave out, per user, items first seen after
+        the user's last event, unless the inner split scores that lower (:mod:`.availability`).
     tune_users, tune_items : int
         The inner search runs on at most this many users (random sample) and most popular items;
         the final solve uses every modelled item and user. Each candidate is scored on at most
@@ -255,7 +237,7 @@ class WindowEASE(EASE):
         inner: str = "random", inner_fraction: float = 0.25, seed: int = 0, k: int = 10,
         half_lives: tuple[float | None, ...] = (None, 10.0, 30.0), tune_users: int = 50_000, tune_items: int = 3_000,
         low_pass_ranks: tuple[int, ...] = LOW_PASS_RANKS, low_pass_weights: tuple[float, ...] = (0.0, 0.15, 0.3),
-        low_pass_band: float = 1.0,
+        low_pass_band: float = 1.0, availability: bool = True,
     ) -> None:
         super().__init__(dropout=dropout, window=window, max_items=max_items, prune=prune, binary=binary,
                          weight_mix=weight_mix)
@@ -271,6 +253,7 @@ class WindowEASE(EASE):
         self.low_pass_ranks = low_pass_ranks
         self.low_pass_weights = low_pass_weights
         self.low_pass_band = low_pass_band
+        self.availability = availability
 
     def __setstate__(self, state: dict) -> None:
         # models pickled before the low-pass stage existed had none: keep them (and refits of their
@@ -278,6 +261,8 @@ class WindowEASE(EASE):
         state.setdefault("low_pass_ranks", LOW_PASS_RANKS)
         state.setdefault("low_pass_weights", (0.0,))
         state.setdefault("low_pass_band", 0.0)  # pickled before the band: the single best, as fitted then
+        state.setdefault("availability", False)
+        state.setdefault("first_seen_", None)
         if "B_" in state:
             state.setdefault("low_pass_rank_", 0)
             state.setdefault("low_pass_weight_", 0.0)
@@ -290,6 +275,19 @@ class WindowEASE(EASE):
         if times is None or getattr(self, "half_life_", None) is None:
             return user_items
         return user_items.multiply(recency_weights(times_on(user_items, times), self.half_life_)).tocsr()
+
+    def recommend(self, user_items: Any, k: int = 10, exclude_seen: bool = True, allowed: np.ndarray | None = None,
+                  users: np.ndarray | None = None, exclude: Any = None, times: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`ScoredRecommender.recommend`, without items first seen after each row's last event when
+        the inner split chose that (``first_seen_``; needs ``times``)."""
+        base = super().recommend
+        if getattr(self, "first_seen_", None) is None or times is None:
+            return base(user_items, k=k, exclude_seen=exclude_seen, allowed=allowed, users=users, exclude=exclude,
+                        times=times)
+        from models.recommenders.availability import within_window
+
+        return within_window(base, self.first_seen_, as_csr(user_items, self._check_items()), times, k,
+                             exclude_seen=exclude_seen, allowed=allowed, exclude=exclude)
 
     def fit(self, user_items: Any, times: Any = None) -> "WindowEASE":
         """Choose ``lam``, ``window_weight``, the half-life and the low-pass filter on an inner split, refit on all."""
@@ -338,6 +336,12 @@ class WindowEASE(EASE):
         # band kept 4-5 on 3 of the 4 MovieLens benchmark splits (test nDCG +0.001 to +0.003, MAP +0.001)
         # and 1 on the 4th and on the synthetic events, where one filter clearly wins
         rank, alpha, self.low_pass_terms_ = band_terms(self.low_pass_search_, per_user, self.low_pass_band)
+        self.first_seen_ = None  # "what else": items first seen after a user's last event left out, if it helps
+        if self.availability and self.inner == "random" and tf is not None:
+            from models.recommenders.availability import first_seen, keep_window
+
+            if keep_window(queries[best_h], Xf, Xv, B, tf, self.k):
+                self.first_seen_ = first_seen(t)
         full_scale = float(Xm[:, cols].power(2).sum() / len(cols)) or 1.0  # same columns, all the data
         self.lam_, self.window_weight_, self.half_life_ = best_c * full_scale, best_w, best_h
         self.low_pass_rank_, self.low_pass_weight_ = rank, alpha
