@@ -67,6 +67,8 @@ def within_window(recommend: Any, first: np.ndarray, X: sp.csr_matrix, times: An
     fewer than ``k`` is ranked again with its late items excluded outright. No rows x items mask
     is built for every row (at 100k items and 1M customers it would not fit).
     """
+    if k < 1:  # as ScoredRecommender.recommend says it (the fetch below would hide it: k=0 gave an empty top)
+        raise ValueError(f"k must be >= 1, got {k}")
     last = last_event(times_on(X, times))
     wide = min(X.shape[1], OVERFETCH[0] * k + OVERFETCH[1])
     ids, vals = recommend(X, k=wide, exclude_seen=exclude_seen, allowed=allowed, exclude=exclude, times=times)

@@ -103,3 +103,16 @@ def test_the_fetched_top_and_the_fallback_equal_excluding_every_late_item(monkey
         monkeypatch.setattr(availability, "OVERFETCH", overfetch)
         got = model.recommend(X[rows], k=12, allowed=allowed, exclude=extra, times=T[rows])
         assert (got[0] == want[0]).all() and np.allclose(got[1], want[1])
+
+
+def test_a_bad_k_is_refused_as_without_the_window():
+    """With times (the window on) ``k < 1`` is the same ValueError as without times, not an empty or numpy error."""
+    import pytest
+
+    X, T = eras()
+    model = make("window_ease", inner="random", seed=0).fit(X, times=T)
+    assert model.first_seen_ is not None
+    for k in (0, -1):
+        for times in (None, T[:5]):
+            with pytest.raises(ValueError, match="k must be >= 1"):
+                model.recommend(X[:5], k=k, times=times)
