@@ -120,11 +120,15 @@ def _read_text(path: Path) -> pd.DataFrame:
 
 
 def default_model(protocol: str = "random-75-25", **params: Any) -> Any:
-    """portrait's default recommender for a question: inner validation mirrors the protocol."""
+    """portrait's default recommender for a question: inner validation mirrors the protocol.
+
+    "What else" (random) also gets the availability window (``models.recommenders.availability``);
+    "what next" (temporal, and every model ``portrait train recommender`` serves) never does.
+    """
     from models.recommenders import make
 
-    inner = "random" if protocol == "random-75-25" else "temporal"
-    return make("window_ease", **{"inner": inner, **params})
+    what_else = protocol == "random-75-25"
+    return make("window_ease", **{"inner": "random" if what_else else "temporal", "availability": what_else, **params})
 
 
 def evaluate_frame(

@@ -223,7 +223,9 @@ class WindowEASE(EASE):
         paired differences) are averaged, "off" counting as a filter of weight 0; 0 keeps the single best.
     availability : bool
         With ``inner="random"`` ("what else") and times: leave out, per user, items first seen after
-        the user's last event, unless the inner split scores that lower (:mod:`.availability`).
+        the user's last event, unless the inner split scores that lower (:mod:`.availability`). Off by
+        default (a served model must show what launched since a customer's last visit); the evaluation's
+        "what else" default (``training.recommender_eval.default_model``) turns it on.
     tune_users, tune_items : int
         The inner search runs on at most this many users (random sample) and most popular items;
         the final solve uses every modelled item and user. Each candidate is scored on at most
@@ -237,7 +239,7 @@ class WindowEASE(EASE):
         inner: str = "random", inner_fraction: float = 0.25, seed: int = 0, k: int = 10,
         half_lives: tuple[float | None, ...] = (None, 10.0, 30.0), tune_users: int = 50_000, tune_items: int = 3_000,
         low_pass_ranks: tuple[int, ...] = LOW_PASS_RANKS, low_pass_weights: tuple[float, ...] = (0.0, 0.15, 0.3),
-        low_pass_band: float = 1.0, availability: bool = True,
+        low_pass_band: float = 1.0, availability: bool = False,
     ) -> None:
         super().__init__(dropout=dropout, window=window, max_items=max_items, prune=prune, binary=binary,
                          weight_mix=weight_mix)

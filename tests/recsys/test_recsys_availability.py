@@ -44,7 +44,7 @@ def eras(n_users: int = 400, seed: int = 0) -> tuple[sp.csr_matrix, sp.csr_matri
 
 def test_a_later_eras_launches_are_not_recommended_to_an_earlier_eras_customers():
     X, T = eras()
-    model = make("window_ease", inner="random", seed=0).fit(X, times=T)
+    model = make("window_ease", inner="random", seed=0, availability=True).fit(X, times=T)
     assert model.first_seen_ is not None and model.first_seen_[30:].min() >= 200
     early = np.arange(0, 400, 2)
     ids, _ = model.recommend(X[early], k=10, times=T[early])
@@ -66,15 +66,15 @@ def test_the_inner_split_vetoes_the_window_when_times_say_nothing_about_availabi
     X = X[np.arange(0, 400, 2)]  # one era: every item of a cluster is taken by everyone in any order
     T = X.copy().tocsr()
     T.data = np.repeat(np.arange(1.0, X.shape[0] + 1), np.diff(X.indptr))
-    model = make("window_ease", inner="random", seed=0).fit(X, times=T)
+    model = make("window_ease", inner="random", seed=0, availability=True).fit(X, times=T)
     assert model.first_seen_ is None
 
 
 def test_never_for_what_next_nor_for_models_pickled_before_it():
     X, T = eras()
-    model = make("window_ease", inner="temporal", seed=0).fit(X, times=T)
+    model = make("window_ease", inner="temporal", seed=0, availability=True).fit(X, times=T)
     assert model.first_seen_ is None  # a customer back after months should see the launches
-    fitted = make("window_ease", inner="random", seed=0).fit(X, times=T)
+    fitted = make("window_ease", inner="random", seed=0, availability=True).fit(X, times=T)
     state = {k: v for k, v in fitted.__dict__.items() if k not in ("availability", "first_seen_")}
     old = object.__new__(type(fitted))
     old.__setstate__(pickle.loads(pickle.dumps(state)))
@@ -91,7 +91,7 @@ def test_the_fetched_top_and_the_fallback_equal_excluding_every_late_item(monkey
     from models.recommenders.ease import WindowEASE
 
     X, T = eras()
-    model = make("window_ease", inner="random", seed=0).fit(X, times=T)
+    model = make("window_ease", inner="random", seed=0, availability=True).fit(X, times=T)
     rows = np.arange(0, 40)
     allowed = np.ones(60, bool)
     allowed[[3, 33]] = False
@@ -110,9 +110,21 @@ def test_a_bad_k_is_refused_as_without_the_window():
     import pytest
 
     X, T = eras()
-    model = make("window_ease", inner="random", seed=0).fit(X, times=T)
+    model = make("window_ease", inner="random", seed=0, availability=True).fit(X, times=T)
     assert model.first_seen_ is not None
     for k in (0, -1):
         for times in (None, T[:5]):
             with pytest.raises(ValueError, match="k must be >= 1"):
                 model.recommend(X[:5], k=k, times=times)
+
+
+def test_off_unless_asked_for_and_on_in_the_what_else_evaluation_default():
+    """A window_ease made for serving (``make`` defaults, or ``portrait train recommender``'s temporal one) never
+    hides launches; the evaluation's random-protocol default asks for the window."""
+    from training.recommender_eval import default_model
+
+    X, T = eras()
+    assert make("window_ease", seed=0).fit(X, times=T).first_seen_ is None
+    assert default_model("temporal").availability is False
+    assert default_model("random-75-25").availability is True
+    assert default_model("random-75-25").fit(X, times=T).first_seen_ is not None
