@@ -30,24 +30,23 @@ CHUNK_CELLS = 20_000_000  # rows x items of one exclusion block (a boolean block
 OVERFETCH = (3, 10)  # within_window fetches the top a * k + b, then drops the late items
 
 
+def _per_line(t: sp.csr_matrix | sp.csc_matrix, reduce: np.ufunc) -> np.ndarray:
+    """``reduce`` over the stored values of each compressed row (csr) or column (csc); ``inf`` where none."""
+    out = np.full(len(t.indptr) - 1, np.inf)
+    has = np.diff(t.indptr) > 0
+    if has.any():  # the segments of non-empty lines span the empty ones between them
+        out[has] = reduce.reduceat(t.data, t.indptr[:-1][has])
+    return out
+
+
 def first_seen(times: sp.csr_matrix) -> np.ndarray:
     """Earliest event time of each item column (``inf`` for an item without events)."""
-    t = sp.csc_matrix(times)
-    out = np.full(t.shape[1], np.inf)
-    has = np.diff(t.indptr) > 0
-    if has.any():
-        out[has] = np.minimum.reduceat(t.data, t.indptr[:-1][has])
-    return out
+    return _per_line(sp.csc_matrix(times), np.minimum)
 
 
 def last_event(times: sp.csr_matrix) -> np.ndarray:
     """Latest event time of each row (``inf`` for a row without events: nothing is left out for it)."""
-    t = sp.csr_matrix(times)
-    out = np.full(t.shape[0], np.inf)
-    has = np.diff(t.indptr) > 0
-    if has.any():
-        out[has] = np.maximum.reduceat(t.data, t.indptr[:-1][has])
-    return out
+    return _per_line(sp.csr_matrix(times), np.maximum)
 
 
 def late_items(first: np.ndarray, last: np.ndarray) -> sp.csr_matrix:
