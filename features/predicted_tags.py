@@ -177,13 +177,23 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def merge_rows(given: pd.DataFrame, stored: pd.DataFrame) -> pd.DataFrame:
+SCORE_COLUMNS = [c for c in VALUE_COLUMNS if c != "lookalike_audiences"]  # what a model batch writes
+
+
+def merge_rows(given: pd.DataFrame, stored: pd.DataFrame, ttl: pd.Timedelta | None = None) -> pd.DataFrame:
     """Whole rows to write: ``given`` (from :func:`prepare`) over the ``stored`` rows (from :func:`latest_rows`).
 
     A column absent from ``given`` keeps the stored value (null for a customer with no row);
-    the event time is raised to 1 µs after the stored row's when it is not later already.
+    the event time is raised to 1 µs after the stored row's when it is not later already. Stored
+    scores older than ``ttl`` (the view's time to live) at the new row's time are not carried:
+    a newer row would otherwise keep them alive past the view's TTL.
     """
     old = stored.reindex(pd.Index(given["one_id"].astype(str), name="one_id"))
+    if ttl is not None and len(old):
+        stale = (old["scored_at"] < pd.Series(given["event_timestamp"].to_numpy(), index=old.index) - ttl).fillna(False)
+        if stale.any():
+            old = old.copy()
+            old.loc[stale.to_numpy(), SCORE_COLUMNS] = None
     out = pd.DataFrame({"one_id": given["one_id"].to_numpy()})
     for col in VALUE_COLUMNS:
         source = given[col] if col in given.columns else old[col]

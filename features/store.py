@@ -303,7 +303,8 @@ class PortraitStore:
             return 0
         self._ensure_predicted_table()
         with pt.predicted_lock(self.predicted_path):
-            rows = pt.merge_rows(given, pt.latest_rows(self.predicted_path, given["one_id"]))
+            ttl = self.fs.get_feature_view(PREDICTED_VIEW).ttl or None  # scores older than it are not carried
+            rows = pt.merge_rows(given, pt.latest_rows(self.predicted_path, given["one_id"]), ttl)
             pt.append_offline(self.predicted_path, rows)  # the reference of the next merge: first
             pt.push_online(self.fs, PUSH_SOURCE, PREDICTED_VIEW, rows)
         return len(rows)

@@ -16,7 +16,8 @@ from features.audience import AudienceStore
 from features.audience_tags import lookalike_memberships, sync_lookalike_tags
 from features.store import open_store
 
-T0 = pd.Timestamp("2026-05-02T10:00:00Z")
+# recent: the CLI syncs at the real now, and scores older than the view's 30-day TTL are not carried
+T0 = pd.Timestamp.now(tz="UTC").floor("h") - pd.Timedelta(days=1)
 FEATURES = ["predicted_tags:churn_risk", "predicted_tags:churn_tier", "predicted_tags:ltv",
             "predicted_tags:lookalike_audiences", "predicted_tags:model_version"]
 IDS = ["c0000001", "c0000002", "c0000003", "c0000005", "c0000009"]

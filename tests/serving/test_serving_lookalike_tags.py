@@ -41,7 +41,7 @@ def test_lookalike_endpoint_tags_found_customers_and_keeps_their_scores(feast_la
     store = open_store(world.data_dir)
     ids = list(world.one_ids)
     store.push_predicted_tags(pd.DataFrame({"one_id": ids, "churn_risk": 0.5, "churn_tier": "mid",
-                                            "scored_at": pd.Timestamp("2026-05-02T10:00:00Z")}))
+                                            "scored_at": pd.Timestamp.now(tz="UTC").floor("s")}))  # fresh: within the 30-day TTL
     cfg = ServeConfig(data_dir=world.data_dir, mlflow_uri=world.uri, poll_seconds=0)
     loader = Loader(cfg, load_model=logic.load_model, load_resources=logic.load_resources, prepare=logic.prepare)
     loader.refresh()
