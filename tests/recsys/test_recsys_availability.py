@@ -43,6 +43,7 @@ def eras(n_users: int = 400, seed: int = 0) -> tuple[sp.csr_matrix, sp.csr_matri
 
 
 def test_a_later_eras_launches_are_not_recommended_to_an_earlier_eras_customers():
+    # what the window does once kept (here the inner split's gap is 0: kept on the tie, not preferred)
     X, T = eras()
     model = make("window_ease", inner="random", seed=0, availability=True).fit(X, times=T)
     assert model.first_seen_ is not None and model.first_seen_[30:].min() >= 200
