@@ -12,8 +12,10 @@ from portrait.commands._common import console, emit_json, fail, progress
 def evaluate_recommender_cmd(
     interactions: Path = typer.Option(..., "--interactions", "-i", help="CSV/TSV/Parquet with user, item, "
                                       "optional weight, optional timestamp (header optional; MovieLens u.data works)."),
-    protocol: str = typer.Option("random-75-25", help="random-75-25 (per-user random 75/25), temporal (each user's "
-                                 "last 25% by time) or global-temporal (one cut-off for everyone)."),
+    protocol: str = typer.Option("random-75-25", help="random-75-25 (per-user random 75/25: 'what else'; with "
+                                 "timestamps the default then leaves out items first seen after a user's last event, "
+                                 "unless its inner split vetoes it), temporal (each user's last 25% by time) or "
+                                 "global-temporal (one cut-off for everyone): 'what next'."),
     seed: int = typer.Option(42, min=0, max=2**32 - 1, help="Split seed (also seeds the default model's inner validation)."),
     k: int = typer.Option(10, help="Cut-off for the metrics."),
     peers: str = typer.Option("popularity,als,bpr,item_knn,ease", help="Comma-separated peers measured in the same run."),
