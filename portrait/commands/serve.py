@@ -140,6 +140,13 @@ def serve(
 ) -> None:
     """Serve recommendations, lookalike, scores, profiles and tag write-back over HTTP (BentoML)."""
     s = settings()
+    from features.store import check_redis_address
+
+    for name in ("PORTRAIT_FEAST_REDIS", "PORTRAIT_REDIS"):  # the workers read them (Feast online store): check now
+        try:
+            check_redis_address(os.environ.get(name) or None, name)
+        except ValueError as exc:
+            fail(str(exc))
     taken = port_in_use(host, port)
     if taken:  # else the banner below would greet whatever already answers there, then BentoML's traceback
         fail(f"{host}:{port} cannot be listened on ({taken}); stop the server using it or pass --port")

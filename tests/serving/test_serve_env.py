@@ -75,3 +75,11 @@ def test_the_documented_runtime_off_switches_reach_the_worker(tmp_path: Path) ->
     config = ServeConfig.from_env(env)
     knobs = (config.gc_freeze, config.gc_threshold0, config.omp_passive, config.fix_timeout_timers)
     assert knobs == (False, 0, False, False)
+
+
+def test_a_bad_redis_address_stops_serve_before_any_worker_starts(monkeypatch) -> None:
+    """The workers read PORTRAIT_FEAST_REDIS (else PORTRAIT_REDIS) for the online store: a typo is named at once,
+    not a worker that never comes up."""
+    monkeypatch.setenv("PORTRAIT_REDIS", "no port here")
+    res = CliRunner().invoke(app, ["serve", "--port", "1"])
+    assert res.exit_code == 2 and "PORTRAIT_REDIS='no port here'" in " ".join(res.output.split())
