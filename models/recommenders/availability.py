@@ -68,7 +68,8 @@ def within_window(recommend: Any, first: np.ndarray, X: sp.csr_matrix, times: An
     """
     if k < 1:  # as ScoredRecommender.recommend says it (the fetch below would hide it: k=0 gave an empty top)
         raise ValueError(f"k must be >= 1, got {k}")
-    last = last_event(times_on(X, times))
+    times = times_on(X, times)  # csr once: the fallback below takes rows of it
+    last = last_event(times)
     wide = min(X.shape[1], OVERFETCH[0] * k + OVERFETCH[1])
     ids, vals = recommend(X, k=wide, exclude_seen=exclude_seen, allowed=allowed, exclude=exclude, times=times)
     ok = (ids >= 0) & ~(first[ids.clip(0)] > last[:, None])
@@ -83,7 +84,7 @@ def within_window(recommend: Any, first: np.ndarray, X: sp.csr_matrix, times: An
         if ex is not None:
             late = (late + ex[row]).tocsr()
         out_ids[row], out_vals[row] = (a[0] for a in recommend(
-            X[row], k=k, exclude_seen=exclude_seen, allowed=allowed, exclude=late, times=sp.csr_matrix(times)[row]))
+            X[row], k=k, exclude_seen=exclude_seen, allowed=allowed, exclude=late, times=times[row]))
     return out_ids, out_vals
 
 
