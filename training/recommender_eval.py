@@ -134,6 +134,7 @@ def default_model(protocol: str = "random-75-25", **params: Any) -> Any:
 def evaluate_frame(
     df: pd.DataFrame, protocol: str = "random-75-25", seed: int = 42, k: int = 10,
     peers: tuple[str, ...] = PEERS, use_weights: bool = False, progress: Any = None,
+    model_params: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Default model and ``peers`` on one split of ``df``; the JSON ``portrait evaluate recommender`` prints.
 
@@ -157,7 +158,7 @@ def evaluate_frame(
     if not split.test.nnz:  # rows are training users: held-out rows of users without history are dropped
         raise ValueError(f"{protocol}: no held-out interaction belongs to a user with training history "
                          "(nobody to evaluate); use more data or another protocol")
-    model = default_model(protocol, seed=seed)
+    model = default_model(protocol, **{"seed": seed, **(model_params or {})})  # model_params: a variant, for benchmarks
     res = evaluate_recommender(model, split, k=k, use_times=has_time)
     out: dict[str, Any] = {"model": "window_ease", **{m: res[m] for m in keys}}
     out["chosen"] = {"lam": model.lam_, "window_weight": model.window_weight_, "half_life": model.half_life_,
