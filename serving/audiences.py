@@ -92,6 +92,32 @@ def save(data_dir: Path, audience_id: str, members: Any) -> Path:
     return write_parquet(members, audience_path(data_dir, audience_id))
 
 
+def delete(data_dir: Path, audience_id: str, push: bool = True, redis: str | None = None) -> Any:
+    """Delete a saved audience (members and metadata); a lookalike one's name leaves its members' tag.
+
+    The same as ``portrait audience delete``: with ``push`` the ``lookalike_audiences`` predicted
+    tag is resynced in Feast (``serving.writeback.sync_lookalike_tags``, never raising).
+    """
+    from features.audience import AudienceStore
+    from features.audience_tags import is_lookalike
+
+    from serving.schemas import AudienceDeleted
+
+    path = audience_path(data_dir, audience_id)
+    meta = path.with_suffix(".json")
+    if not path.exists() and not meta.exists():
+        raise NotFound(f"no saved audience '{audience_id}'")
+    lookalike = is_lookalike(AudienceStore(Path(data_dir) / "audiences"), audience_id)
+    path.unlink(missing_ok=True)  # members first: a half-deleted audience is metadata that lists no one
+    meta.unlink(missing_ok=True)
+    tags = None
+    if lookalike:
+        from serving.writeback import sync_lookalike_tags
+
+        tags = sync_lookalike_tags(data_dir, redis) if push else "skipped: Feast push turned off"
+    return AudienceDeleted(audience_id=audience_id, lookalike_tags=tags)
+
+
 _FEATS: dict = {}  # (path, mtime) -> the latest feature snapshot as the audience functions want it
 
 

@@ -3,7 +3,7 @@
 Policy, by path:
 
 * write/admin (``/tags/writeback``, ``/admin/reload``, ``/admin/memory``, ``/lookalike`` which saves an
-  audience): the key is always required;
+  audience, and any ``DELETE`` such as ``DELETE /audiences/{id}``): the key is always required;
 * read (``/recommend``, ``/score``, ``/profile/...``, ...): open unless the server
   runs with ``PORTRAIT_OPEN_READS=false``;
 * infrastructure (``/healthz``, ``/readyz``, ``/metrics``, the OpenAPI page): open.
@@ -24,13 +24,14 @@ from serving.guard import reply
 WRITE_PATHS = frozenset({"/tags/writeback", "/admin/reload", "/admin/memory", "/lookalike"})
 READ_PATHS = frozenset({"/recommend", "/similar_items", "/score", "/noop", "/status"})
 READ_PREFIXES = ("/profile/", "/audiences/")
+WRITE_METHODS = frozenset({"DELETE", "PUT", "PATCH"})  # whatever the path: a change always needs the key
 HEADER = b"x-api-key"
 
 
-def classify(path: str) -> str:
-    """'write', 'read' or 'open' for a request path."""
+def classify(path: str, method: str = "GET") -> str:
+    """'write', 'read' or 'open' for a request path and HTTP method."""
     path = path.rstrip("/") or "/"
-    if path in WRITE_PATHS:
+    if path in WRITE_PATHS or method.upper() in WRITE_METHODS:
         return "write"
     if path in READ_PATHS or path.startswith(READ_PREFIXES):
         return "read"
@@ -76,7 +77,7 @@ class ApiKeyMiddleware:
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
-            kind = classify(scope["path"])
+            kind = classify(scope["path"], scope.get("method", "GET"))
             if kind != "open":
                 denied = check(kind, presented_key(scope["headers"]), self.server_key, self.open_reads)
                 if denied is not None:

@@ -52,10 +52,10 @@ def complete(spec: dict, open_reads: bool, version: str, metrics: bool) -> dict:
     if not metrics:
         paths.pop("/metrics", None)
     for path, item in paths.items():
-        kind = classify(path.replace("{", "x").replace("}", "x"))
         for verb, op in item.items():
             if not isinstance(op, dict) or "responses" not in op:
                 continue
+            kind = classify(path.replace("{", "x").replace("}", "x"), verb)
             responses = op["responses"]
             if "422" in responses:  # portrait answers validation errors with a 400, as its POST endpoints do
                 responses.setdefault("400", {**responses.pop("422"), "description": "invalid request: the field is named"})

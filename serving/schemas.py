@@ -177,6 +177,13 @@ class LookalikeResponse(BaseModel):
     lookalike_tags: str | None = None  # how the members' lookalike_audiences predicted tag was written to Feast
 
 
+class AudienceDeleted(BaseModel):
+    audience_id: str
+    deleted: bool = True
+    lookalike_tags: str | None = Field(None, description="a lookalike audience: how its name left the members' "
+                                                         "lookalike_audiences predicted tag in Feast")
+
+
 class MembersPage(BaseModel):
     audience_id: str
     page: int

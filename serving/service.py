@@ -28,7 +28,7 @@ from serving.guard import BodyGuardMiddleware, quiet_client_errors
 from serving.loader import Loader
 from serving.openapi import OpenApiMiddleware
 from serving.schemas import (
-    MAX_ID_LEN, MAX_K, Empty, LookalikeRequest, LookalikeResponse, MembersPage, ProfileResponse, RecommendRequest,
+    MAX_ID_LEN, MAX_K, AudienceDeleted, Empty, LookalikeRequest, LookalikeResponse, MembersPage, ProfileResponse, RecommendRequest,
     NoopResponse, RecommendResponse, ReloadResponse, ScoreRequest, ScoreResponse, SimilarItemsRequest, SimilarItemsResponse,
     WritebackRequest, WritebackResponse,
 )
@@ -103,6 +103,14 @@ class Portrait:
         chunks = audiences.csv_chunks(self.config.data_dir, audience_id)
         return StreamingResponse(chunks, media_type="text/csv",
                                  headers={"Content-Disposition": f'attachment; filename="{audience_id}.csv"'})
+
+    @routes.app.delete("/audiences/{audience_id}", response_model=AudienceDeleted)
+    def audience_delete(self, audience_id: str = Path(min_length=1, max_length=MAX_ID_LEN)) -> AudienceDeleted:
+        """Delete a saved audience; a lookalike one leaves its members' lookalike_audiences tag (needs the API key)."""
+        result = audiences.delete(self.config.data_dir, audience_id, self.config.feast_push, self.config.feast_redis)
+        if result.lookalike_tags is not None:
+            self.loader.refresh()  # this worker's /profile drops the audience at once
+        return result
 
     @routes.app.get("/status")
     async def status(self) -> dict:

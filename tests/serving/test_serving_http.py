@@ -176,3 +176,28 @@ def test_closed_reads_need_the_key() -> None:
     keyless = TestClient(ApiKeyMiddleware(inner, server_key=None, open_reads=False))
     r = keyless.post("/recommend", headers={"X-API-Key": "anything"})
     assert r.status_code == 403 and "PORTRAIT_API_KEY" in r.json()["error"]
+
+
+def test_delete_audience_needs_the_key_and_removes_it(client: TestClient, world) -> None:  # noqa: ANN001
+    import pandas as pd
+
+    from serving.audiences import save
+
+    save(world.data_dir, "to-delete", pd.DataFrame({"one_id": world.one_ids[:3]}))
+    r = client.delete("/audiences/to-delete")
+    assert r.status_code == 401 and "X-API-Key" in r.json()["error"]  # open reads do not open a DELETE
+    assert client.delete("/audiences/to-delete", headers={"X-API-Key": "wrong"}).status_code == 403
+    assert client.get("/audiences/to-delete/members").status_code == 200  # refused: nothing was deleted
+    r = client.delete("/audiences/to-delete", headers={"X-API-Key": KEY})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"audience_id": "to-delete", "deleted": True, "lookalike_tags": None}  # not a lookalike one
+    assert client.get("/audiences/to-delete/members").status_code == 404
+    r = client.delete("/audiences/to-delete", headers={"X-API-Key": KEY})
+    assert r.status_code == 404 and "to-delete" in r.json()["error"]
+    assert client.delete("/audiences/..%2Fsecret", headers={"X-API-Key": KEY}).status_code in (400, 404)
+    assert (world.data_dir / "features").is_dir()  # a traversal attempt deleted nothing outside the audiences
+
+
+def test_openapi_marks_delete_as_needing_the_key(client: TestClient) -> None:
+    op = client.get("/docs.json").json()["paths"]["/audiences/{audience_id}"]["delete"]
+    assert {"ApiKey": []} in op["security"] and {"401", "403", "404"} <= set(op["responses"])

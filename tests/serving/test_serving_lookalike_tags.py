@@ -57,3 +57,36 @@ def test_lookalike_endpoint_tags_found_customers_and_keeps_their_scores(feast_la
     off = audiences.lookalike(loader.bundle, LookalikeRequest(ids=seeds, reach=5, method="centroid"), world.data_dir,
                               push=False)
     assert off.lookalike_tags == "skipped: Feast push turned off"
+
+
+def test_deleting_a_lookalike_audience_takes_its_name_off_the_tag(feast_lal_world) -> None:  # noqa: ANN001
+    from features.store import open_store
+    from serving import audiences, logic
+    from serving.config import ServeConfig
+    from serving.loader import Loader
+
+    world = feast_lal_world
+    store = open_store(world.data_dir)
+    cfg = ServeConfig(data_dir=world.data_dir, mlflow_uri=world.uri, poll_seconds=0)
+    loader = Loader(cfg, load_model=logic.load_model, load_resources=logic.load_resources, prepare=logic.prepare)
+    loader.refresh()
+    ids = list(world.one_ids)
+    first = audiences.lookalike(loader.bundle, LookalikeRequest(ids=ids[:10], reach=12, method="centroid"),
+                                world.data_dir)
+    second = audiences.lookalike(loader.bundle, LookalikeRequest(ids=ids[-10:], reach=12, method="centroid"),
+                                 world.data_dir)
+    both = sorted({m.one_id for m in first.members} | {m.one_id for m in second.members})
+
+    def tags() -> dict[str, str | None]:
+        got = store.fs.get_online_features(features=["predicted_tags:lookalike_audiences"],
+                                           entity_rows=[{"one_id": i} for i in both]).to_dict()
+        return dict(zip(both, got["lookalike_audiences"]))
+
+    assert any(first.audience_id in (v or "") for v in tags().values())
+    res = audiences.delete(world.data_dir, first.audience_id)
+    assert res.deleted and res.lookalike_tags.startswith("lookalike_audiences:"), res.lookalike_tags
+    after = tags()
+    assert not any(first.audience_id in (v or "") for v in after.values())  # the deleted name is gone
+    for m in second.members:  # the other audience's members keep theirs
+        assert second.audience_id in after[m.one_id].split(",")
+    assert not (world.data_dir / "audiences" / f"{first.audience_id}.json").exists()
