@@ -30,9 +30,10 @@ from pathlib import Path
 class Settings:
     data_dir: Path  # root of every file portrait writes, except the MLflow store
     mlflow_uri: str  # MLflow tracking URI; default SQLite under ./mlruns
-    # where new experiments keep artifacts: beside a SQLite store's database; None = the tracking
-    # server's own default (a local path there would put a server's artifacts in this machine's ./mlruns)
-    mlflow_artifacts: Path | None
+    # where new experiments keep artifacts: PORTRAIT_MLFLOW_ARTIFACTS (a folder or s3://... URI), else beside
+    # a SQLite store's database, else <mlruns>/artifacts for a database URI (postgresql://...: MLflow's own
+    # default there is the working folder's ./mlruns); None = an MLflow server's own default artifact root
+    mlflow_artifacts: Path | str | None
     hmac_key: str | None  # key for identifier hashing; None outside the demo is an error
     api_key: str | None  # required for write/admin endpoints when set
 
@@ -71,8 +72,6 @@ class Settings:
 
 def load_settings(env: dict[str, str] | None = None) -> Settings:
     """Read settings from ``env`` (default: the process environment)."""
-    from training.registry import default_artifact_root  # the one rule: beside a SQLite store, else None
-
     env = dict(os.environ if env is None else env)
     data_dir = Path(env.get("PORTRAIT_DATA_DIR", "data")).resolve()
     mlruns = Path(env.get("PORTRAIT_MLRUNS_DIR", "mlruns")).resolve()
@@ -80,8 +79,20 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     return Settings(
         data_dir=data_dir,
         mlflow_uri=uri,
-        mlflow_artifacts=default_artifact_root(uri),
+        mlflow_artifacts=_artifacts(env.get("PORTRAIT_MLFLOW_ARTIFACTS", "").strip(), uri, mlruns),
         hmac_key=env.get("PORTRAIT_HMAC_KEY"),
         api_key=env.get("PORTRAIT_API_KEY"),
     )
 
+
+DATABASES = ("postgresql", "mysql", "mssql", "oracle")  # SQLAlchemy stores MLflow opens directly, no server
+
+
+def _artifacts(explicit: str, uri: str, mlruns: Path) -> Path | str | None:
+    from training.registry import default_artifact_root  # the one rule: beside a SQLite store, else None
+
+    if explicit:
+        return explicit if "://" in explicit else Path(explicit).resolve()
+    if uri.split(":", 1)[0].split("+", 1)[0] in DATABASES:
+        return mlruns / "artifacts"
+    return default_artifact_root(uri)

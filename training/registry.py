@@ -80,11 +80,16 @@ def setup(tracking_uri: str, artifact_root: str | Path | None = None) -> Any:
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     global _ARTIFACT_ROOT
-    _ARTIFACT_ROOT = Path(artifact_root).resolve() if artifact_root else default_artifact_root(tracking_uri)
+    if not artifact_root:
+        _ARTIFACT_ROOT = default_artifact_root(tracking_uri)
+    elif "://" in str(artifact_root):  # s3://bucket/mlflow, gs://...: shared storage, kept as given
+        _ARTIFACT_ROOT = str(artifact_root).rstrip("/")
+    else:
+        _ARTIFACT_ROOT = Path(artifact_root).resolve()
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
 
-_ARTIFACT_ROOT: Path | None = None
+_ARTIFACT_ROOT: Path | str | None = None
 
 
 def default_artifact_root(uri: str) -> Path | None:
@@ -111,6 +116,8 @@ def experiment(name: str) -> str:
 def artifact_location(name: str) -> str | None:
     """Where a new experiment ``name`` keeps its artifacts: ``<artifact root>/<name>`` as a file URI,
     or None (no local root, e.g. an MLflow server: the server's default artifact root)."""
+    if isinstance(_ARTIFACT_ROOT, str):
+        return f"{_ARTIFACT_ROOT}/{name}"
     return (_ARTIFACT_ROOT / name).as_uri() if _ARTIFACT_ROOT else None
 
 

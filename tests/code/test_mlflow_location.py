@@ -68,3 +68,32 @@ def test_a_server_uri_sets_no_local_artifact_location(elsewhere: Path) -> None:
     finally:  # leave MLflow pointed at a local store, not at a server that does not exist
         registry.setup(f"sqlite:///{elsewhere / 'mlflow.db'}")
     assert registry.artifact_location("churn") == (elsewhere / "artifacts" / "churn").as_uri()
+
+
+def test_a_database_uri_keeps_artifacts_in_mlruns_not_the_working_folder(elsewhere: Path) -> None:
+    """MLflow opened on a database directly would put artifacts in the working folder's ./mlruns."""
+    for uri in ("postgresql://mlflow@db.internal/mlflow", "mysql+pymysql://u@db/mlflow"):
+        s = load_settings({"PORTRAIT_MLFLOW_URI": uri, "PORTRAIT_MLRUNS_DIR": str(elsewhere)})
+        assert s.mlflow_artifacts == elsewhere / "artifacts", uri
+
+
+def test_portrait_mlflow_artifacts_overrides_the_rule(elsewhere: Path) -> None:
+    """A shared folder or an object-store URI for every kind of store, an MLflow server's included."""
+    from training import registry
+
+    s = load_settings({"PORTRAIT_MLFLOW_URI": SERVER, "PORTRAIT_MLFLOW_ARTIFACTS": "s3://bucket/mlflow/"})
+    assert s.mlflow_artifacts == "s3://bucket/mlflow/"
+    shared = load_settings({"PORTRAIT_MLFLOW_URI": "postgresql://db/mlflow", "PORTRAIT_MLFLOW_ARTIFACTS": "shared"})
+    assert shared.mlflow_artifacts == Path.cwd() / "shared"  # resolved once, as the other folders are
+    db = f"sqlite:///{elsewhere / 'mlflow.db'}"
+    try:
+        registry.setup(db, s.mlflow_artifacts)
+        assert registry.artifact_location("churn") == "s3://bucket/mlflow/churn"
+        registry.setup(db, elsewhere / "art")
+        import mlflow
+
+        exp = mlflow.get_experiment(registry.experiment("located"))
+        assert exp.artifact_location == (elsewhere / "art" / "located").as_uri()
+    finally:
+        registry.setup(db)
+    assert registry.artifact_location("churn") == (elsewhere / "artifacts" / "churn").as_uri()
