@@ -145,15 +145,55 @@ def prepare(df: pd.DataFrame, now: pd.Timestamp | None = None) -> pd.DataFrame:
     return out
 
 
+def latest_path(table: Path) -> Path:
+    """The side table holding each customer's newest row of ``table`` (``predicted_tags.latest.parquet``)."""
+    return Path(table).with_name(f"{Path(table).stem}.latest.parquet")
+
+
+_STAMP = b"portrait.history"  # side-table metadata: the history file's rows and bytes it was built from
+
+
+def _stamp(table: Path) -> bytes:
+    import pyarrow.parquet as pq
+
+    return f"{pq.read_metadata(table).num_rows}:{Path(table).stat().st_size}".encode()
+
+
+def _newest(data: Any) -> pd.DataFrame:
+    frame = data.select(TABLE_COLUMNS).to_pandas()
+    # stable sort: equal times keep file order (rows written by this module are strictly increasing per customer)
+    return frame.sort_values("event_timestamp", kind="stable").drop_duplicates("one_id", keep="last")
+
+
+def _read_newest(table: Path) -> Any:
+    """Arrow table of the newest row per customer: the side table when it matches ``table``, else ``table``.
+
+    The side table keeps a merge's read to one row per customer instead of the whole score
+    history (each batch adds a row per customer scored). It is trusted only while it names the
+    history file's current rows and size: a history written by anything else (Feast's own offline
+    push, a restored backup) is read whole, as before.
+    """
+    import pyarrow.parquet as pq
+
+    side = latest_path(table)
+    if side.exists():
+        try:
+            meta = pq.read_schema(side).metadata or {}
+            if meta.get(_STAMP) == _stamp(table):
+                return pq.read_table(side)
+        except (OSError, ValueError):  # unreadable side table: the history decides
+            pass
+    return pq.read_table(table)
+
+
 def latest_rows(table: Path, one_ids: Any = None) -> pd.DataFrame:
     """The newest stored row of each customer (of ``one_ids`` when given), typed as written; keyed by one_id."""
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
     path = Path(table)
     if not path.exists():
         return empty_table().set_index("one_id")
-    data = pq.read_table(path)
+    data = _read_newest(path)
     missing = [c for c in TABLE_COLUMNS if c not in data.column_names]
     if missing:
         raise ValueError(f"{path}: not a predicted-tags table (no column(s) {missing})")
@@ -162,10 +202,7 @@ def latest_rows(table: Path, one_ids: Any = None) -> pd.DataFrame:
 
         keys = pa.array(pd.unique(pd.Series(one_ids, dtype=object).astype(str)), type=pa.string())
         data = data.filter(pc.is_in(data["one_id"].cast(pa.string()), value_set=keys))
-    frame = data.select(TABLE_COLUMNS).to_pandas()
-    # stable sort: equal times keep file order (rows written by this module are strictly increasing per customer)
-    frame = frame.sort_values("event_timestamp", kind="stable").drop_duplicates("one_id", keep="last")
-    return _typed(frame).set_index("one_id")
+    return _typed(_newest(data)).set_index("one_id")
 
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:
@@ -206,21 +243,36 @@ def merge_rows(given: pd.DataFrame, stored: pd.DataFrame, ttl: pd.Timedelta | No
 
 
 def append_offline(table: Path, rows: pd.DataFrame) -> None:
-    """Append ``rows`` to the offline table, atomically (temporary file + rename), in the file's own schema."""
+    """Append ``rows`` to the offline table, atomically (temporary file + rename), in the file's own schema.
+
+    The side table of each customer's newest row (:func:`latest_path`) is rewritten after it.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from features.io import atomic_write
 
     path = Path(table)
-    new = pa.Table.from_pandas(rows[TABLE_COLUMNS], preserve_index=False)
+    typed = pa.Schema.from_pandas(empty_table()[TABLE_COLUMNS], preserve_index=False)  # an all-null column too
+    added = pa.Table.from_pandas(rows[TABLE_COLUMNS], schema=typed, preserve_index=False)
+    newest = added
     if path.exists():
         old = pq.read_table(path)
         if sorted(old.column_names) != sorted(TABLE_COLUMNS):
             raise ValueError(f"{path}: columns {old.column_names} are not the predicted-tags columns "
                              f"{TABLE_COLUMNS}; move the file away to start a new table")
-        new = pa.concat_tables([old, new.select(old.column_names).cast(old.schema)])
-    atomic_write(path, lambda tmp: pq.write_table(new, tmp))
+        added = added.select(old.column_names).cast(old.schema)
+        previous = _read_newest(path).select(old.column_names).cast(old.schema)  # before the history changes
+        newest = pa.concat_tables([previous, added])
+        added = pa.concat_tables([old, added])
+    atomic_write(path, lambda tmp: pq.write_table(added, tmp))
+    # then the side table, stamped with the history it matches (a crash in between leaves a stale stamp:
+    # the next read takes the history whole)
+    keys = pd.DataFrame({"one_id": newest["one_id"].to_pandas(), "t": newest["event_timestamp"].to_pandas()})
+    keep = keys.sort_values("t", kind="stable").drop_duplicates("one_id", keep="last").index.to_numpy()
+    side = newest.take(pa.array(keep))  # in arrow: the history's own types, all-null columns included
+    side = side.replace_schema_metadata({**(side.schema.metadata or {}), _STAMP: _stamp(path)})
+    atomic_write(latest_path(path), lambda tmp: pq.write_table(side, tmp))
 
 
 def push_online(fs: Any, push_source: str, view: str, rows: pd.DataFrame) -> None:
