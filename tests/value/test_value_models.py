@@ -111,6 +111,20 @@ def test_calibration_fixes_a_miscalibrated_score(method: str) -> None:
     assert abs(raw[10000:].mean() - y[10000:].mean()) > 0.2
 
 
+@pytest.mark.parametrize("method", ["platt", "isotonic"])
+def test_calibration_never_reverses_the_ranking(method: str) -> None:
+    """A validation slice on which the raw score ranks backwards (a weak category model, a noisy slice) gave
+    Platt a negative slope: the calibrated risk then fell as the raw risk rose, undoing the monotone
+    constraints (an older last order lowered churn risk) and the raw-score ranking the cohorts rely on."""
+    rng = np.random.default_rng(6)
+    raw = rng.uniform(0.1, 0.9, 4000)
+    y = (rng.random(4000) < 1 - raw).astype(float)  # backwards on this slice
+    grid = np.linspace(0.05, 0.95, 50)
+    prob = Calibrator(method).fit(raw, y).transform(grid)
+    assert np.all(np.diff(prob) >= 0)
+    assert np.all((prob > 0) & (prob < 1)) and abs(prob.mean() - y.mean()) < 0.05  # flat at the base rate
+
+
 def test_predicted_tags_cohorts() -> None:
     score = np.linspace(0, 1, 1000)
     t = predicted_tags([str(i) for i in range(1000)], churn=score, ltv=score * 10, propensity=score,
