@@ -57,7 +57,8 @@ def train(config: PropensityConfig) -> str:
 
     cfg = config
     check_categories(cfg)
-    ts = datasets.build(cfg.paths, cfg.dataset, categories=list(cfg.categories) if cfg.categories else None)
+    ts = datasets.build(cfg.paths, cfg.dataset, categories=list(cfg.categories) if cfg.categories else None,
+                        n_categories=cfg.n_categories)
     feats = [c for c in ts.features if c in ts.frame.columns and c not in cfg.exclude]
     h = cfg.dataset.horizon_days
     targets = {"propensity": f"purchased_{h}d"}
