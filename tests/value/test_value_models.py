@@ -125,6 +125,17 @@ def test_calibration_never_reverses_the_ranking(method: str) -> None:
     assert np.all((prob > 0) & (prob < 1)) and abs(prob.mean() - y.mean()) < 0.05  # flat at the base rate
 
 
+def test_propensity_outputs_take_the_category_labels_of_their_horizon() -> None:
+    """With ``dataset.horizon_days: 60`` the category models learnt 30-day labels (the prefix was fixed)."""
+    from training.propensity import output_labels
+
+    labels = ["purchased_60d", "buy_30d_books", "buy_60d_books", "buy_60d_shoes"]
+    assert output_labels(labels, 60) == {"propensity": "purchased_60d", "propensity_books": "buy_60d_books",
+                                         "propensity_shoes": "buy_60d_shoes"}
+    assert output_labels(["purchased_30d", "buy_30d_books"], 30) == {"propensity": "purchased_30d",
+                                                                    "propensity_books": "buy_30d_books"}
+
+
 def test_predicted_tags_cohorts() -> None:
     score = np.linspace(0, 1, 1000)
     t = predicted_tags([str(i) for i in range(1000)], churn=score, ltv=score * 10, propensity=score,
