@@ -56,6 +56,7 @@ def train(config: PropensityConfig) -> str:
     from training.evaluation.classification import roc_auc
 
     cfg = config
+    registry.setup(cfg.paths.mlflow_uri, cfg.paths.mlflow_artifacts)  # a bad store stops before any training
     check_categories(cfg)
     ts = datasets.build(cfg.paths, cfg.dataset, categories=list(cfg.categories) if cfg.categories else None,
                         n_categories=cfg.n_categories)
@@ -69,7 +70,6 @@ def train(config: PropensityConfig) -> str:
     models, skipped = fit_outputs(train_df, val_df, feats, targets, cfg)
     if "propensity" not in models:
         raise ValueError("no purchases in the training window: cannot train the overall propensity model")
-    registry.setup(cfg.paths.mlflow_uri, cfg.paths.mlflow_artifacts)
     with registry.start_run(cfg.model_name, run_name=f"propensity H={h}d, {len(models) - 1} categories") as run:
         registry.log_config(cfg, {"feature_service": cfg.dataset.service, "outputs": ",".join(models),
                                   "skipped_rare": ",".join(skipped),
