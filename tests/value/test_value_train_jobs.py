@@ -87,6 +87,29 @@ def test_jobs_train_register_gate_and_score(world) -> None:
     assert prop["metrics"]["truth_auc"] > prop["metrics"]["truth_baseline_recency_auc"] + 0.02
 
 
+def test_train_command_takes_config_and_as_of_and_prints_the_run_id(world, monkeypatch, tmp_path) -> None:
+    """`portrait train propensity --config FILE --as-of DATE --json` end to end: the run id it prints is the
+    MLflow run, which trained with the file's fields and the date (n_categories: 0 was ignored)."""
+    from typer.testing import CliRunner
+
+    from features.build import read_meta
+    from portrait.cli import app
+
+    monkeypatch.setenv("PORTRAIT_DATA_DIR", str(world.data_dir))
+    monkeypatch.setenv("PORTRAIT_MLRUNS_DIR", str(world.mlflow_artifacts.parent))
+    monkeypatch.setenv("PORTRAIT_HMAC_KEY", world.hmac_key)
+    as_of = max(pd.Timestamp(c) for c in read_meta(world.features_dir)["cutoffs"]).date().isoformat()
+    cfg = tmp_path / "propensity.yaml"
+    cfg.write_text("n_categories: 0\ngbm: {num_leaves: 7}\n")
+    r = CliRunner().invoke(app, ["train", "propensity", "--config", str(cfg), "--as-of", as_of, "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert isinstance(out["version"], int) and isinstance(out["promoted"], bool) and out["model"] == "propensity"
+    run = mlflow.get_run(out["run_id"])
+    assert run.data.params["outputs"] == "propensity" and run.data.params["gbm.num_leaves"] == "7"
+    assert run.data.params["dataset.as_of"] == as_of and run.data.tags["model_version"] == str(out["version"])
+
+
 @pytest.mark.parametrize("job", ["churn", "ltv"])
 def test_as_of_past_the_data_is_refused_before_any_run(world, monkeypatch, job) -> None:
     """--as-of after the data's end gave label windows with no data: every holdout customer 'churned'
