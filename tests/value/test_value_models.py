@@ -32,7 +32,8 @@ def _customers(n: int = 3000, seed: int = 0) -> pd.DataFrame:
     return df
 
 
-def test_more_recent_purchase_never_raises_churn_risk() -> None:
+@pytest.mark.parametrize("calibration", ["platt", "isotonic"])  # platt: the default
+def test_more_recent_purchase_never_raises_churn_risk(calibration: str) -> None:
     df = _customers()
     rng = np.random.default_rng(1)
     # churn grows with recency but the noise lets an unconstrained model wiggle
@@ -40,7 +41,7 @@ def test_more_recent_purchase_never_raises_churn_risk() -> None:
     feats = list(df.columns)
     cut1, cut2 = 2000, 2500
     model = fit_binary(df[:cut1], df[cut1:cut2], feats, churn[:cut1], churn[cut1:cut2], GBMConfig(n_estimators=200),
-                       dict(ChurnConfig(paths=PATHS).monotone), "isotonic")
+                       dict(ChurnConfig(paths=PATHS).monotone), calibration)
     base = df[cut2:].reset_index(drop=True)
     risk = model.predict(base)
     for shrink in (0.9, 0.5, 0.1, 0.0):  # the last purchase moved closer to the cutoff
