@@ -98,6 +98,7 @@ def test_train_command_takes_config_and_as_of_and_prints_the_run_id(world, monke
     monkeypatch.setenv("PORTRAIT_DATA_DIR", str(world.data_dir))
     monkeypatch.setenv("PORTRAIT_MLRUNS_DIR", str(world.mlflow_artifacts.parent))
     monkeypatch.setenv("PORTRAIT_HMAC_KEY", world.hmac_key)
+    monkeypatch.delenv("PORTRAIT_MLFLOW_URI", raising=False)  # the serving tests' session client sets it
     as_of = max(pd.Timestamp(c) for c in read_meta(world.features_dir)["cutoffs"]).date().isoformat()
     cfg = tmp_path / "propensity.yaml"
     cfg.write_text("n_categories: 0\ngbm: {num_leaves: 7}\n")
@@ -122,6 +123,7 @@ def test_as_of_past_the_data_is_refused_before_any_run(world, monkeypatch, job) 
     monkeypatch.setenv("PORTRAIT_DATA_DIR", str(world.data_dir))
     monkeypatch.setenv("PORTRAIT_MLRUNS_DIR", str(world.mlflow_artifacts.parent))
     monkeypatch.setenv("PORTRAIT_HMAC_KEY", world.hmac_key)
+    monkeypatch.delenv("PORTRAIT_MLFLOW_URI", raising=False)  # the serving tests' session client sets it
     registry.setup(world.mlflow_uri, world.mlflow_artifacts)
     before = len(registry.list_versions())
     runs = len(mlflow.search_runs(search_all_experiments=True))
