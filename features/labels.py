@@ -9,6 +9,7 @@ or, given cutoffs, per customer known before each cutoff (the feature table's po
   net spend of the horizon, purchases minus refunds dated in it, floored at 0 per customer;
 - ``buy_30d_<category>`` (bool) for the top categories (by units sold before the last cutoff), from
   order lines in the 30 days after the cutoff (of purchases not refunded in full in those 30 days);
+  ``category_horizon_days`` sets another window (``buy_<H>d_<category>``: propensity's own horizon);
 - ``observed_days``: days of data after the cutoff (last event/order - cutoff) and
   ``complete_<H>d``: whether the data covers the whole horizon (a censored label reads as "no purchase").
 
@@ -27,8 +28,8 @@ from features.build import FeatureConfig, stage
 from features.schema import SchemaError
 
 
-def label_category_column(category: str) -> str:
-    return "buy_30d_" + re.sub(r"[^0-9a-z]+", "_", str(category).lower()).strip("_")
+def label_category_column(category: str, horizon_days: int = 30) -> str:
+    return f"buy_{int(horizon_days)}d_" + re.sub(r"[^0-9a-z]+", "_", str(category).lower()).strip("_")
 
 
 def _entities(entities: pd.DataFrame | Sequence) -> tuple[pd.DataFrame | None, list[pd.Timestamp]]:
@@ -55,6 +56,7 @@ def future_labels(
     n_categories: int = 5,
     record_map: Path | None = None,
     hmac_key: str | None = None,
+    category_horizon_days: int = 30,
 ) -> pd.DataFrame:
     """Labels after each cutoff; see the module docstring. Sorted by (event_timestamp, one_id)."""
     from features.customer import set_cutoffs, stage_aggregates
@@ -100,12 +102,13 @@ def future_labels(
             "GROUP BY e.one_id, e.event_timestamp"
         )
         cat_codes = dict(con.sql("SELECT category, cat FROM cats").fetchall())
-        cat_cols = [f"count(l.ts) FILTER (WHERE i.cat = {cat_codes.get(c, -1)}) > 0 AS {label_category_column(c)}"
+        ch = int(category_horizon_days)
+        cat_cols = [f"count(l.ts) FILTER (WHERE i.cat = {cat_codes.get(c, -1)}) > 0 AS {label_category_column(c, ch)}"
                     for c in categories]
         cat_sql = (
             f"SELECT e.one_id, e.event_timestamp, {', '.join(cat_cols) or 'NULL AS _none'} FROM ent e LEFT JOIN cust k USING (one_id) "
             "LEFT JOIN (oli l JOIN item i USING (iid)) ON l.cid = k.cid AND l.ts >= e.event_timestamp "
-            f"AND l.ts < {end(30)} AND (l.cancel_ts IS NULL OR l.cancel_ts >= {end(30)}) GROUP BY e.one_id, e.event_timestamp"
+            f"AND l.ts < {end(ch)} AND (l.cancel_ts IS NULL OR l.cancel_ts >= {end(ch)}) GROUP BY e.one_id, e.event_timestamp"
         )
         out = con.sql(
             f"SELECT b.*, c.* EXCLUDE (one_id, event_timestamp) FROM ({base}) b JOIN ({cat_sql}) c "

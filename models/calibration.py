@@ -49,6 +49,11 @@ class Calibrator:
             from sklearn.linear_model import LogisticRegression
 
             self.model_ = LogisticRegression(C=1e6).fit(self._logit(score)[:, None], y)
+            if self.model_.coef_[0, 0] < 0:
+                # scores that rank backwards on this slice would reverse the base model's ranking (and its
+                # monotone constraints); flat at the base rate instead, as isotonic regression does
+                self.model_.coef_[:] = 0.0
+                self.model_.intercept_[:] = float(self._logit(np.array([y.mean()]))[0])
         return self
 
     def transform(self, score: np.ndarray) -> np.ndarray:

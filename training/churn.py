@@ -109,6 +109,7 @@ def train(config: ChurnConfig) -> str:
     from training.evaluation.classification import roc_auc
 
     cfg = config
+    registry.setup(cfg.paths.mlflow_uri, cfg.paths.mlflow_artifacts)  # a bad store stops before any training
     ts = datasets.build(cfg.paths, cfg.dataset)
     feats = _features(ts.frame, ts.features, cfg.exclude)
     label = f"purchased_{cfg.dataset.horizon_days}d"
@@ -118,7 +119,6 @@ def train(config: ChurnConfig) -> str:
     datasets.check_holdout(churned(test_df), ts.cutoffs[-1], "churners")
     model = fit_binary(train_df, val_df, feats, churned(train_df), churned(val_df), cfg.gbm, dict(cfg.monotone),
                        cfg.calibration)
-    registry.setup(cfg.paths.mlflow_uri, cfg.paths.mlflow_artifacts)
     with registry.start_run(cfg.model_name, run_name=f"churn H={cfg.dataset.horizon_days}d") as run:
         registry.log_config(cfg, {"feature_service": cfg.dataset.service, "label": f"not {label}",
                                   "cutoffs": ",".join(str(c.date()) for c in ts.cutoffs), "rows": len(ts.frame),

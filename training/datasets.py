@@ -156,8 +156,12 @@ def feature_names(paths: Paths, service: str, store: Any = None) -> list[str]:
     return [c for c in store.columns(service) if c != "one_id"]
 
 
-def build(paths: Paths, cfg: DatasetConfig, categories: list[str] | None = None) -> TrainingSet:
-    """Labels after each training cutoff and Feast features as of it (see the module docstring)."""
+def build(paths: Paths, cfg: DatasetConfig, categories: list[str] | None = None, n_categories: int = 5) -> TrainingSet:
+    """Labels after each training cutoff and Feast features as of it (see the module docstring).
+
+    ``categories`` (default: the top ``n_categories`` by units sold before the newest cutoff) get a
+    ``buy_<H>d_<category>`` label each, over the same horizon H as the other labels.
+    """
     from features.labels import future_labels
 
     data = Path(paths.data_dir)
@@ -165,7 +169,8 @@ def build(paths: Paths, cfg: DatasetConfig, categories: list[str] | None = None)
     cuts = training_cutoffs(feature_cutoffs(paths.features_dir), cfg.horizon_days, as_of, cfg.max_cutoffs)
     ents = entities(paths.features_dir, cuts, cfg)
     labels = future_labels(data / "raw", data / "identity", ents, horizons=(cfg.horizon_days,),
-                           categories=categories, hmac_key=paths.hmac_key)
+                           categories=categories, n_categories=n_categories, hmac_key=paths.hmac_key,
+                           category_horizon_days=cfg.horizon_days)
     check_observed(labels, cfg)
     label_cols = [c for c in labels.columns if c not in KEYS and not c.startswith(("observed_days", "complete_"))]
     store = store_for(paths)

@@ -101,6 +101,7 @@ def train(config: LTVConfig) -> str:
 
     torch.set_num_threads(max(1, config.gbm.num_threads))
     cfg = config
+    registry.setup(cfg.paths.mlflow_uri, cfg.paths.mlflow_artifacts)  # a bad store stops before any training
     ts = datasets.build(cfg.paths, cfg.dataset)
     feats = [c for c in ts.features if c in ts.frame.columns and c not in cfg.exclude]
     label = f"spend_{cfg.dataset.horizon_days}d"
@@ -110,7 +111,6 @@ def train(config: LTVConfig) -> str:
     datasets.check_holdout(y(test_df) > 0, ts.cutoffs[-1], "buyers")
     fitted, val_gini, best = fit_candidates(train_df, val_df, feats, y(train_df), y(val_df), cfg)
     model = fitted[best]
-    registry.setup(cfg.paths.mlflow_uri, cfg.paths.mlflow_artifacts)
     with registry.start_run(cfg.model_name, run_name=f"ltv H={cfg.dataset.horizon_days}d ({best})") as run:
         registry.log_config(cfg, {"feature_service": cfg.dataset.service, "label": label, "chosen": best,
                                   "cutoffs": ",".join(str(c.date()) for c in ts.cutoffs), "rows": len(ts.frame),

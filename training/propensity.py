@@ -1,10 +1,10 @@
 """Propensity: P(purchase in the next 30 days), overall and for each top category.
 
 ``train(PropensityConfig(paths=...)) -> run_id``. One calibrated LightGBM per output
-(``propensity`` for any purchase, ``propensity_<category>`` for "buys the category in 30
-days" for the top categories by units sold), trained on the Feast training set with the
-same time-based split, early stopping and calibration as churn (``training.churn.fit_binary``).
-The registered pyfunc returns one column per output. Metrics and plots (ROC, PR,
+(``propensity`` for any purchase, ``propensity_<category>`` for "buys the category in the same
+30 days" — ``dataset.horizon_days`` for both — for the top categories by units sold), trained on
+the Feast training set with the same time-based split, early stopping and calibration as churn
+(``training.churn.fit_binary``). The registered pyfunc returns one column per output. Metrics and plots (ROC, PR,
 calibration, lift/gain, importance, SHAP) are logged for the overall model; AUC, lift and
 base rate for each category. The promotion gate compares the overall AUC.
 """
@@ -56,12 +56,13 @@ def train(config: PropensityConfig) -> str:
     from training.evaluation.classification import roc_auc
 
     cfg = config
+    registry.setup(cfg.paths.mlflow_uri, cfg.paths.mlflow_artifacts)  # a bad store stops before any training
     check_categories(cfg)
-    ts = datasets.build(cfg.paths, cfg.dataset, categories=list(cfg.categories) if cfg.categories else None)
+    ts = datasets.build(cfg.paths, cfg.dataset, categories=list(cfg.categories) if cfg.categories else None,
+                        n_categories=cfg.n_categories)
     feats = [c for c in ts.features if c in ts.frame.columns and c not in cfg.exclude]
     h = cfg.dataset.horizon_days
-    targets = {"propensity": f"purchased_{h}d"}
-    targets.update({"propensity_" + c.removeprefix("buy_30d_"): c for c in ts.labels if c.startswith("buy_30d_")})
+    targets = output_labels(ts.labels, h)
     train_df, val_df, test_df = ts.split()
     y = lambda df, col: df[col].astype(bool).to_numpy().astype(float)  # noqa: E731
     datasets.check_names(ts, cfg.exclude, cfg.monotone)
@@ -69,7 +70,6 @@ def train(config: PropensityConfig) -> str:
     models, skipped = fit_outputs(train_df, val_df, feats, targets, cfg)
     if "propensity" not in models:
         raise ValueError("no purchases in the training window: cannot train the overall propensity model")
-    registry.setup(cfg.paths.mlflow_uri, cfg.paths.mlflow_artifacts)
     with registry.start_run(cfg.model_name, run_name=f"propensity H={h}d, {len(models) - 1} categories") as run:
         registry.log_config(cfg, {"feature_service": cfg.dataset.service, "outputs": ",".join(models),
                                   "skipped_rare": ",".join(skipped),
@@ -91,6 +91,16 @@ def train(config: PropensityConfig) -> str:
                                   lambda m: roc_auc(y_test, m.predict(test_df)["propensity"].to_numpy()), metric="auc",
                                   task=task_params(cfg.dataset))
         return run.info.run_id
+
+
+def output_labels(labels: list[str], horizon_days: int) -> dict[str, str]:
+    """Output name -> label column: ``propensity`` (any purchase in H days) and ``propensity_<category>``
+    (a purchase in the category in the same H days; with H = 60 the category models learnt 30-day labels,
+    and with H = 14 they read 30-day windows the data check had not covered)."""
+    prefix = f"buy_{int(horizon_days)}d_"
+    out = {"propensity": f"purchased_{int(horizon_days)}d"}
+    out.update({"propensity_" + c.removeprefix(prefix): c for c in labels if c.startswith(prefix)})
+    return out
 
 
 def check_categories(cfg: PropensityConfig) -> None:

@@ -73,10 +73,16 @@ def setup(tracking_uri: str, artifact_root: str | Path | None = None) -> Any:
     """
     import mlflow
     from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
 
     if tracking_uri.startswith("sqlite:///"):
         db = Path(tracking_uri.removeprefix("sqlite:///"))
         db.parent.mkdir(parents=True, exist_ok=True)
+    try:  # an unknown scheme fails here, not minutes later when a trained model is logged
+        client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    except MlflowException as exc:
+        raise ValueError(f"MLflow tracking URI {tracking_uri!r} cannot be used ({exc.message.strip()}); "
+                         "give a sqlite:///PATH.db file or an http(s):// MLflow server") from exc
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     global _ARTIFACT_ROOT
@@ -86,7 +92,7 @@ def setup(tracking_uri: str, artifact_root: str | Path | None = None) -> Any:
         _ARTIFACT_ROOT = str(artifact_root).rstrip("/")
     else:
         _ARTIFACT_ROOT = Path(artifact_root).resolve()
-    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    return client
 
 
 _ARTIFACT_ROOT: Path | str | None = None

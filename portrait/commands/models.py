@@ -18,7 +18,10 @@ def _setup() -> None:
     from training import registry
 
     s = settings()
-    registry.setup(s.mlflow_uri, s.mlflow_artifacts)
+    try:
+        registry.setup(s.mlflow_uri, s.mlflow_artifacts)
+    except ValueError as exc:  # an unknown scheme in PORTRAIT_MLFLOW_URI / MLFLOW_TRACKING_URI
+        fail(f"PORTRAIT_MLFLOW_URI (or MLFLOW_TRACKING_URI): {exc}")
 
 
 @app.command("list")

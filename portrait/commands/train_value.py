@@ -109,7 +109,11 @@ def make_config(job: str, config_file: Path | None = None, as_of: str | None = N
     cfg = getattr(importlib.import_module(module), cls)(paths=Paths.from_settings(settings()))
     if config_file is not None:
         try:
-            values = yaml.safe_load(Path(config_file).read_text()) or {}
+            # UTF-8 whatever the locale (a category named 母婴 under LC_ALL=C); a BOM (Notepad) is not a key
+            values = yaml.safe_load(Path(config_file).read_text(encoding="utf-8-sig")) or {}
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{config_file}: the config is not UTF-8 text (byte {exc.object[exc.start]:#x} at "
+                             f"position {exc.start}); save it as UTF-8") from exc
         except (OSError, yaml.YAMLError) as exc:
             raise ValueError(f"{config_file}: cannot read the config ({exc})") from exc
         if not isinstance(values, dict):

@@ -37,6 +37,14 @@ def test_label_windows(labelled, h):
     assert y["complete_90d"].all() and y["observed_days"].iloc[0] == pytest.approx(240.0)
 
 
+def test_category_labels_can_take_another_horizon(labelled, h):
+    """Propensity trained with ``dataset.horizon_days: 60`` gave its category models 30-day labels."""
+    y = future_labels(*labelled, [h.CUTOFF], horizons=(60,), categories=["books", "shoes"],
+                      category_horizon_days=60).set_index("one_id")
+    assert not any(c.startswith("buy_30d_") for c in y.columns)
+    assert y.loc["day30", "buy_60d_shoes"] and y.loc["at", "buy_60d_books"] and not y.loc["far", "buy_60d_shoes"]
+
+
 def test_entity_frame_and_errors(labelled, h):
     late = h.CUTOFF + pd.Timedelta(days=230)
     ent = pd.DataFrame({"one_id": ["at", "far", "nobody", "at"],

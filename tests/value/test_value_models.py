@@ -32,7 +32,8 @@ def _customers(n: int = 3000, seed: int = 0) -> pd.DataFrame:
     return df
 
 
-def test_more_recent_purchase_never_raises_churn_risk() -> None:
+@pytest.mark.parametrize("calibration", ["platt", "isotonic"])  # platt: the default
+def test_more_recent_purchase_never_raises_churn_risk(calibration: str) -> None:
     df = _customers()
     rng = np.random.default_rng(1)
     # churn grows with recency but the noise lets an unconstrained model wiggle
@@ -40,7 +41,7 @@ def test_more_recent_purchase_never_raises_churn_risk() -> None:
     feats = list(df.columns)
     cut1, cut2 = 2000, 2500
     model = fit_binary(df[:cut1], df[cut1:cut2], feats, churn[:cut1], churn[cut1:cut2], GBMConfig(n_estimators=200),
-                       dict(ChurnConfig(paths=PATHS).monotone), "isotonic")
+                       dict(ChurnConfig(paths=PATHS).monotone), calibration)
     base = df[cut2:].reset_index(drop=True)
     risk = model.predict(base)
     for shrink in (0.9, 0.5, 0.1, 0.0):  # the last purchase moved closer to the cutoff
@@ -109,6 +110,31 @@ def test_calibration_fixes_a_miscalibrated_score(method: str) -> None:
     prob = cal.transform(raw[10000:])
     assert abs(prob.mean() - y[10000:].mean()) < 0.02
     assert abs(raw[10000:].mean() - y[10000:].mean()) > 0.2
+
+
+@pytest.mark.parametrize("method", ["platt", "isotonic"])
+def test_calibration_never_reverses_the_ranking(method: str) -> None:
+    """A validation slice on which the raw score ranks backwards (a weak category model, a noisy slice) gave
+    Platt a negative slope: the calibrated risk then fell as the raw risk rose, undoing the monotone
+    constraints (an older last order lowered churn risk) and the raw-score ranking the cohorts rely on."""
+    rng = np.random.default_rng(6)
+    raw = rng.uniform(0.1, 0.9, 4000)
+    y = (rng.random(4000) < 1 - raw).astype(float)  # backwards on this slice
+    grid = np.linspace(0.05, 0.95, 50)
+    prob = Calibrator(method).fit(raw, y).transform(grid)
+    assert np.all(np.diff(prob) >= 0)
+    assert np.all((prob > 0) & (prob < 1)) and abs(prob.mean() - y.mean()) < 0.05  # flat at the base rate
+
+
+def test_propensity_outputs_take_the_category_labels_of_their_horizon() -> None:
+    """With ``dataset.horizon_days: 60`` the category models learnt 30-day labels (the prefix was fixed)."""
+    from training.propensity import output_labels
+
+    labels = ["purchased_60d", "buy_30d_books", "buy_60d_books", "buy_60d_shoes"]
+    assert output_labels(labels, 60) == {"propensity": "purchased_60d", "propensity_books": "buy_60d_books",
+                                         "propensity_shoes": "buy_60d_shoes"}
+    assert output_labels(["purchased_30d", "buy_30d_books"], 30) == {"propensity": "purchased_30d",
+                                                                    "propensity_books": "buy_30d_books"}
 
 
 def test_predicted_tags_cohorts() -> None:

@@ -86,6 +86,39 @@ def test_champion_loads_in_a_fresh_process_without_portrait(store, tmp_path) -> 
     assert hi > 1.5 and lo < -1.5
 
 
+def test_a_churn_model_loads_in_a_fresh_process_from_its_shipped_code(store, tmp_path) -> None:
+    """The test above registers a scikit-learn model: it would pass with the ``models`` package not shipped.
+    A churn model (calibrated LightGBM from ``models/``) must load with the ``models`` the model logs, not
+    portrait's (which an editable install would quietly supply), and import nothing else of portrait's."""
+    from training.churn import GBMConfig, fit_binary
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"recency_days": rng.exponential(60, 2000), "city": rng.choice(["bj", "sh"], 2000)})
+    y = (rng.random(2000) < 1 / (1 + np.exp(-(X["recency_days"] - 60) / 30))).astype(float)
+    feats = ["recency_days", "city"]
+    model = fit_binary(X[:1500], X[1500:], feats, y[:1500], y[1500:], GBMConfig(n_estimators=30),
+                       {"recency_days": 1}, "platt")
+    with registry.start_run("unit_churn_load"):
+        version = registry.log_and_register("unit_churn_load", model, feats, output="churn_risk")
+    registry.promote("unit_churn_load", version)
+    script = textwrap.dedent("""
+        import pathlib, sys, mlflow, pandas as pd
+        m = mlflow.pyfunc.load_model("models:/unit_churn_load@champion")
+        out = m.predict(pd.DataFrame({"recency_days": [1.0, 300.0], "city": ["bj", "unseen"]}))
+        assert not any(k.split(".")[0] in ("training", "portrait", "features", "serving") for k in sys.modules), \
+            "imported portrait"
+        where = pathlib.Path(sys.modules["models"].__file__).as_posix()
+        assert "/code/models/" in where, f"models imported from {where}, not from the logged model"
+        print(out["churn_risk"].round(4).tolist())
+    """)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store.mlflow_uri}
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    recent, lapsed = eval(done.stdout.strip().splitlines()[-1])
+    assert 0 <= recent < lapsed <= 1
+
+
 def test_models_cli_list_promote_rollback(store, monkeypatch) -> None:
     import json
 

@@ -6,6 +6,7 @@ Slow (a Feast apply and three MLflow runs); benchmarks/customer_value.py runs th
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import mlflow
 import pandas as pd
@@ -33,6 +34,7 @@ def world(tmp_path_factory):
 
 def test_jobs_train_register_gate_and_score(world) -> None:
     from portrait.commands.train_value import run_job
+    from training import registry
     from training.churn import ChurnConfig
     from training.datasets import Paths, scoring_frame
     from training.ltv import LTVConfig
@@ -63,6 +65,50 @@ def test_jobs_train_register_gate_and_score(world) -> None:
                           versions={"churn": "1", "ltv": ltv["version"], "propensity": prop["version"]},
                           scored_at=pd.Timestamp("2026-07-01"))
     assert set(tags["churn_tier"]) <= {"high", "medium", "low"} and len(tags) == len(now)
+    # each run in its model's experiment, with the FeatureService, cutoffs and the whole resolved config
+    configs = {"churn": ChurnConfig(paths=paths), "ltv": dataclasses.replace(LTVConfig(paths=paths), candidates=("lgbm",)),
+               "propensity": dataclasses.replace(PropensityConfig(paths=paths), n_categories=2)}
+    for r in (churn, ltv, prop):
+        run = mlflow.get_run(r["run_id"])
+        assert mlflow.get_experiment(run.info.experiment_id).name == r["model"]
+        assert run.data.params["feature_service"] == f"{r['model']}_v1" and run.data.params["cutoffs"].count(",") >= 2
+        text = mlflow.artifacts.load_text(f"runs:/{r['run_id']}/config.json")
+        assert json.loads(text) == json.loads(json.dumps(registry._public(configs[r["model"]]), default=str))
+        assert world.hmac_key not in text
+    arts = {a.path for a in mlflow.MlflowClient().list_artifacts(ltv["run_id"], "tables")}
+    assert "tables/deciles.csv" in arts
+    # n_categories: 2 means two category models (it was ignored: five were trained whatever the config)
+    outputs = mlflow.get_run(prop["run_id"]).data.params["outputs"].split(",")
+    assert outputs[0] == "propensity" and len(outputs) == 3, outputs
+    assert set(p.columns) == set(outputs)
+    # on synthetic data each model beats the recency-only baseline against the generator's true future
+    assert churn["metrics"]["truth_auc"] > churn["metrics"]["truth_baseline_recency_auc"] + 0.03
+    assert ltv["metrics"]["truth_spearman"] > ltv["metrics"]["truth_baseline_recency_spearman"] + 0.02
+    assert prop["metrics"]["truth_auc"] > prop["metrics"]["truth_baseline_recency_auc"] + 0.02
+
+
+def test_train_command_takes_config_and_as_of_and_prints_the_run_id(world, monkeypatch, tmp_path) -> None:
+    """`portrait train propensity --config FILE --as-of DATE --json` end to end: the run id it prints is the
+    MLflow run, which trained with the file's fields and the date (n_categories: 0 was ignored)."""
+    from typer.testing import CliRunner
+
+    from features.build import read_meta
+    from portrait.cli import app
+
+    monkeypatch.setenv("PORTRAIT_DATA_DIR", str(world.data_dir))
+    monkeypatch.setenv("PORTRAIT_MLRUNS_DIR", str(world.mlflow_artifacts.parent))
+    monkeypatch.setenv("PORTRAIT_HMAC_KEY", world.hmac_key)
+    monkeypatch.delenv("PORTRAIT_MLFLOW_URI", raising=False)  # the serving tests' session client sets it
+    as_of = max(pd.Timestamp(c) for c in read_meta(world.features_dir)["cutoffs"]).date().isoformat()
+    cfg = tmp_path / "propensity.yaml"
+    cfg.write_text("n_categories: 0\ngbm: {num_leaves: 7}\n")
+    r = CliRunner().invoke(app, ["train", "propensity", "--config", str(cfg), "--as-of", as_of, "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert isinstance(out["version"], int) and isinstance(out["promoted"], bool) and out["model"] == "propensity"
+    run = mlflow.get_run(out["run_id"])
+    assert run.data.params["outputs"] == "propensity" and run.data.params["gbm.num_leaves"] == "7"
+    assert run.data.params["dataset.as_of"] == as_of and run.data.tags["model_version"] == str(out["version"])
 
 
 @pytest.mark.parametrize("job", ["churn", "ltv"])
@@ -77,6 +123,7 @@ def test_as_of_past_the_data_is_refused_before_any_run(world, monkeypatch, job) 
     monkeypatch.setenv("PORTRAIT_DATA_DIR", str(world.data_dir))
     monkeypatch.setenv("PORTRAIT_MLRUNS_DIR", str(world.mlflow_artifacts.parent))
     monkeypatch.setenv("PORTRAIT_HMAC_KEY", world.hmac_key)
+    monkeypatch.delenv("PORTRAIT_MLFLOW_URI", raising=False)  # the serving tests' session client sets it
     registry.setup(world.mlflow_uri, world.mlflow_artifacts)
     before = len(registry.list_versions())
     runs = len(mlflow.search_runs(search_all_experiments=True))

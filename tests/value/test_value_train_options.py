@@ -149,3 +149,15 @@ def test_two_trainable_snapshots_also_say_which_to_build():
     with pytest.raises(ValueError, match=r"^2 feature snapshots have a full 90-day label window before 2026-07-01; "
                                          r".*portrait features build --as-of "):
         training_cutoffs(cuts, 90, None, 6)
+
+
+@pytest.mark.parametrize("args", [["models", "list"], ["models", "promote", "churn", "1"], ["models", "rollback", "churn"],
+                                  ["train", "churn"], ["train", "ltv"], ["train", "propensity"]])
+def test_an_unusable_mlflow_uri_is_named_before_any_work(cli, monkeypatch, args):
+    """A typo in PORTRAIT_MLFLOW_URI was a traceback from `models list`, and `train` logged it only after
+    the whole training (a traceback minutes in); both now stop first with one line naming the URI."""
+    monkeypatch.setenv("PORTRAIT_MLFLOW_URI", "sqllite:///mlruns/mlflow.db")
+    r, text = cli(*args)
+    assert r.exit_code == 2 and "Traceback" not in r.output, (r.exception, text)  # 1: an uncaught exception
+    assert "'sqllite:///mlruns/mlflow.db' cannot be used" in text and "sqlite:///PATH.db" in text, text
+    assert "feature build" not in text  # train: refused before reading any data
