@@ -111,7 +111,8 @@ def gate(
 
     ``score(pyfunc_model) -> float`` evaluates a loaded pyfunc model on the caller's
     holdout; it is applied to the challenger and to the champion alike. Ties, a NaN
-    challenger score, or a champion that cannot score the holdout keep the champion
+    challenger score, or a champion that cannot score the holdout (an error) keep the champion;
+    a champion whose score is NaN (its predictions there are unusable) loses to a finite one
     (the reason says why; ``portrait models promote`` overrides by hand). ``task`` names the
     params that define what the model predicts (label horizon, population): a champion trained
     for another task is not compared, since scoring it on the challenger's labels always loses
@@ -142,6 +143,11 @@ def gate(
     except Exception as exc:  # noqa: BLE001 - an incompatible champion is reported, not fatal
         return GateDecision(name, version, current, chal, None, False,
                             f"champion v{current} cannot score this holdout ({type(exc).__name__}: {exc}); kept")
+    if math.isfinite(chal) and not math.isfinite(champ):  # the champion scores this holdout with NaNs: broken here
+        promote(name, version, f"{metric} {chal:.4f}; champion v{current} scored {champ} on the same holdout")
+        return GateDecision(name, version, current, chal, champ, True,
+                            f"{metric}: challenger v{version} {chal:.4f} vs champion v{current} {champ} "
+                            "(not finite: its predictions on this holdout are unusable); promoted")
     better = math.isfinite(chal) and (chal > champ if higher_is_better else chal < champ)
     if better:
         promote(name, version, f"{metric} {chal:.4f} beats champion v{current} {champ:.4f}")

@@ -181,3 +181,27 @@ def test_gate_never_compares_a_champion_trained_for_another_target(store) -> Non
     same = _register_task(X, y, ["a", "b", "c"], 90.0, "unit_task")  # 90.0 from a config file is 90
     assert registry.gate("unit_task", same, score, metric="spearman",
                          task={"dataset.horizon_days": 90, "dataset.active_window_days": 180.0}).promoted
+
+
+def test_a_champion_whose_holdout_score_is_nan_loses_to_a_finite_challenger(store) -> None:
+    """A NaN score never beats anything, so such a champion could only be replaced by hand."""
+    X, y = _data()
+    hold_X, hold_y = _data(1)
+    broken = _register(X, y, ["a", "b", "c"], name="unit_nan")
+    registry.promote("unit_nan", broken, "first")
+
+    def score(model) -> float:  # a metric that gives NaN for the broken version (e.g. constant or NaN predictions)
+        pred = model.predict(hold_X)["score"].to_numpy()
+        return float("nan") if model.metadata.run_id == run_of(broken) else spearman(hold_y, pred)
+
+    def run_of(version: str) -> str:
+        import mlflow
+
+        return mlflow.MlflowClient().get_model_version("unit_nan", version).run_id
+
+    fixed = _register(X, y, ["a", "b", "c"], name="unit_nan")
+    decision = registry.gate("unit_nan", fixed, score, metric="spearman")
+    assert decision.promoted and registry.champion_version("unit_nan") == fixed
+    assert "not finite" in decision.reason
+    nan_challenger = registry.gate("unit_nan", broken, score, metric="spearman")  # and never the other way round
+    assert not nan_challenger.promoted and registry.champion_version("unit_nan") == fixed
