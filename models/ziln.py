@@ -7,7 +7,8 @@ lognormal NLL on the positive rows. The model therefore gives
 
 - :meth:`predict_proba`: P(buy) (for AUC and propensity-style use),
 - :meth:`predict`: expected spend ``p * exp(mu + sigma^2 / 2)``,
-- :meth:`predict_quantiles`: quantiles of the spend distribution.
+- :meth:`predict_quantiles`: quantiles of the spend distribution,
+- :meth:`predict_outputs`: all three as named columns (what the registered pyfunc returns).
 
 Inputs are non-negative-ish tabular features: each column is ``sign(x) * log1p(|x|)``
 transformed, standardized with training statistics, NaN set to 0 with a missing
@@ -166,18 +167,39 @@ class ZILNRegressor(Predictor):
 
     def predict(self, X: Any) -> np.ndarray:
         """Expected spend ``p * exp(mu + sigma^2 / 2)``."""
-        p, mu, sigma = self._params_out(X)
-        return p * np.exp(np.minimum(mu + sigma**2 / 2, 50.0))
+        return _mean(*self._params_out(X))
 
     def predict_quantiles(self, X: Any, q: tuple[float, ...] = (0.1, 0.5, 0.9)) -> np.ndarray:
         """Quantiles of spend (zero-inflated): shape (n_rows, len(q))."""
-        from scipy.stats import norm
+        return _quantiles(*self._params_out(X), q)
 
+    def predict_outputs(self, X: Any, name: str = "ltv", q: tuple[float, ...] = (0.1, 0.5, 0.9)) -> pd.DataFrame:
+        """Expected spend, P(buy) and spend quantiles as columns, from one pass of the network.
+
+        Columns: ``name`` (= :meth:`predict`), ``{name}_p_buy`` (= :meth:`predict_proba`) and
+        ``{name}_p10``, ``{name}_p50``, ``{name}_p90`` for the default ``q``. The quantile at level ``q``
+        is 0 when P(no purchase) >= ``q`` (``p10`` whenever P(buy) <= 0.9): zero inflation, not a bug.
+        """
         p, mu, sigma = self._params_out(X)
-        out = np.zeros((len(p), len(q)))
+        out = {name: _mean(p, mu, sigma), f"{name}_p_buy": p}
+        qs = _quantiles(p, mu, sigma, q)
         for j, qq in enumerate(q):
-            # P(spend <= s) = (1 - p) + p * Phi((log s - mu) / sigma) for s > 0
-            cond = (qq - (1 - p)) / np.maximum(p, 1e-12)
-            pos = cond > 0
-            out[pos, j] = np.exp(mu[pos] + sigma[pos] * norm.ppf(np.clip(cond[pos], 1e-9, 1 - 1e-9)))
-        return out
+            out[f"{name}_p{round(qq * 100):d}"] = qs[:, j]
+        index = X.index if isinstance(X, pd.DataFrame) else None
+        return pd.DataFrame(out, index=index)
+
+
+def _mean(p: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    return p * np.exp(np.minimum(mu + sigma**2 / 2, 50.0))
+
+
+def _quantiles(p: np.ndarray, mu: np.ndarray, sigma: np.ndarray, q: tuple[float, ...]) -> np.ndarray:
+    from scipy.stats import norm
+
+    out = np.zeros((len(p), len(q)))
+    for j, qq in enumerate(q):
+        # P(spend <= s) = (1 - p) + p * Phi((log s - mu) / sigma) for s > 0
+        cond = (qq - (1 - p)) / np.maximum(p, 1e-12)
+        pos = cond > 0
+        out[pos, j] = np.exp(np.minimum(mu[pos] + sigma[pos] * norm.ppf(np.clip(cond[pos], 1e-9, 1 - 1e-9)), 50.0))
+    return out

@@ -2,13 +2,23 @@
 
 ``train(LTVConfig(paths=...)) -> run_id``. Both candidates learn on the older cutoffs of
 the Feast training set and early-stop on the next slice; the one with the better
-normalized Gini on that validation slice is kept (ZILN also gives P(buy) and a spend
-distribution). The LightGBM candidate carries a monotone constraint: more past spend
-never lowers its prediction, all else equal (``tests/value`` checks it). ZILN is an MLP
-and cannot be constrained; when it wins, the run's ``monotone_guaranteed`` tag says so.
-Metrics on the newest slice (the promotion holdout): normalized Gini, Spearman, top-decile
-capture, total ratio, vs the recency-only and past-spend baselines; on synthetic data also
-Spearman vs the generator's true future spend.
+normalized Gini on that validation slice is kept.
+
+The LightGBM candidate is monotone in past spend: every cumulative spend feature
+(``monetary_30d/90d/365d/total`` and ``aov_365d``, see :data:`PAST_SPEND`) is constrained +1, so
+a customer who spent more (every window up, as more or bigger orders raise them all) never gets a
+lower prediction (``tests/value`` checks it on hand-built and on synthetic customers). The rule tags
+derived from spend by population thresholds (``tag_value_tier``, ``tag_rfm_segment``) are excluded:
+as text codes they cannot be constrained, and they only restate recency, frequency and
+``monetary_365d``. ZILN is an MLP and cannot be constrained; when it wins, the run's
+``monotone_guaranteed`` tag says so.
+
+A ZILN champion's pyfunc also returns ``ltv_p_buy`` (P(spend > 0) in the horizon) and the spend
+quantiles ``ltv_p10``, ``ltv_p50``, ``ltv_p90`` next to ``ltv`` (``models.ziln.ZILNRegressor.predict_outputs``);
+a LightGBM champion returns ``ltv`` only. Metrics on the newest slice (the promotion holdout):
+normalized Gini, Spearman, top-decile capture, total ratio, vs the recency-only and past-spend
+baselines, and ZILN's P(buy) AUC (``candidate_ziln_p_buy_auc``); on synthetic data also Spearman
+vs the generator's true future spend.
 """
 
 from __future__ import annotations
@@ -22,6 +32,14 @@ import pandas as pd
 from training.churn import GBMConfig
 from training.datasets import DatasetConfig, Paths, task_params
 
+# Cumulative past spend: a customer who spent more has each of these at least as high (aov_365d =
+# monetary_365d / frequency_365d rises with the spend at the same number of orders, and the order
+# counts are features of their own). Ratios of spend windows (trend_spend_30d, refund and discount
+# shares) do not move when all spend scales and are left free.
+PAST_SPEND = ("monetary_30d", "monetary_90d", "monetary_365d", "monetary_total", "aov_365d")
+# Rule tags cut from spend by population thresholds: text codes a monotone constraint cannot order.
+SPEND_TAGS = ("tag_value_tier", "tag_rfm_segment")
+
 
 @dataclass(frozen=True)
 class LTVConfig:
@@ -29,9 +47,9 @@ class LTVConfig:
     dataset: DatasetConfig = field(default_factory=lambda: DatasetConfig(service="ltv_v1", horizon_days=180))
     gbm: GBMConfig = field(default_factory=lambda: GBMConfig(num_leaves=15, min_child_samples=100))
     candidates: tuple[str, ...] = ("lgbm", "ziln")  # chosen by normalized Gini on the validation slice
-    monotone: tuple[tuple[str, int], ...] = (("monetary_total", 1),)  # LightGBM only: more past spend never lowers LTV
+    monotone: tuple[tuple[str, int], ...] = tuple((f, 1) for f in PAST_SPEND)  # LightGBM only: more past spend never lowers LTV
     ziln_epochs: int = 40  # upper bound; early stopping on the validation slice
-    exclude: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = SPEND_TAGS  # features left out; replacing this list brings the spend tags back
     model_name: str = "ltv"
     promote: bool = True
 
@@ -97,6 +115,7 @@ def train(config: LTVConfig) -> str:
     import torch
 
     from training import datasets, registry
+    from training.evaluation.classification import roc_auc
     from training.evaluation.value import decile_table, normalized_gini
 
     torch.set_num_threads(max(1, config.gbm.num_threads))
@@ -123,6 +142,8 @@ def train(config: LTVConfig) -> str:
         metrics.update(value_metrics(y(test_df), pred))
         for n, m in fitted.items():
             metrics[f"candidate_{n}_gini"] = normalized_gini(y(test_df), m.predict(test_df[feats]))
+        if "ziln" in fitted:  # the ltv_p_buy a ZILN champion serves, scored on who bought in the holdout horizon
+            metrics["candidate_ziln_p_buy_auc"] = roc_auc(y(test_df) > 0, fitted["ziln"].predict_proba(test_df[feats]))
         rec = -test_df["recency_days"].fillna(1e6).to_numpy()
         metrics["baseline_recency_gini"] = normalized_gini(y(test_df), rec)
         metrics["baseline_past_spend_gini"] = normalized_gini(y(test_df), test_df["monetary_total"].fillna(0).to_numpy())

@@ -180,7 +180,10 @@ def wrap_predictor(predictor: Any, feature_names: list[str], output: str = "scor
     MLflow, pandas/numpy and the ``models`` package shipped via ``code_paths``.
     Input: a DataFrame holding at least ``feature_names`` (extra columns are ignored,
     missing ones raise a ``KeyError`` naming them). Output: a DataFrame with column
-    ``output`` (or the predictor's own DataFrame columns).
+    ``output`` (or the predictor's own DataFrame columns). A predictor with
+    ``predict_outputs(X, output) -> DataFrame`` (ZILN: P(buy) and spend quantiles) returns
+    those columns, ``output`` among them; serving calls the predictor's ``predict`` and sees
+    ``output`` alone.
     """
     import mlflow.pyfunc
 
@@ -198,7 +201,8 @@ def wrap_predictor(predictor: Any, feature_names: list[str], output: str = "scor
             if missing:
                 raise KeyError(f"input lacks feature column(s) {missing}")
             X = df[self.feature_names]
-            out = self.predictor.predict(X)
+            several = getattr(self.predictor, "predict_outputs", None)
+            out = several(X, self.output) if callable(several) else self.predictor.predict(X)
             if isinstance(out, pd.DataFrame):
                 return out.set_axis(df.index)
             return pd.DataFrame({self.output: out}, index=df.index)

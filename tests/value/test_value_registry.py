@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -117,6 +118,41 @@ def test_a_churn_model_loads_in_a_fresh_process_from_its_shipped_code(store, tmp
     assert done.returncode == 0, done.stderr[-2000:]
     recent, lapsed = eval(done.stdout.strip().splitlines()[-1])
     assert 0 <= recent < lapsed <= 1
+
+
+def test_a_ziln_ltv_model_gives_p_buy_and_quantiles_in_a_fresh_process(store, tmp_path) -> None:
+    """A ZILN LTV pyfunc returns ``ltv`` and, from the same network, ``ltv_p_buy`` and the spend quantiles
+    ``ltv_p10/p50/p90``, loaded with only its shipped ``models`` code."""
+    from models.ziln import ZILNRegressor
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"monetary_365d": rng.gamma(2.0, 50.0, 2000), "recency_days": rng.exponential(60, 2000)})
+    p = 1 / (1 + np.exp((X["recency_days"] - 60) / 30))
+    y = np.where(rng.random(2000) < p, X["monetary_365d"] * rng.lognormal(0, 0.5, 2000), 0.0)
+    model = ZILNRegressor(hidden=(8,), epochs=15, batch_size=256, seed=0).fit(X, y)
+    with registry.start_run("unit_ziln_load"):
+        version = registry.log_and_register("unit_ziln_load", model, list(X.columns), output="ltv")
+    registry.promote("unit_ziln_load", version)
+    script = textwrap.dedent("""
+        import json, pathlib, sys, mlflow, pandas as pd
+        m = mlflow.pyfunc.load_model("models:/unit_ziln_load@champion")
+        out = m.predict(pd.DataFrame({"monetary_365d": [400.0, 20.0, 100.0], "recency_days": [3.0, 300.0, 60.0]}))
+        assert not any(k.split(".")[0] in ("training", "portrait", "features", "serving") for k in sys.modules), \
+            "imported portrait"
+        assert "/code/models/" in pathlib.Path(sys.modules["models"].__file__).as_posix()
+        print(json.dumps(out.to_dict(orient="list")))
+    """)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store.mlflow_uri}
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = pd.DataFrame(json.loads(done.stdout.strip().splitlines()[-1]))
+    assert list(out.columns) == ["ltv", "ltv_p_buy", "ltv_p10", "ltv_p50", "ltv_p90"]
+    assert out["ltv_p_buy"].between(0, 1).all() and (out[["ltv", "ltv_p10"]] >= 0).all().all()
+    assert (out["ltv_p10"] <= out["ltv_p50"]).all() and (out["ltv_p50"] <= out["ltv_p90"]).all()
+    assert out["ltv_p_buy"][0] > out["ltv_p_buy"][1] and out["ltv"][0] > out["ltv"][1]  # recent big spender vs lapsed
+    np.testing.assert_allclose(out["ltv"], model.predict(pd.DataFrame(
+        {"monetary_365d": [400.0, 20.0, 100.0], "recency_days": [3.0, 300.0, 60.0]})), rtol=1e-5)
 
 
 def test_models_cli_list_promote_rollback(store, monkeypatch) -> None:

@@ -191,3 +191,50 @@ def test_an_unknown_propensity_category_is_named(world) -> None:
     cfg = PropensityConfig(paths=Paths.from_settings(world), categories=("nosuchcat",))
     with pytest.raises(ValueError, match="no category 'nosuchcat' in the data"):
         run_job("propensity", cfg)
+
+
+def test_more_past_spend_never_lowers_ltv_on_synthetic_customers(world) -> None:
+    """Holdout customers of the synthetic world, every spend window and the AOV raised together (bigger orders,
+    as a customer who spent more has them): the default LightGBM LTV never falls. The old default (only
+    ``monetary_total`` constrained, spend tags in) lowered some of them, which this test also shows."""
+    from training import datasets
+    from training.datasets import Paths
+    from training.ltv import PAST_SPEND, LTVConfig, _candidate
+
+    cfg = LTVConfig(paths=Paths.from_settings(world))
+    ts = datasets.build(cfg.paths, cfg.dataset)
+    train_df, val_df, test_df = ts.split()
+    label = f"spend_{cfg.dataset.horizon_days}d"
+
+    def lowered(config: LTVConfig) -> float:
+        feats = [c for c in ts.features if c in ts.frame.columns and c not in config.exclude]
+        m = _candidate("lgbm", config, feats).fit(train_df[feats], train_df[label],
+                                                  eval_set=(val_df[feats], val_df[label]))
+        X = test_df[feats]
+        pred = m.predict(X)
+        return max(float((m.predict(X.assign(**{f: X[f] * k + add for f in PAST_SPEND})) < pred - 1e-9).mean())
+                   for k, add in ((1.1, 0.0), (2.0, 0.0), (10.0, 0.0), (1.0, 50.0)))
+
+    assert lowered(cfg) == 0.0
+    assert lowered(dataclasses.replace(cfg, monotone=(("monetary_total", 1),), exclude=())) > 0.0
+
+
+def test_a_ziln_ltv_champion_serves_p_buy_and_spend_quantiles(world) -> None:
+    """ZILN's P(buy) and spend distribution reach the registered pyfunc (``ltv`` stays the first column, what
+    serving, the gate and the write-back read), and its holdout P(buy) AUC is a metric of the run."""
+    from training import registry
+    from training.datasets import Paths, scoring_frame
+    from training.ltv import LTVConfig, train
+
+    paths = Paths.from_settings(world)
+    registry.setup(world.mlflow_uri, world.mlflow_artifacts)
+    run_id = train(dataclasses.replace(LTVConfig(paths=paths), candidates=("ziln",), ziln_epochs=10,
+                                       model_name="ltv_ziln"))
+    m = mlflow.get_run(run_id).data
+    assert m.tags["monotone_guaranteed"] == "False" and m.params["chosen"] == "ziln"
+    assert 0.6 < m.metrics["candidate_ziln_p_buy_auc"] <= 1.0
+    out = mlflow.pyfunc.load_model("models:/ltv_ziln@champion").predict(scoring_frame(paths, "ltv_v1"))
+    assert list(out.columns) == ["ltv", "ltv_p_buy", "ltv_p10", "ltv_p50", "ltv_p90"]
+    assert out["ltv_p_buy"].between(0, 1).all() and (out["ltv"] >= 0).all()
+    assert (out["ltv_p10"] <= out["ltv_p50"]).all() and (out["ltv_p50"] <= out["ltv_p90"]).all()
+    assert (out["ltv_p90"] > 0).any()
