@@ -1,14 +1,19 @@
 """Training sets for churn, LTV and propensity: Feast point-in-time features + labels after each cutoff.
 
 1. :func:`training_cutoffs`: the feature snapshots (``<data>/features/meta.json``) whose label
-   window ``[c, c + H)`` ends on or before ``as_of`` (labels never come from after the data).
+   window ``[c, c + H)`` ends on or before ``as_of`` (labels never come from after the data), purged:
+   the newest is the holdout, and validation and training use only cutoffs whose window ends by the
+   holdout cutoff (``c + H <= holdout``), so no model sees an outcome from the holdout's window.
 2. :func:`entities`: the population of each cutoff (every customer in that snapshot).
 3. :func:`build`: labels from ``features.labels.future_labels`` (orders with ``ts >= c``), then
    features from Feast ``get_historical_features`` for the model's FeatureService, with the
    labels carried through the entity frame. Features come only from snapshots at or before
    ``c`` (Feast's point-in-time join), labels only from after ``c``.
-4. :meth:`TrainingSet.split`: time-based split by cutoff — newest = test (the promotion
-   holdout), the one before = validation (early stopping, calibration), older = train.
+4. :meth:`TrainingSet.split`: time-based, purged split by cutoff — newest = test (the promotion
+   holdout), the newest whose window ends by the holdout = validation (early stopping, calibration,
+   LTV's candidate choice), older ones = train. Train and validation windows may overlap each other:
+   that can only make validation look better than it is (more trees, a steeper calibration), which the
+   purged holdout then measures and gates; purging it too would cost another H of history per job.
 
 :func:`truth_by_one_id` maps the synthetic generator's ground truth to OneIDs for scoring
 a model against the true future (majority person of each OneID's records).
@@ -50,7 +55,7 @@ class DatasetConfig:
     service: str = "churn_v1"  # Feast FeatureService the model reads (training and serving alike)
     horizon_days: int = 90  # label window after each cutoff
     as_of: str | None = None  # last date labels may use; None = the newest feature snapshot
-    max_cutoffs: int = 6  # newest training cutoffs kept (at least 3: train, validation, test)
+    max_cutoffs: int = 6  # cutoffs used: holdout, validation and the newest max_cutoffs - 2 train ones (>= 3)
     active_window_days: float | None = None  # keep customers with an order this recently (churn's population)
     max_rows_per_cutoff: int | None = None  # random sample per cutoff for speed; None keeps all
     seed: int = 0
@@ -79,15 +84,34 @@ class TrainingSet:
     frame: pd.DataFrame  # one_id, event_timestamp, features, labels
     features: list[str]
     labels: list[str]
-    cutoffs: list[pd.Timestamp]  # oldest first
+    cutoffs: list[pd.Timestamp]  # oldest first; the newest is the holdout
+    horizon_days: int  # label window [c, c + H) of every row
 
     def split(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-        """(train, validation, test) by cutoff: test = newest, validation = the one before."""
-        if len(self.cutoffs) < 3:
-            raise ValueError(f"need at least 3 training cutoffs for train/validation/test, got {len(self.cutoffs)}")
+        """(train, validation, test) by cutoff, purged: test = newest; validation = the newest cutoff whose
+        label window ends by the test cutoff, train = older such cutoffs (see :func:`purged`)."""
+        parts = purged(self.cutoffs, self.horizon_days)
+        if parts is None:
+            raise ValueError(f"need a holdout cutoff and 2 older ones whose {self.horizon_days}-day label windows "
+                             f"end by it (validation, train), got {[str(c.date()) for c in self.cutoffs]}")
+        train, val, test = parts
         ts = self.frame["event_timestamp"]
-        return (self.frame[ts < self.cutoffs[-2]], self.frame[ts == self.cutoffs[-2]],
-                self.frame[ts == self.cutoffs[-1]])
+        return self.frame[ts.isin(train)], self.frame[ts == val], self.frame[ts == test]
+
+
+def purged(cutoffs: list[pd.Timestamp], horizon_days: int
+           ) -> tuple[list[pd.Timestamp], pd.Timestamp, pd.Timestamp] | None:
+    """``(train, validation, holdout)``: holdout = the newest cutoff; validation and train (older) are the
+    cutoffs whose label window ``[c, c + H)`` ends on or before the holdout cutoff; None if fewer than 2.
+
+    Without the purge, monthly snapshots with H = 90 or 180 days had training and validation labels from
+    inside the holdout's own window: the model learned the outcomes its holdout AUC/Gini and gate scored.
+    """
+    if not cutoffs:
+        return None
+    hold = max(cutoffs)
+    fit = sorted(c for c in cutoffs if c + pd.Timedelta(days=horizon_days) <= hold)
+    return (fit[:-1], fit[-1], hold) if len(fit) >= 2 else None
 
 
 def feature_cutoffs(features_dir: Path) -> list[pd.Timestamp]:
@@ -99,27 +123,42 @@ def feature_cutoffs(features_dir: Path) -> list[pd.Timestamp]:
 
 def training_cutoffs(cutoffs: list[pd.Timestamp], horizon_days: int, as_of: pd.Timestamp | None,
                      max_cutoffs: int) -> list[pd.Timestamp]:
-    """Cutoffs whose label window ends by ``as_of`` (default: the newest cutoff), newest ``max_cutoffs``."""
+    """The cutoffs a job uses, oldest first: the holdout (the newest whose label window ends by ``as_of``,
+    default the newest cutoff), then validation and the newest ``max_cutoffs - 2`` train cutoffs, purged
+    (:func:`purged`: their windows end by the holdout cutoff). Cutoffs in between are not used."""
     if not cutoffs:
         raise ValueError("no feature snapshots; run 'portrait features build' first")
     end = as_of if as_of is not None else max(cutoffs)
-    ok = sorted(c for c in cutoffs if c + pd.Timedelta(days=horizon_days) <= end)
-    if len(ok) < 3:  # train, validation, test: fewer failed later, without saying what to build
+    h = pd.Timedelta(days=horizon_days)
+    ok = sorted(c for c in cutoffs if c + h <= end)
+    parts = purged(ok, horizon_days)
+    if parts is None:  # train, validation, holdout: fewer failed later, without saying what to build
+        before = [c for c in ok if c + h <= ok[-1]] if ok else []
         raise ValueError(f"{len(ok) or 'no'} feature snapshot{'' if len(ok) == 1 else 's'} "
                          f"{'has' if len(ok) == 1 else 'have'} a full {horizon_days}-day label window before "
-                         f"{end.date()}; "
-                         f"snapshots: {[str(c.date()) for c in cutoffs]}; training needs at least 3 snapshots "
-                         f"{horizon_days}+ days before the last one: build monthly ones, e.g. `portrait features "
+                         f"{end.date()}"
+                         + (f", {len(before) or 'none'} of them {horizon_days}+ days before the newest of those "
+                            f"({ok[-1].date()}, the holdout)" if ok else "")
+                         + f"; snapshots: {[str(c.date()) for c in cutoffs]}; training needs a holdout snapshot "
+                         f"{horizon_days}+ days before the last one and at least 2 more {horizon_days}+ days before "
+                         "the holdout (validation and train: a label window running into the holdout's would "
+                         "leak its outcomes): build monthly ones, e.g. `portrait features "
                          f"build --as-of {_monthly_example(end, horizon_days)}` then `portrait features materialize`")
-    return ok[-max_cutoffs:]
+    train, val, hold = parts
+    return train[-(max_cutoffs - 2):] + [val, hold]
 
 
 def _monthly_example(end: pd.Timestamp, horizon_days: int) -> str:
-    """Month starts from about (horizon + 3 months) before ``end`` up to ``end``: an --as-of that trains."""
-    months = int(np.ceil(horizon_days / 30)) + 3
-    first = (end.tz_localize(None) if end.tzinfo else end).to_period("M") - months
-    days = [f"{first + i}-01" for i in range(1, months + 1)]
-    return ",".join(days + ([] if days[-1] == str(end.date()) else [str(end.date())]))
+    """The fewest month starts up to ``end`` (then ``end`` itself) that train: an --as-of for the error message."""
+    end = (end.tz_localize(None) if end.tzinfo else end).normalize()  # the list's last snapshot: the check's end
+    last = end.to_period("M")
+    months = int(np.ceil(2 * horizon_days / 31))  # about the holdout's and validation's windows; grown until it trains
+    while True:
+        days = [pd.Timestamp(f"{last - i}-01") for i in range(months, -1, -1)]
+        days += [] if days[-1] == end else [end]
+        if purged([c for c in days if c + pd.Timedelta(days=horizon_days) <= end], horizon_days) is not None:
+            return ",".join(str(d.date()) for d in days)
+        months += 1
 
 
 def entities(features_dir: Path, cutoffs: list[pd.Timestamp], cfg: DatasetConfig) -> pd.DataFrame:
@@ -175,7 +214,7 @@ def build(paths: Paths, cfg: DatasetConfig, categories: list[str] | None = None,
     label_cols = [c for c in labels.columns if c not in KEYS and not c.startswith(("observed_days", "complete_"))]
     store = store_for(paths)
     frame = historical(paths, cfg.service, labels[KEYS + label_cols], store)
-    return TrainingSet(frame, feature_names(paths, cfg.service, store), label_cols, cuts)
+    return TrainingSet(frame, feature_names(paths, cfg.service, store), label_cols, cuts, cfg.horizon_days)
 
 
 CENSOR_SLACK_DAYS = 1.0  # the data may stop a few minutes before the snapshot day (the generator's `now`)

@@ -30,12 +30,19 @@ class DemoOptions:
 
 Step = Callable[[Settings, DemoOptions], str]
 
+# Training is purged (training.datasets.purged): validation and train label windows end by the holdout
+# cutoff, so LTV (180 d) needs its holdout 180 days before the newest snapshot, validation 180 days before
+# that, and train older still: 16 snapshots 30 days apart (450 days) give it 3 train cutoffs (churn 4,
+# propensity 4, max_cutoffs' default), on 18 months of history (the oldest snapshot sees about 3 of them).
+HISTORY_MONTHS = 18  # GeneratorConfig.months: raw history before `now`
+SNAPSHOTS = 16  # monthly feature snapshots back from `now`
+
 
 def generate(s: Settings, o: DemoOptions) -> str:
     from features.sources.synthetic import GeneratorConfig
     from features.sources.synthetic import generate as run
 
-    summary = run(GeneratorConfig(people=o.people, seed=o.seed), s.data_dir)
+    summary = run(GeneratorConfig(people=o.people, seed=o.seed, months=HISTORY_MONTHS), s.data_dir)
     rows = summary["rows"]
     return f"{o.people:,} people: " + ", ".join(f"{k} {rows[k]:,}" for k in ("identity_records", "events", "orders") if k in rows)
 
@@ -59,7 +66,7 @@ def identity(s: Settings, o: DemoOptions) -> str:
     return ", ".join(f"{k} {summary[k]:,}" for k in ("records", "people") if isinstance(summary.get(k), int)) or "resolved"
 
 
-def demo_cutoffs(s: Settings, months: int = 11) -> list:
+def demo_cutoffs(s: Settings, months: int = SNAPSHOTS) -> list:
     """Monthly snapshots back from the generator's ``now``: the latest for serving, older ones for training."""
     import json
 

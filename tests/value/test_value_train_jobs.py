@@ -87,6 +87,29 @@ def test_jobs_train_register_gate_and_score(world) -> None:
     assert prop["metrics"]["truth_auc"] > prop["metrics"]["truth_baseline_recency_auc"] + 0.02
 
 
+@pytest.mark.parametrize("job", ["churn", "ltv", "propensity"])
+def test_each_jobs_split_keeps_train_and_validation_labels_out_of_the_holdout_window(world, job) -> None:
+    """On the demo's snapshots, no training or validation row's label window [c, c + H) runs past the holdout
+    cutoff: with H = 90/180 and monthly snapshots the model learned the outcomes its holdout and gate scored."""
+    from training import datasets
+    from training.churn import ChurnConfig
+    from training.datasets import Paths
+    from training.ltv import LTVConfig
+    from training.propensity import PropensityConfig
+
+    config = {"churn": ChurnConfig, "ltv": LTVConfig, "propensity": PropensityConfig}[job]
+    cfg = config(paths=Paths.from_settings(world))
+    ts = datasets.build(cfg.paths, cfg.dataset)
+    train, val, test = ts.split()
+    window = pd.Timedelta(days=cfg.dataset.horizon_days)
+    hold = test["event_timestamp"].unique()
+    assert len(hold) == 1 and hold[0] == max(ts.cutoffs) and len(train) and len(val)
+    for part in (train, val):
+        assert (part["event_timestamp"] + window <= hold[0]).all(), (job, sorted(part["event_timestamp"].unique()))
+    assert train["event_timestamp"].max() < val["event_timestamp"].min()
+    assert len(train) + len(val) + len(test) == len(ts.frame)  # build keeps only the cutoffs the split uses
+
+
 def test_train_command_takes_config_and_as_of_and_prints_the_run_id(world, monkeypatch, tmp_path) -> None:
     """`portrait train propensity --config FILE --as-of DATE --json` end to end: the run id it prints is the
     MLflow run, which trained with the file's fields and the date (n_categories: 0 was ignored)."""

@@ -139,16 +139,29 @@ def test_one_snapshot_says_which_snapshots_to_build_and_they_train(end, horizon)
     assert len(got) >= 3 and max(pd.Timestamp(d, tz="UTC") for d in advised) == last
 
 
-def test_two_trainable_snapshots_also_say_which_to_build():
-    """Two snapshots with a full label window passed the check and failed in the split without advice."""
+@pytest.mark.parametrize("dates, words", [
+    (("2026-02-01", "2026-03-01", "2026-07-01"), "^2 feature snapshots have a full 90-day label window before "
+                                                 r"2026-07-01, none of them 90\+ days before the newest of those "
+                                                 r"\(2026-03-01, "),
+    # passed before the purge: train and validation labels ran into the holdout's window
+    (("2026-02-01", "2026-03-01", "2026-04-01", "2026-07-01"), "^3 feature snapshots have a full 90-day label window "
+                                                               r"before 2026-07-01, none of them 90\+ days before the "
+                                                               r"newest of those \(2026-04-01, the holdout\)"),
+])
+def test_too_few_purged_snapshots_say_which_to_build(dates, words):
+    """Two snapshots with a full label window passed the check and failed in the split without advice; three
+    passed and trained on labels from the holdout's window. Both name an --as-of list, and it trains."""
+    import re
+
     import pandas as pd
 
     from training.datasets import training_cutoffs
 
-    cuts = [pd.Timestamp(d, tz="UTC") for d in ("2026-02-01", "2026-03-01", "2026-07-01")]
-    with pytest.raises(ValueError, match=r"^2 feature snapshots have a full 90-day label window before 2026-07-01; "
-                                         r".*portrait features build --as-of "):
+    cuts = [pd.Timestamp(d, tz="UTC") for d in dates]
+    with pytest.raises(ValueError, match=words + r".*90\+ days before the holdout .*portrait features build --as-of ") as err:
         training_cutoffs(cuts, 90, None, 6)
+    advised = re.search(r"--as-of ([0-9,-]+)`", str(err.value)).group(1).split(",")
+    assert len(training_cutoffs([pd.Timestamp(d, tz="UTC") for d in advised], 90, None, 6)) >= 3
 
 
 @pytest.mark.parametrize("args", [["models", "list"], ["models", "promote", "churn", "1"], ["models", "rollback", "churn"],
