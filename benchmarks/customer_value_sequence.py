@@ -207,7 +207,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--dates", default=DEFAULT_DATES, help="calibration end:holdout weeks, comma-separated")
     args = ap.parse_args()
-    dates = parse_dates(args.dates)
+    try:
+        dates = parse_dates(args.dates)
+    except ValueError as e:
+        ap.error(f"--dates: expected END:WEEKS[,END:WEEKS...] such as 1997-09-30:39 ({e})")
     from features.sources.cdnow import load_transactions
     from features.transactions import prepare
 
