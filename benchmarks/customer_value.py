@@ -9,8 +9,10 @@ combines the newest run of each part, each with its own command, date and load a
    (Fader, Hardie & Lee 2005), side by side with BG/NBD + Gamma-Gamma fitted by ``lifetimes``
    in the same run, then at 1997-06-30 (52 weeks) and 1997-12-31 (25 weeks), same code and defaults,
    each with a holdout-fitted reference (LightGBM by 5-fold CV on the holdout labels over portrait's
-   and purchase-sequence features: not a model, what this information supports); then every month end 1997-06-30..1998-03-31 scored up to the
-   end of the data, portrait vs BG/NBD + Gamma-Gamma.
+   and purchase-sequence features: not a model, what this information supports; ``_value_reference``),
+   with its bootstrap intervals and its AUC within the one-purchase-day customers and the others;
+   then every month end 1997-06-30..1998-03-31 scored up to the end of the data, portrait vs BG/NBD +
+   Gamma-Gamma. ``benchmarks.customer_value_sequence`` adds a GRU reference at the same dates.
 2. **Synthetic truth**: generate ``--people`` people, resolve identities, build monthly features,
    Feast apply, then train churn, LTV and propensity (``training.*.train``) in a temporary MLflow
    store; their runs hold AUC/Spearman against the generator's true future and the recency baseline.
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -33,7 +36,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks._report import write_section
+from benchmarks._report import read_section, write_section
+from benchmarks._value_reference import ceiling, details_table
 
 CDNOW = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "cdnow" / "CDNOW_master.txt"
 ANCHOR = {"auc": 0.763, "spearman": 0.421, "gini": 0.672, "top_decile_capture": 0.516, "total_ratio": 0.83}
@@ -44,70 +48,6 @@ DATES = (("1997-09-30", 39), ("1997-06-30", 52), ("1997-12-31", 25))  # data end
 
 def _fmt(v: object) -> str:
     return "-" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.3f}"
-
-
-def _sequence_features(cal: pd.DataFrame, end: pd.Timestamp, customers: pd.Series) -> pd.DataFrame:
-    """Per customer, beyond portrait's features: the last 6 purchase days (age, gap, spend, units),
-    purchase days and spend in the last 14-180 days, and the gaps' mean / spread / maximum."""
-    d = (cal.assign(day=cal["ts"].dt.floor("D")).groupby(["customer_id", "day"], observed=True)
-         .agg(amt=("amount", "sum"), q=("quantity", "sum")).reset_index().sort_values(["customer_id", "day"]))
-    d["age"] = (end - d["day"]).dt.days
-    d["gap"] = d.groupby("customer_id")["day"].diff().dt.days
-    d["k"] = d.groupby("customer_id").cumcount(ascending=False)
-    out = pd.DataFrame(index=pd.Index(customers.astype(str).unique()))
-    for j in range(6):
-        last = d[d["k"] == j].set_index("customer_id")
-        for col in ("age", "gap", "amt", "q"):
-            out[f"{col}{j}"] = last[col]
-    for w in (14, 30, 60, 90, 120, 180):
-        recent = d[d["age"] <= w].groupby("customer_id")
-        out[f"days{w}"], out[f"spend{w}"] = recent.size(), recent["amt"].sum()
-    out = out.fillna({c: 0.0 for c in out if c.startswith(("days", "spend"))})
-    gaps = d.groupby("customer_id")["gap"]
-    out["gap_mean"], out["gap_std"], out["gap_max"] = gaps.mean(), gaps.std(), gaps.max()
-    return out.reindex(customers.astype(str)).reset_index(drop=True)
-
-
-def ceiling(tx: pd.DataFrame, end: str, weeks: int) -> dict[str, float]:
-    """Holdout-fitted reference: LightGBM by 5-fold CV on the holdout labels themselves (not a model).
-
-    Features are everything portrait computes as of the calibration end plus purchase-sequence
-    features (``_sequence_features``); the folds split customers, so each customer is scored by a
-    model that saw other customers' holdout outcomes; each figure is the best of three tree sizes.
-    A model trained before the calibration end cannot expect to beat it on this information.
-    """
-    import lightgbm as lgb
-    from scipy.stats import rankdata
-    from sklearn.model_selection import KFold
-
-    from features.transactions import labels_after
-    from training.customer_value import ValueConfig, snapshot
-    from training.evaluation.classification import roc_auc
-    from training.evaluation.value import normalized_gini, spearman
-
-    E = pd.Timestamp(end, tz="UTC") + pd.Timedelta(days=1)
-    cal = tx[tx["ts"] < E]
-    X = snapshot(cal, E, weeks * 7, ValueConfig())
-    y = labels_after(tx, X[["customer_id", "cutoff"]], weeks * 7)["spend"].to_numpy()
-    F = pd.concat([X.drop(columns=["customer_id", "cutoff"]).astype(float).reset_index(drop=True),
-                   _sequence_features(cal, E, X["customer_id"])], axis=1)
-
-    def cv(target: np.ndarray, objective: str, leaves: int, min_child: int, rounds: int) -> np.ndarray:
-        pred = np.zeros(len(y))
-        for tr, te in KFold(5, shuffle=True, random_state=0).split(F):
-            params = dict(objective=objective, learning_rate=0.03, num_leaves=leaves, min_child_samples=min_child,
-                          verbose=-1, num_threads=1, seed=0)
-            pred[te] = lgb.train(params, lgb.Dataset(F.iloc[tr], target[tr]), rounds).predict(F.iloc[te])
-        return pred
-
-    best = {"auc": 0.0, "spearman": 0.0, "gini": 0.0}
-    for size in ((7, 200, 300), (15, 100, 400), (31, 50, 600)):
-        buy, rank, spend = (cv((y > 0).astype(float), "binary", *size), cv(rankdata(y) / len(y), "regression", *size),
-                            cv(y, "tweedie", *size))
-        best["auc"] = max(best["auc"], roc_auc(y > 0, buy))
-        best["spearman"] = max(best["spearman"], spearman(y, rank), spearman(y, buy), spearman(y, spend))
-        best["gini"] = max(best["gini"], normalized_gini(y, spend), normalized_gini(y, rank))
-    return {**best, "top_decile_capture": None, "total_ratio": None}
 
 
 def sweep_dates(last: str = "1998-06-30") -> list[tuple[str, int]]:
@@ -122,7 +62,7 @@ def cdnow() -> tuple[str, dict]:
     from training.customer_value import evaluate
 
     tx = prepare(load_transactions(CDNOW.resolve()), ts="date", amount="amount", quantity="quantity")
-    lines, results = [], {}
+    lines, results, tops = [], {}, []
     for i, (end, weeks) in enumerate(DATES):
         t0 = time.perf_counter()
         r = evaluate(tx, pd.Timestamp(end, tz="UTC"), weeks)
@@ -130,6 +70,7 @@ def cdnow() -> tuple[str, dict]:
         results[(end, weeks)] = r
         print(f"CDNOW {end} +{weeks}w ({secs:.0f} s): " + ", ".join(f"{k} {_fmt(r[k])}" for k in COLS), flush=True)
         top = ceiling(tx, end, weeks)
+        tops.append((end, weeks, top))
         lines.append(f"\n**Calibration end {end}, {weeks}-week holdout** ({r['setup']['customers']:,} customers, "
                      f"{r['setup']['holdout_buyers']:,} buy in the holdout; training horizon "
                      f"{r['setup']['train_horizon_days']} d, cutoffs {', '.join(r['setup']['train_cutoffs'])}; "
@@ -144,6 +85,10 @@ def cdnow() -> tuple[str, dict]:
         if i == 0:
             lines.append("| BG/NBD+GG anchor (issue, Fader-Hardie-Lee setup) | " + " | ".join(f"{ANCHOR[c]:.3f}" for c in COLS) + " |")
             lines.append("| target | " + " | ".join(TARGET[c] for c in COLS) + " |")
+    lines.append("\n**Holdout-fitted reference, details** (the best figure's out-of-fold predictions: AUC from the "
+                 "buy head, Spearman from the best head; 95% percentile intervals over 200 bootstrap resamples of "
+                 "customers, seed 0; the groups split customers by their purchase days before the calibration end)\n")
+    lines.append(details_table(tops))
     # the same defaults at every month end, each scored up to the end of the data
     lines.append("\n**Every month end from 1997-06-30, holdout up to 1998-06-30** (same code and defaults; "
                  "BG/NBD + Gamma-Gamma from `lifetimes` in the same run)\n")
@@ -280,7 +225,20 @@ def speed(paths: object, n_rows: int) -> str:
 
 
 PARTS = ("cdnow", "truth")  # --parts, in the section's order
-PARTS_FILE = Path(tempfile.gettempdir()) / "portrait-bench-customer_value.json"  # parts of the last runs
+PART_HEAD = re.compile(r"^_Part `(\w+)`:", re.M)
+
+
+def stored_parts(section: str | None) -> dict[str, str]:
+    """The ``_Part `name`: ...`` blocks of the section as RESULTS.md holds it, by name.
+
+    The section is rebuilt from these, so running one part keeps the others' newest figures.
+    """
+    if not section:
+        return {}
+    body = section[: section.rfind("<!-- /section:")]
+    heads = list(PART_HEAD.finditer(body))
+    ends = [h.start() for h in heads[1:]] + [len(body)]
+    return {h.group(1): body[h.start():e].strip() for h, e in zip(heads, ends) if h.group(1) in PARTS}
 
 
 def main() -> None:
@@ -297,13 +255,12 @@ def main() -> None:
         ap.error(f"--parts: unknown part(s) {unknown or args.parts!r}; choose from {', '.join(PARTS)}")
     cmd = "python -m benchmarks.customer_value" + (f" --people {args.people}" if args.people != 5000 else "") + (
         f" --speed-rows {args.speed_rows}" if args.speed_rows != 1_000_000 else "") + f" --parts {','.join(wanted)}"
-    stored = json.loads(PARTS_FILE.read_text()) if PARTS_FILE.exists() else {}
+    stored = stored_parts(read_section("customer_value"))
 
     def save(part: str, markdown: str) -> None:  # after every part, so a cut-off run still leaves its figures
         load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
         stamp = pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%d %H:%M UTC")
         stored[part] = f"_Part `{part}`: `{cmd}`, {stamp}, load average {load}._\n\n" + markdown
-        PARTS_FILE.write_text(json.dumps(stored))
         body = "\n\n".join(stored[p] for p in PARTS if p in stored)
         write_section("customer_value", body, cmd)
 
