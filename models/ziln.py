@@ -19,7 +19,6 @@ given by the caller) or on a held-out tail of the training rows.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
@@ -72,16 +71,12 @@ class ZILNRegressor(Predictor):
         nan = ~np.isfinite(a)
         a = np.where(nan, 0.0, a)
         a = np.sign(a) * np.log1p(np.abs(a))
-        if fit:  # statistics of the observed training values only
-            obs = np.where(nan, np.nan, a)
-            with np.errstate(all="ignore"), warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column: mean/std NaN, handled below
-                self.mean_ = np.nan_to_num(np.nanmean(obs, axis=0))
-                std = np.nan_to_num(np.nanstd(obs, axis=0))
-                self.lo_ = np.nan_to_num(np.nanmin(obs, axis=0))
-                self.hi_ = np.nan_to_num(np.nanmax(obs, axis=0))
+        if fit:  # statistics of the training rows only (never the eval_set's)
+            self.mean_ = a.mean(axis=0)
+            std = a.std(axis=0)
             # a column constant in training carries no information; a scale of 1 (not ~0) keeps it at 0 below
             self.std_ = np.where(std > 1e-6, std, 1.0)
+            self.lo_, self.hi_ = a.min(axis=0), a.max(axis=0)
             self.nan_cols_ = np.flatnonzero(nan.any(axis=0))
         # no extrapolation: values outside the training range are clipped to it. Without this, a column that
         # was constant on the training rows (a campaign that started later: contacts all 0) reached the network
