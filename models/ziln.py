@@ -11,8 +11,9 @@ lognormal NLL on the positive rows. The model therefore gives
 - :meth:`predict_outputs`: all three as named columns (what the registered pyfunc returns).
 
 Inputs are non-negative-ish tabular features: each column is ``sign(x) * log1p(|x|)``
-transformed, standardized with training statistics, NaN set to 0 with a missing
-indicator. Training uses Adam with early stopping on a validation set (time-based,
+transformed, clipped to its training range (no extrapolation), standardized with training
+statistics (a column constant in training gets scale 1, i.e. it is always 0), NaN set to 0 with
+a missing indicator; text columns are left out. Training uses Adam with early stopping on a validation set (time-based,
 given by the caller) or on a held-out tail of the training rows.
 """
 
@@ -70,10 +71,19 @@ class ZILNRegressor(Predictor):
         nan = ~np.isfinite(a)
         a = np.where(nan, 0.0, a)
         a = np.sign(a) * np.log1p(np.abs(a))
-        if fit:
+        if fit:  # statistics of the training rows only (never the eval_set's)
             self.mean_ = a.mean(axis=0)
-            self.std_ = a.std(axis=0) + 1e-6
+            std = a.std(axis=0)
+            # a column constant in training carries no information; a scale of 1 (not ~0) keeps it at 0 below
+            self.std_ = np.where(std > 1e-6, std, 1.0)
+            self.lo_, self.hi_ = a.min(axis=0), a.max(axis=0)
             self.nan_cols_ = np.flatnonzero(nan.any(axis=0))
+        # no extrapolation: values outside the training range are clipped to it. Without this, a column that
+        # was constant on the training rows (a campaign that started later: contacts all 0) reached the network
+        # as (1 - 0) / 1e-6 ~ 1e6 on newer rows, and its outputs exploded on exactly the rows being scored.
+        lo, hi = getattr(self, "lo_", None), getattr(self, "hi_", None)
+        if lo is not None:
+            a = np.clip(a, lo, hi)
         a = (a - self.mean_) / self.std_
         a[nan] = 0.0
         return np.hstack([a, nan[:, self.nan_cols_].astype(np.float64)]).astype(np.float32)
