@@ -68,6 +68,15 @@ def test_gate_promotes_better_never_worse_and_rollback_restores(store) -> None:
         registry.rollback("unit_value")
 
 
+def _fresh_process(store, tmp_path, script: str) -> str:  # noqa: ANN001
+    """Run ``script`` in a new Python process pointed at the store; its last printed line."""
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store.mlflow_uri}
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.strip().splitlines()[-1]
+
+
 def test_champion_loads_in_a_fresh_process_without_portrait(store, tmp_path) -> None:
     X, y = _data()
     version = _register(X, y, ["a", "b", "c"], "unit_value_load")
@@ -79,11 +88,7 @@ def test_champion_loads_in_a_fresh_process_without_portrait(store, tmp_path) -> 
         assert not any(k.split(".")[0] in ("training", "portrait", "features") for k in sys.modules), "imported portrait"
         print(out["score"].round(3).tolist())
     """)
-    env = {**os.environ, "MLFLOW_TRACKING_URI": store.mlflow_uri}
-    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    hi, lo = eval(done.stdout.strip().splitlines()[-1])
+    hi, lo = eval(_fresh_process(store, tmp_path, script))
     assert hi > 1.5 and lo < -1.5
 
 
@@ -112,11 +117,7 @@ def test_a_churn_model_loads_in_a_fresh_process_from_its_shipped_code(store, tmp
         assert "/code/models/" in where, f"models imported from {where}, not from the logged model"
         print(out["churn_risk"].round(4).tolist())
     """)
-    env = {**os.environ, "MLFLOW_TRACKING_URI": store.mlflow_uri}
-    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    recent, lapsed = eval(done.stdout.strip().splitlines()[-1])
+    recent, lapsed = eval(_fresh_process(store, tmp_path, script))
     assert 0 <= recent < lapsed <= 1
 
 
@@ -142,11 +143,7 @@ def test_a_ziln_ltv_model_gives_p_buy_and_quantiles_in_a_fresh_process(store, tm
         assert "/code/models/" in pathlib.Path(sys.modules["models"].__file__).as_posix()
         print(json.dumps(out.to_dict(orient="list")))
     """)
-    env = {**os.environ, "MLFLOW_TRACKING_URI": store.mlflow_uri}
-    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    out = pd.DataFrame(json.loads(done.stdout.strip().splitlines()[-1]))
+    out = pd.DataFrame(json.loads(_fresh_process(store, tmp_path, script)))
     assert list(out.columns) == ["ltv", "ltv_p_buy", "ltv_p10", "ltv_p50", "ltv_p90"]
     assert out["ltv_p_buy"].between(0, 1).all() and (out[["ltv", "ltv_p10"]] >= 0).all().all()
     assert (out["ltv_p10"] <= out["ltv_p50"]).all() and (out["ltv_p50"] <= out["ltv_p90"]).all()
