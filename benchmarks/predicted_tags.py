@@ -98,6 +98,9 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=100_000, help="customers per push")
     ap.add_argument("--batches", type=int, default=10, help="daily batches in the history part")
     args = ap.parse_args()
+    for name in ("rows", "batches"):
+        if getattr(args, name) < 1:
+            ap.error(f"--{name}: at least 1, got {getattr(args, name)}")
     root = Path(tempfile.mkdtemp(prefix="predicted-tags-bench-"))
     try:
         ours = run(root, args.rows, stock=False)

@@ -159,19 +159,23 @@ def _stamp(table: Path) -> bytes:
     return f"{pq.read_metadata(table).num_rows}:{Path(table).stat().st_size}".encode()
 
 
-def _newest(data: Any) -> pd.DataFrame:
-    frame = data.select(TABLE_COLUMNS).to_pandas()
+def _newest(data: Any) -> Any:
+    """The newest row of each customer of the Arrow table ``data``, in its own types (all-null columns too)."""
+    import pyarrow as pa
+
+    keys = pd.DataFrame({"one_id": data["one_id"].to_pandas(), "t": data["event_timestamp"].to_pandas()})
     # stable sort: equal times keep file order (rows written by this module are strictly increasing per customer)
-    return frame.sort_values("event_timestamp", kind="stable").drop_duplicates("one_id", keep="last")
+    keep = keys.sort_values("t", kind="stable").drop_duplicates("one_id", keep="last").index.to_numpy()
+    return data.take(pa.array(keep))
 
 
-def _read_newest(table: Path) -> Any:
+def _read_newest(table: Path, history: Any = None) -> Any:
     """Arrow table of the newest row per customer: the side table when it matches ``table``, else ``table``.
 
     The side table keeps a merge's read to one row per customer instead of the whole score
     history (each batch adds a row per customer scored). It is trusted only while it names the
     history file's current rows and size: a history written by anything else (Feast's own offline
-    push, a restored backup) is read whole, as before.
+    push, a restored backup) is read whole, as before (``history``: the table already read, if it was).
     """
     import pyarrow.parquet as pq
 
@@ -183,7 +187,7 @@ def _read_newest(table: Path) -> Any:
                 return pq.read_table(side)
         except (OSError, ValueError):  # unreadable side table: the history decides
             pass
-    return pq.read_table(table)
+    return pq.read_table(table) if history is None else history
 
 
 def latest_rows(table: Path, one_ids: Any = None) -> pd.DataFrame:
@@ -202,7 +206,7 @@ def latest_rows(table: Path, one_ids: Any = None) -> pd.DataFrame:
 
         keys = pa.array(pd.unique(pd.Series(one_ids, dtype=object).astype(str)), type=pa.string())
         data = data.filter(pc.is_in(data["one_id"].cast(pa.string()), value_set=keys))
-    return _typed(_newest(data)).set_index("one_id")
+    return _typed(_newest(data).select(TABLE_COLUMNS).to_pandas()).set_index("one_id")
 
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:
@@ -262,15 +266,13 @@ def append_offline(table: Path, rows: pd.DataFrame) -> None:
             raise ValueError(f"{path}: columns {old.column_names} are not the predicted-tags columns "
                              f"{TABLE_COLUMNS}; move the file away to start a new table")
         added = added.select(old.column_names).cast(old.schema)
-        previous = _read_newest(path).select(old.column_names).cast(old.schema)  # before the history changes
+        previous = _read_newest(path, old).select(old.column_names).cast(old.schema)  # before the history changes
         newest = pa.concat_tables([previous, added])
         added = pa.concat_tables([old, added])
     atomic_write(path, lambda tmp: pq.write_table(added, tmp))
     # then the side table, stamped with the history it matches (a crash in between leaves a stale stamp:
     # the next read takes the history whole)
-    keys = pd.DataFrame({"one_id": newest["one_id"].to_pandas(), "t": newest["event_timestamp"].to_pandas()})
-    keep = keys.sort_values("t", kind="stable").drop_duplicates("one_id", keep="last").index.to_numpy()
-    side = newest.take(pa.array(keep))  # in arrow: the history's own types, all-null columns included
+    side = _newest(newest)
     side = side.replace_schema_metadata({**(side.schema.metadata or {}), _STAMP: _stamp(path)})
     atomic_write(latest_path(path), lambda tmp: pq.write_table(side, tmp))
 

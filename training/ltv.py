@@ -188,4 +188,5 @@ def truth_scores(cfg: LTVConfig, model: Any, feats: list[str], candidates: dict[
             "truth_baseline_recency_spearman": spearman(actual, rec),
             "truth_baseline_past_spend_spearman": spearman(actual, df["monetary_total"].fillna(0).to_numpy()),
             "truth_rows": float(len(df)),
-            **{f"truth_candidate_{n}_spearman": spearman(actual, m.predict(df[feats])) for n, m in (candidates or {}).items()}}
+            **{f"truth_candidate_{n}_spearman": spearman(actual, pred if m is model else m.predict(df[feats]))
+               for n, m in (candidates or {}).items()}}  # the champion is one of them: predicted once
