@@ -117,8 +117,8 @@ def main() -> None:
               f"store ({stored:,} offline rows at the end). Push time by batch: "
               + ", ".join(f"{i + 1}: {t:.1f} s" for i, t in enumerate(pushes)) + ".",
               f"The merge's read of the stored rows after the last batch: {side_s:.2f} s through the side table "
-              f"of newest rows, {whole_s:.2f} s reading the whole history (the anchor: the earlier code path, "
-              "same run, same rows returned)."]
+              f"of newest rows, {whole_s:.2f} s reading the whole history (the anchor: the fallback path, and "
+              "what every merge read before the side table; same run, same rows returned)."]
     text = "\n".join(lines)
     print(text, flush=True)
     write_section("predicted-tags", text, " ".join([".venv/bin/python -m benchmarks.predicted_tags", *sys.argv[1:]]))
